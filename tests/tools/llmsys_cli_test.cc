@@ -1,0 +1,216 @@
+// The `llmsys` command as a user runs it: exit codes, tables, JSON and the
+// error messages for bad input.
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace {
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `llmsys ARGS` with a clean plugin path; captures stdout and stderr.
+Result RunLlmsys(const std::string& args) {
+  const std::string err_file =
+      ::testing::TempDir() + "llmsys_cli_stderr_" + std::to_string(getpid());
+  const std::string command = "env -u LLMSYS_PLUGIN_PATH " +
+                              std::string(LLMSYS_BINARY) + " " + args + " 2>" +
+                              err_file;
+  Result r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    r.out.append(buffer.data(), n);
+  int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.err = ss.str();
+  std::remove(err_file.c_str());
+  return r;
+}
+
+std::string Dir(const std::string& name) {
+  return std::string(LLMSYS_TEST_PLUGIN_DIR) + "/" + name;
+}
+std::string File(const std::string& name) {
+  return Dir(name) + "/" + name + ".so";
+}
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+TEST(LlmsysCliTest, VersionAndHelp) {
+  Result r = RunLlmsys("--version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(Contains(r.out, "(plugin ABI 1.0)")) << r.out;
+  for (const char* args : {"--help", "plugins --help",
+                           "plugins describe --help", "plugins check --help"}) {
+    r = RunLlmsys(args);
+    EXPECT_EQ(r.exit_code, 0) << args;
+    EXPECT_TRUE(Contains(r.out, "usage: llmsys")) << args << ": " << r.out;
+  }
+}
+
+TEST(LlmsysCliTest, UnknownCommandAndOption) {
+  Result r = RunLlmsys("plugin");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(
+      Contains(r.err, "unknown command 'plugin' (did you mean 'plugins'?)"))
+      << r.err;
+  r = RunLlmsys("plugins --jsn");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "jsn")) << r.err;
+  r = RunLlmsys("plugins descibe sgd");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "did you mean 'describe'?")) << r.err;
+}
+
+TEST(LlmsysCliTest, ListsComponentsAsATable) {
+  Result r = RunLlmsys("plugins --plugin-dir " + Dir("good"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "KIND")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "operator")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "scale.test")) << r.out;
+  EXPECT_TRUE(Contains(r.out, File("good"))) << r.out;
+}
+
+TEST(LlmsysCliTest, JsonListing) {
+  Result r = RunLlmsys("plugins --json --plugin-dir " + Dir("good") +
+                       " --plugin-dir " + Dir("pure_c"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.is_array());
+  bool found = false;
+  for (const auto& row : j) {
+    for (const char* key : {"kind", "id", "version", "device", "file", "abi"})
+      EXPECT_TRUE(row.contains(key)) << row.dump();
+    if (row["id"] == "c_sgd") {
+      found = true;
+      EXPECT_EQ(row["kind"], "optimizer");
+      EXPECT_EQ(row["version"], "0.1.0");
+      EXPECT_EQ(row["device"], "cpu");
+      EXPECT_EQ(row["file"], File("pure_c"));
+      EXPECT_EQ(row["abi"], "1.0");
+    }
+  }
+  EXPECT_TRUE(found) << r.out;
+}
+
+TEST(LlmsysCliTest, VerbosePrintsTheSearchOrder) {
+  Result r = RunLlmsys("plugins --verbose --plugin-dir " + Dir("good"));
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(Contains(r.err, "plugin search order:")) << r.err;
+  EXPECT_TRUE(Contains(r.err, Dir("good") + "  (--plugin-dir)")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "loaded " + File("good"))) << r.err;
+}
+
+TEST(LlmsysCliTest, MissingPluginDirectory) {
+  Result r = RunLlmsys("plugins --plugin-dir /no/such/dir");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(
+      r.err,
+      "plugin directory '/no/such/dir' (from --plugin-dir) does not exist"))
+      << r.err;
+}
+
+TEST(LlmsysCliTest, RejectedFilesAndConflictsFailTheListing) {
+  Result r =
+      RunLlmsys("plugins --plugin-dir " + Dir("dup_a") + " --plugin-dir " +
+                Dir("dup_b") + " --plugin-dir " + Dir("abi_major2"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.out, "dup")) << r.out;  // the table still prints
+  EXPECT_TRUE(
+      Contains(r.err, "optimizer 'dup' is provided by several plugins: " +
+                          File("dup_a") + " " + File("dup_b")))
+      << r.err;
+  EXPECT_TRUE(Contains(r.err, "plugin not loaded: " + File("abi_major2")))
+      << r.err;
+}
+
+TEST(LlmsysCliTest, DescribeShowsTheSchemaAndContract) {
+  Result r =
+      RunLlmsys("plugins describe scale.test --plugin-dir " + Dir("good"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "operator scale.test 0.3.0")) << r.out;
+  EXPECT_TRUE(
+      Contains(r.out, "scale(Tensor x, float factor=2.0) -> Tensor out"))
+      << r.out;
+  EXPECT_TRUE(Contains(r.out, "block")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "in [1, 4096]")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "licence MIT")) << r.out;
+
+  r = RunLlmsys("plugins describe plain_sgd --plugin-dir " + Dir("good"));
+  ASSERT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(Contains(r.out, "one of plain|fail")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "\"plain\"")) << r.out;
+
+  r = RunLlmsys("plugins describe seven --kind optimizer --plugin-dir " +
+                Dir("good"));
+  EXPECT_EQ(r.exit_code, 2);
+  r = RunLlmsys("plugins describe plain_sdg --plugin-dir " + Dir("good"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(
+      Contains(r.err, "no component 'plain_sdg' (did you mean 'plain_sgd'?)"))
+      << r.err;
+  r = RunLlmsys("plugins describe");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "takes one component id")) << r.err;
+}
+
+TEST(LlmsysCliTest, CheckAGoodPlugin) {
+  Result r = RunLlmsys("plugins check " + File("good"));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(Contains(r.out, "plugin:   test.good 1.2.3")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "op_contract")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "OK    5 component(s), 1 op contract(s)"))
+      << r.out;
+  r = RunLlmsys("plugins check " + File("pure_c"));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+}
+
+TEST(LlmsysCliTest, CheckBrokenPluginsSaysWhy) {
+  struct Case {
+    std::string file;
+    std::string reason;
+  } cases[] = {
+      {Dir("not_a_library") + "/notes.so",
+       "not a shared library (no ELF header)"},
+      {File("no_entry"),
+       "does not export the entry symbol 'llmsys_plugin_entry'"},
+      {File("abi_major2"),
+       "built against llmsys ABI 2.0, but this host implements ABI 1.0"},
+      {File("newer_minor"),
+       "built against llmsys ABI 1.1, newer than this host's ABI 1.0"},
+      {File("init_fails"), "failed (FAILED_PRECONDITION): this CPU lacks"},
+      {File("throws_sdk"), "uncaught C++ exception: vector::at"},
+      {File("throws_raw"), "threw a C++ exception across the C ABI"},
+      {File("bad_schema"), "parameter 'lr': default 5.0 is outside its range"},
+      {"/no/such/plugin.so", "no such file"},
+  };
+  for (const Case& c : cases) {
+    Result r = RunLlmsys("plugins check " + c.file);
+    EXPECT_EQ(r.exit_code, 1) << c.file;
+    EXPECT_TRUE(Contains(r.out, "FAIL  " + c.file + ": ")) << r.out;
+    EXPECT_TRUE(Contains(r.out, c.reason)) << c.file << ": " << r.out;
+  }
+  Result r = RunLlmsys("plugins check " + File("unknown_op"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(
+      r.out, "implements op 'mystery', which is neither standard nor declared"))
+      << r.out;
+}
+
+}  // namespace
