@@ -15,9 +15,10 @@
 //               .params = {llmsys::sdk::ParamSpec::Float("momentum", 0.0,
 //                              "momentum factor").Range(0.0, 1.0)}};
 //     }
-//     explicit Sgd(const llmsys::sdk::Params& p) :
-//     momentum_(p.Float("momentum")) {} void Step(const
-//     llmsys_optimizer_step_t& args) override { ... }
+//     explicit Sgd(const llmsys::sdk::Params& p)
+//         : momentum_(p.Float("momentum")) {}
+//     void Step(const llmsys_optimizer_step_t& args) override { ... }
+//
 //    private:
 //     double momentum_;
 //   };
@@ -47,616 +48,622 @@
 
 #include "llmsys/plugin.h"
 
-namespace llmsys {
-namespace sdk __attribute__((visibility("hidden"))) {
+// Hidden visibility for everything below, whatever flags the plugin is built
+// with: two plugins never share the SDK's state (function-local statics).
+#pragma GCC visibility push(hidden)
 
-  // An error with a status code; thrown anywhere in plugin code, it reaches the
-  // host as that code and message.
-  class Error : public std::runtime_error {
-   public:
-    Error(llmsys_status_t code, const std::string& message)
-        : std::runtime_error(message), code_(code) {}
-    llmsys_status_t code() const { return code_; }
+namespace llmsys::sdk {
 
-   private:
-    llmsys_status_t code_;
-  };
+// An error with a status code; thrown anywhere in plugin code, it reaches the
+// host as that code and message.
+class Error : public std::runtime_error {
+ public:
+  Error(llmsys_status_t code, const std::string& message)
+      : std::runtime_error(message), code_(code) {}
+  llmsys_status_t code() const { return code_; }
 
-  [[noreturn]] inline void Fail(llmsys_status_t code,
-                                const std::string& message) {
-    throw Error(code, message);
+ private:
+  llmsys_status_t code_;
+};
+
+[[noreturn]] inline void Fail(llmsys_status_t code,
+                              const std::string& message) {
+  throw Error(code, message);
+}
+
+// Throws INVALID_ARGUMENT (or `code`) with `message` unless `condition`.
+inline void Require(bool condition, const std::string& message,
+                    llmsys_status_t code = LLMSYS_STATUS_INVALID_ARGUMENT) {
+  if (!condition) Fail(code, message);
+}
+
+// Runs `f` and converts any exception into a status and message.
+template <class F>
+llmsys_status_t Guard(llmsys_error_t* err, F&& f) noexcept {
+  try {
+    f();
+    return LLMSYS_STATUS_OK;
+  } catch (const Error& e) {
+    llmsys_error_set(err, "%s", e.what());
+    return e.code() == LLMSYS_STATUS_OK ? LLMSYS_STATUS_UNKNOWN : e.code();
+  } catch (const std::bad_alloc&) {
+    llmsys_error_set(err, "out of memory");
+    return LLMSYS_STATUS_RESOURCE_EXHAUSTED;
+  } catch (const std::exception& e) {
+    llmsys_error_set(err, "uncaught C++ exception: %s", e.what());
+    return LLMSYS_STATUS_INTERNAL;
+  } catch (...) {
+    llmsys_error_set(err, "uncaught C++ exception of unknown type");
+    return LLMSYS_STATUS_UNKNOWN;
   }
+}
 
-  // Throws INVALID_ARGUMENT (or `code`) with `message` unless `condition`.
-  inline void Require(bool condition, const std::string& message,
-                      llmsys_status_t code = LLMSYS_STATUS_INVALID_ARGUMENT) {
-    if (!condition) Fail(code, message);
+// The host API table this plugin was given in init (nullptr before).
+inline const llmsys_host_api_t*& HostSlot() {
+  static const llmsys_host_api_t* host = nullptr;
+  return host;
+}
+inline const llmsys_host_api_t* Host() { return HostSlot(); }
+
+inline void Log(llmsys_log_level_t level, const std::string& message) {
+  if (const llmsys_host_api_t* host = Host(); host != nullptr && host->log)
+    host->log(host, level, message.c_str());
+}
+
+// ---------------------------------------------------------------------------
+// Parameter schema
+
+// One declared parameter; owns its strings. Build with the named
+// constructors, refine with Range/Min/Max/Choices.
+class ParamSpec {
+ public:
+  static ParamSpec Bool(std::string name, bool def, std::string doc) {
+    ParamSpec p(std::move(name), LLMSYS_TYPE_BOOL, std::move(doc));
+    p.spec_.default_value.as.i = def ? 1 : 0;
+    return p;
   }
-
-  // Runs `f` and converts any exception into a status and message.
-  template <class F>
-  llmsys_status_t Guard(llmsys_error_t * err, F && f) noexcept {
-    try {
-      f();
-      return LLMSYS_STATUS_OK;
-    } catch (const Error& e) {
-      llmsys_error_set(err, "%s", e.what());
-      return e.code() == LLMSYS_STATUS_OK ? LLMSYS_STATUS_UNKNOWN : e.code();
-    } catch (const std::bad_alloc&) {
-      llmsys_error_set(err, "out of memory");
-      return LLMSYS_STATUS_RESOURCE_EXHAUSTED;
-    } catch (const std::exception& e) {
-      llmsys_error_set(err, "uncaught C++ exception: %s", e.what());
-      return LLMSYS_STATUS_INTERNAL;
-    } catch (...) {
-      llmsys_error_set(err, "uncaught C++ exception of unknown type");
-      return LLMSYS_STATUS_UNKNOWN;
-    }
+  static ParamSpec Int(std::string name, int64_t def, std::string doc) {
+    ParamSpec p(std::move(name), LLMSYS_TYPE_INT, std::move(doc));
+    p.spec_.default_value.as.i = def;
+    return p;
   }
-
-  // The host API table this plugin was given in init (nullptr before).
-  inline const llmsys_host_api_t*& HostSlot() {
-    static const llmsys_host_api_t* host = nullptr;
-    return host;
+  static ParamSpec Float(std::string name, double def, std::string doc) {
+    ParamSpec p(std::move(name), LLMSYS_TYPE_FLOAT, std::move(doc));
+    p.spec_.default_value.as.f = def;
+    return p;
   }
-  inline const llmsys_host_api_t* Host() { return HostSlot(); }
-
-  inline void Log(llmsys_log_level_t level, const std::string& message) {
-    if (const llmsys_host_api_t* host = Host(); host != nullptr && host->log)
-      host->log(host, level, message.c_str());
+  static ParamSpec String(std::string name, std::string def, std::string doc) {
+    ParamSpec p(std::move(name), LLMSYS_TYPE_STRING, std::move(doc));
+    p.string_default_ = std::move(def);
+    return p;
   }
-
-  // ---------------------------------------------------------------------------
-  // Parameter schema
-
-  // One declared parameter; owns its strings. Build with the named
-  // constructors, refine with Range/Min/Max/Choices.
-  class ParamSpec {
-   public:
-    static ParamSpec Bool(std::string name, bool def, std::string doc) {
-      ParamSpec p(std::move(name), LLMSYS_TYPE_BOOL, std::move(doc));
-      p.spec_.default_value.as.i = def ? 1 : 0;
-      return p;
-    }
-    static ParamSpec Int(std::string name, int64_t def, std::string doc) {
-      ParamSpec p(std::move(name), LLMSYS_TYPE_INT, std::move(doc));
-      p.spec_.default_value.as.i = def;
-      return p;
-    }
-    static ParamSpec Float(std::string name, double def, std::string doc) {
-      ParamSpec p(std::move(name), LLMSYS_TYPE_FLOAT, std::move(doc));
-      p.spec_.default_value.as.f = def;
-      return p;
-    }
-    static ParamSpec String(std::string name, std::string def,
-                            std::string doc) {
-      ParamSpec p(std::move(name), LLMSYS_TYPE_STRING, std::move(doc));
-      p.string_default_ = std::move(def);
-      return p;
-    }
-    static ParamSpec IntList(std::string name, std::vector<int64_t> def,
+  static ParamSpec IntList(std::string name, std::vector<int64_t> def,
+                           std::string doc) {
+    ParamSpec p(std::move(name), LLMSYS_TYPE_INT_LIST, std::move(doc));
+    p.ints_default_ = std::move(def);
+    return p;
+  }
+  static ParamSpec FloatList(std::string name, std::vector<double> def,
                              std::string doc) {
-      ParamSpec p(std::move(name), LLMSYS_TYPE_INT_LIST, std::move(doc));
-      p.ints_default_ = std::move(def);
-      return p;
-    }
-    static ParamSpec FloatList(std::string name, std::vector<double> def,
-                               std::string doc) {
-      ParamSpec p(std::move(name), LLMSYS_TYPE_FLOAT_LIST, std::move(doc));
-      p.floats_default_ = std::move(def);
-      return p;
-    }
-    // A parameter without a default: the experiment must set it.
-    static ParamSpec Required(std::string name, llmsys_type_t type,
-                              std::string doc) {
-      ParamSpec p(std::move(name), type, std::move(doc));
-      p.spec_.flags |= LLMSYS_PARAM_REQUIRED;
-      return p;
-    }
-
-    ParamSpec& Min(double v) {
-      spec_.flags |= LLMSYS_PARAM_HAS_MIN;
-      spec_.min_value = v;
-      return *this;
-    }
-    ParamSpec& Max(double v) {
-      spec_.flags |= LLMSYS_PARAM_HAS_MAX;
-      spec_.max_value = v;
-      return *this;
-    }
-    ParamSpec& Range(double lo, double hi) { return Min(lo).Max(hi); }
-    // Allowed values of a string parameter, '|'-separated: "mean|sum|none".
-    ParamSpec& Choices(std::string choices) {
-      choices_ = std::move(choices);
-      has_choices_ = true;
-      return *this;
-    }
-
-    // The C view; valid while this object lives and is not moved.
-    const llmsys_param_spec_t* Get() {
-      spec_.name = name_.c_str();
-      spec_.doc = doc_.c_str();
-      spec_.choices = has_choices_ ? choices_.c_str() : nullptr;
-      switch (spec_.type) {
-        case LLMSYS_TYPE_STRING:
-          spec_.default_value.as.s = string_default_.c_str();
-          break;
-        case LLMSYS_TYPE_INT_LIST:
-          spec_.default_value.as.ints = ints_default_.data();
-          spec_.default_value.count =
-              static_cast<uint32_t>(ints_default_.size());
-          break;
-        case LLMSYS_TYPE_FLOAT_LIST:
-          spec_.default_value.as.floats = floats_default_.data();
-          spec_.default_value.count =
-              static_cast<uint32_t>(floats_default_.size());
-          break;
-        default:
-          break;
-      }
-      return &spec_;
-    }
-
-   private:
-    ParamSpec(std::string name, llmsys_type_t type, std::string doc)
-        : name_(std::move(name)), doc_(std::move(doc)) {
-      std::memset(&spec_, 0, sizeof(spec_));
-      spec_.struct_size = sizeof(llmsys_param_spec_t);
-      spec_.type = type;
-      spec_.default_value.type = type;
-    }
-
-    std::string name_, doc_, choices_, string_default_;
-    bool has_choices_ = false;
-    std::vector<int64_t> ints_default_;
-    std::vector<double> floats_default_;
-    llmsys_param_spec_t spec_;
-  };
-
-  // Read access to a component's validated parameters (or an op call's
-  // attributes). Getters throw INVALID_ARGUMENT naming a missing or mistyped
-  // key, which only a host bug or a schema mismatch can cause.
-  class Params {
-   public:
-    explicit Params(const llmsys_params_t* params) : params_(params) {}
-    explicit Params(const llmsys_params_t& params) : params_(&params) {}
-
-    bool Has(std::string_view name) const { return Find(name) != nullptr; }
-    bool Bool(std::string_view name) const {
-      return Get(name, LLMSYS_TYPE_BOOL).as.i != 0;
-    }
-    int64_t Int(std::string_view name) const {
-      return Get(name, LLMSYS_TYPE_INT).as.i;
-    }
-    double Float(std::string_view name) const {
-      const llmsys_typed_value_t* v = Find(name);
-      if (v != nullptr && v->type == LLMSYS_TYPE_INT)
-        return static_cast<double>(v->as.i);
-      return Get(name, LLMSYS_TYPE_FLOAT).as.f;
-    }
-    std::string String(std::string_view name) const {
-      const char* s = Get(name, LLMSYS_TYPE_STRING).as.s;
-      return s != nullptr ? s : "";
-    }
-    std::vector<int64_t> IntList(std::string_view name) const {
-      const llmsys_typed_value_t& v = Get(name, LLMSYS_TYPE_INT_LIST);
-      return std::vector<int64_t>(v.as.ints, v.as.ints + v.count);
-    }
-    std::vector<double> FloatList(std::string_view name) const {
-      const llmsys_typed_value_t& v = Get(name, LLMSYS_TYPE_FLOAT_LIST);
-      return std::vector<double>(v.as.floats, v.as.floats + v.count);
-    }
-
-   private:
-    const llmsys_typed_value_t* Find(std::string_view name) const {
-      if (params_ == nullptr) return nullptr;
-      for (uint32_t i = 0; i < params_->count; ++i) {
-        const char* n = params_->items[i].name;
-        if (n != nullptr && name == n) return &params_->items[i].value;
-      }
-      return nullptr;
-    }
-    const llmsys_typed_value_t& Get(std::string_view name,
-                                    llmsys_type_t type) const {
-      const llmsys_typed_value_t* v = Find(name);
-      if (v == nullptr)
-        Fail(LLMSYS_STATUS_INVALID_ARGUMENT,
-             "parameter '" + std::string(name) + "' was not passed");
-      if (v->type != type)
-        Fail(LLMSYS_STATUS_INVALID_ARGUMENT,
-             "parameter '" + std::string(name) + "' has the wrong type");
-      return *v;
-    }
-    const llmsys_params_t* params_;
-  };
-
-  // What a component says about itself.
-  // Every member has a default, so designated initializers may leave any out.
-  struct Info {
-    std::string id = {};
-    std::string version = "1.0.0";
-    std::string description = {};
-    int32_t device_type = kDLCPU;
-    std::vector<ParamSpec> params = {};
-    // Operators: the op contract implemented and LLMSYS_OP_* flags.
-    std::string op = {};
-    uint32_t op_flags = 0;
-    // Evaluators: LLMSYS_EVAL_* flags.
-    uint32_t eval_inputs = 0;
-  };
-
-  // ---------------------------------------------------------------------------
-  // Tensor helpers
-
-  template <class T>
-  T* Data(const DLTensor* t) {
-    return static_cast<T*>(llmsys_tensor_data(t));
+    ParamSpec p(std::move(name), LLMSYS_TYPE_FLOAT_LIST, std::move(doc));
+    p.floats_default_ = std::move(def);
+    return p;
+  }
+  // A parameter without a default: the experiment must set it.
+  static ParamSpec Required(std::string name, llmsys_type_t type,
+                            std::string doc) {
+    ParamSpec p(std::move(name), type, std::move(doc));
+    p.spec_.flags |= LLMSYS_PARAM_REQUIRED;
+    return p;
   }
 
-  inline llmsys_tensor_spec_t Spec(DLDataType dtype,
-                                   std::initializer_list<int64_t> shape) {
-    llmsys_tensor_spec_t s;
-    std::memset(&s, 0, sizeof(s));
-    Require(shape.size() <= LLMSYS_MAX_NDIM, "tensor spec has too many dims");
-    s.dtype = dtype;
-    s.ndim = static_cast<int32_t>(shape.size());
-    int32_t i = 0;
-    for (int64_t d : shape) s.shape[i++] = d;
-    return s;
+  ParamSpec& Min(double v) {
+    spec_.flags |= LLMSYS_PARAM_HAS_MIN;
+    spec_.min_value = v;
+    return *this;
+  }
+  ParamSpec& Max(double v) {
+    spec_.flags |= LLMSYS_PARAM_HAS_MAX;
+    spec_.max_value = v;
+    return *this;
+  }
+  ParamSpec& Range(double lo, double hi) { return Min(lo).Max(hi); }
+  // Allowed values of a string parameter, '|'-separated: "mean|sum|none".
+  ParamSpec& Choices(std::string choices) {
+    choices_ = std::move(choices);
+    has_choices_ = true;
+    return *this;
   }
 
-  inline std::string ShapeString(const DLTensor* t) {
-    std::string s = "(";
-    for (int32_t i = 0; i < t->ndim; ++i) {
-      if (i) s += ", ";
-      s += std::to_string(t->shape[i]);
+  // The C view; valid while this object lives and is not moved.
+  const llmsys_param_spec_t* Get() {
+    spec_.name = name_.c_str();
+    spec_.doc = doc_.c_str();
+    spec_.choices = has_choices_ ? choices_.c_str() : nullptr;
+    switch (spec_.type) {
+      case LLMSYS_TYPE_STRING:
+        spec_.default_value.as.s = string_default_.c_str();
+        break;
+      case LLMSYS_TYPE_INT_LIST:
+        spec_.default_value.as.ints = ints_default_.data();
+        spec_.default_value.count = static_cast<uint32_t>(ints_default_.size());
+        break;
+      case LLMSYS_TYPE_FLOAT_LIST:
+        spec_.default_value.as.floats = floats_default_.data();
+        spec_.default_value.count =
+            static_cast<uint32_t>(floats_default_.size());
+        break;
+      default:
+        break;
     }
-    return s + ")";
+    return &spec_;
   }
 
+ private:
+  ParamSpec(std::string name, llmsys_type_t type, std::string doc)
+      : name_(std::move(name)), doc_(std::move(doc)) {
+    std::memset(&spec_, 0, sizeof(spec_));
+    spec_.struct_size = sizeof(llmsys_param_spec_t);
+    spec_.type = type;
+    spec_.default_value.type = type;
+  }
+
+  std::string name_, doc_, choices_, string_default_;
+  bool has_choices_ = false;
+  std::vector<int64_t> ints_default_;
+  std::vector<double> floats_default_;
+  llmsys_param_spec_t spec_;
+};
+
+// Read access to a component's validated parameters (or an op call's
+// attributes). Getters throw INVALID_ARGUMENT naming a missing or mistyped
+// key, which only a host bug or a schema mismatch can cause.
+class Params {
+ public:
+  explicit Params(const llmsys_params_t* params) : params_(params) {}
+  explicit Params(const llmsys_params_t& params) : params_(&params) {}
+
+  bool Has(std::string_view name) const { return Find(name) != nullptr; }
+  bool Bool(std::string_view name) const {
+    return Get(name, LLMSYS_TYPE_BOOL).as.i != 0;
+  }
+  int64_t Int(std::string_view name) const {
+    return Get(name, LLMSYS_TYPE_INT).as.i;
+  }
+  double Float(std::string_view name) const {
+    const llmsys_typed_value_t* v = Find(name);
+    if (v != nullptr && v->type == LLMSYS_TYPE_INT)
+      return static_cast<double>(v->as.i);
+    return Get(name, LLMSYS_TYPE_FLOAT).as.f;
+  }
+  std::string String(std::string_view name) const {
+    const char* s = Get(name, LLMSYS_TYPE_STRING).as.s;
+    return s != nullptr ? s : "";
+  }
+  std::vector<int64_t> IntList(std::string_view name) const {
+    const llmsys_typed_value_t& v = Get(name, LLMSYS_TYPE_INT_LIST);
+    return std::vector<int64_t>(v.as.ints, v.as.ints + v.count);
+  }
+  std::vector<double> FloatList(std::string_view name) const {
+    const llmsys_typed_value_t& v = Get(name, LLMSYS_TYPE_FLOAT_LIST);
+    return std::vector<double>(v.as.floats, v.as.floats + v.count);
+  }
+
+ private:
+  const llmsys_typed_value_t* Find(std::string_view name) const {
+    if (params_ == nullptr) return nullptr;
+    for (uint32_t i = 0; i < params_->count; ++i) {
+      const char* n = params_->items[i].name;
+      if (n != nullptr && name == n) return &params_->items[i].value;
+    }
+    return nullptr;
+  }
+  const llmsys_typed_value_t& Get(std::string_view name,
+                                  llmsys_type_t type) const {
+    const llmsys_typed_value_t* v = Find(name);
+    if (v == nullptr)
+      Fail(LLMSYS_STATUS_INVALID_ARGUMENT,
+           "parameter '" + std::string(name) + "' was not passed");
+    if (v->type != type)
+      Fail(LLMSYS_STATUS_INVALID_ARGUMENT,
+           "parameter '" + std::string(name) + "' has the wrong type");
+    return *v;
+  }
+  const llmsys_params_t* params_;
+};
+
+// What a component says about itself.
+// Every member has a default, so designated initializers may leave any out.
+struct Info {
+  std::string id = {};
+  std::string version = "1.0.0";
+  std::string description = {};
+  int32_t device_type = kDLCPU;
+  std::vector<ParamSpec> params = {};
+  // Operators: the op contract implemented and LLMSYS_OP_* flags.
+  std::string op = {};
+  uint32_t op_flags = 0;
+  // Evaluators: LLMSYS_EVAL_* flags.
+  uint32_t eval_inputs = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Tensor helpers
+
+template <class T>
+T* Data(const DLTensor* t) {
+  return static_cast<T*>(llmsys_tensor_data(t));
+}
+
+inline llmsys_tensor_spec_t Spec(DLDataType dtype,
+                                 std::initializer_list<int64_t> shape) {
+  llmsys_tensor_spec_t s;
+  std::memset(&s, 0, sizeof(s));
+  Require(shape.size() <= LLMSYS_MAX_NDIM, "tensor spec has too many dims");
+  s.dtype = dtype;
+  s.ndim = static_cast<int32_t>(shape.size());
+  int32_t i = 0;
+  for (int64_t d : shape) s.shape[i++] = d;
+  return s;
+}
+
+inline std::string ShapeString(const DLTensor* t) {
+  std::string s = "(";
+  for (int32_t i = 0; i < t->ndim; ++i) {
+    if (i) s += ", ";
+    s += std::to_string(t->shape[i]);
+  }
+  return s + ")";
+}
+
+template <class T>
+struct Trampolines;
+
+// ---------------------------------------------------------------------------
+// The kinds. A component class derives from one and has
+//   static Info Describe();
+//   explicit T(const Params& params);                   (Model: +
+//   llmsys_graph_t*)
+
+class Operator {
+ public:
+  virtual ~Operator() = default;
+  // Output specs of the call; set *workspace_bytes if scratch is needed.
+  virtual std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
+                                                  size_t* workspace_bytes) = 0;
+  virtual void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
+                       uint32_t num_outputs) = 0;
+  // Override together with Info::op_flags to make the operator
+  // differentiable.
+  virtual void Backward(const llmsys_op_call_t& call,
+                        const DLTensor* const* outputs,
+                        const DLTensor* const* grad_outputs,
+                        uint32_t num_outputs, DLTensor* const* grad_inputs) {
+    (void)call, (void)outputs, (void)grad_outputs, (void)num_outputs,
+        (void)grad_inputs;
+    Fail(LLMSYS_STATUS_UNIMPLEMENTED, "backward is not implemented");
+  }
+  static constexpr bool kHasBackward = false;
+};
+
+struct StateSpec {
+  std::string name;
+  DLDataType dtype = LLMSYS_DTYPE_F32;
+};
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  virtual std::vector<StateSpec> State() const { return {}; }
+  virtual void Step(const llmsys_optimizer_step_t& args) = 0;
+
+ private:
   template <class T>
-  struct Trampolines;
+  friend struct Trampolines;
+  std::vector<StateSpec> state_names_;
+  std::vector<llmsys_state_spec_t> state_;
+  std::vector<const llmsys_state_spec_t*> state_ptrs_;
+  bool state_built_ = false;
+};
 
-  // ---------------------------------------------------------------------------
-  // The kinds. A component class derives from one and has
-  //   static Info Describe();
-  //   explicit T(const Params& params);                   (Model: +
-  //   llmsys_graph_t*)
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  virtual void Sample(const llmsys_sample_args_t& args) = 0;
+};
 
-  class Operator {
-   public:
-    virtual ~Operator() = default;
-    // Output specs of the call; set *workspace_bytes if scratch is needed.
-    virtual std::vector<llmsys_tensor_spec_t> Infer(
-        const llmsys_op_call_t& call, size_t* workspace_bytes) = 0;
-    virtual void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
-                         uint32_t num_outputs) = 0;
-    // Override together with Info::op_flags to make the operator
-    // differentiable.
-    virtual void Backward(const llmsys_op_call_t& call,
-                          const DLTensor* const* outputs,
-                          const DLTensor* const* grad_outputs,
-                          uint32_t num_outputs, DLTensor* const* grad_inputs) {
-      (void)call, (void)outputs, (void)grad_outputs, (void)num_outputs,
-          (void)grad_inputs;
-      Fail(LLMSYS_STATUS_UNIMPLEMENTED, "backward is not implemented");
-    }
-    static constexpr bool kHasBackward = false;
-  };
+struct EvalResult {
+  std::vector<std::pair<std::string, double>> metrics;
+  std::string signature;
+};
 
-  struct StateSpec {
-    std::string name;
-    DLDataType dtype = LLMSYS_DTYPE_F32;
-  };
+class Evaluator {
+ public:
+  virtual ~Evaluator() = default;
+  virtual void Add(const llmsys_eval_batch_t& batch) = 0;
+  virtual EvalResult Result() = 0;
+};
 
-  class Optimizer {
-   public:
-    virtual ~Optimizer() = default;
-    virtual std::vector<StateSpec> State() const { return {}; }
-    virtual void Step(const llmsys_optimizer_step_t& args) = 0;
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual void Forward(llmsys_graph_t* graph,
+                       const llmsys_model_inputs_t& inputs) = 0;
+};
 
-   private:
-    template <class T>
-    friend struct Trampolines;
-    std::vector<StateSpec> state_names_;
-    std::vector<llmsys_state_spec_t> state_;
-    std::vector<const llmsys_state_spec_t*> state_ptrs_;
-  };
+// ---------------------------------------------------------------------------
+// C trampolines, one set per component class.
 
-  class Sampler {
-   public:
-    virtual ~Sampler() = default;
-    virtual void Sample(const llmsys_sample_args_t& args) = 0;
-  };
+template <class T>
+struct Trampolines {
+  static llmsys_status_t Create(const llmsys_params_t* params, void** instance,
+                                llmsys_error_t* err) {
+    return Guard(err, [&] { *instance = new T(Params(params)); });
+  }
+  static llmsys_status_t CreateModel(const llmsys_params_t* params,
+                                     llmsys_graph_t* graph, void** instance,
+                                     llmsys_error_t* err) {
+    return Guard(err, [&] { *instance = new T(Params(params), graph); });
+  }
+  static void Destroy(void* instance) { delete static_cast<T*>(instance); }
+  static T& Self(void* instance) {
+    Require(instance != nullptr, "called without an instance",
+            LLMSYS_STATUS_FAILED_PRECONDITION);
+    return *static_cast<T*>(instance);
+  }
 
-  struct EvalResult {
-    std::vector<std::pair<std::string, double>> metrics;
-    std::string signature;
-  };
-
-  class Evaluator {
-   public:
-    virtual ~Evaluator() = default;
-    virtual void Add(const llmsys_eval_batch_t& batch) = 0;
-    virtual EvalResult Result() = 0;
-  };
-
-  class Model {
-   public:
-    virtual ~Model() = default;
-    virtual void Forward(llmsys_graph_t* graph,
-                         const llmsys_model_inputs_t& inputs) = 0;
-  };
-
-  // ---------------------------------------------------------------------------
-  // C trampolines, one set per component class.
-
-  template <class T>
-  struct Trampolines {
-    static llmsys_status_t Create(const llmsys_params_t* params,
-                                  void** instance, llmsys_error_t* err) {
-      return Guard(err, [&] { *instance = new T(Params(params)); });
-    }
-    static llmsys_status_t CreateModel(const llmsys_params_t* params,
-                                       llmsys_graph_t* graph, void** instance,
-                                       llmsys_error_t* err) {
-      return Guard(err, [&] { *instance = new T(Params(params), graph); });
-    }
-    static void Destroy(void* instance) { delete static_cast<T*>(instance); }
-    static T& Self(void* instance) {
-      Require(instance != nullptr, "called without an instance",
-              LLMSYS_STATUS_FAILED_PRECONDITION);
-      return *static_cast<T*>(instance);
-    }
-
-    static llmsys_status_t Infer(void* instance, const llmsys_op_call_t* call,
-                                 llmsys_tensor_spec_t* outputs,
-                                 uint32_t num_outputs, size_t* workspace,
+  static llmsys_status_t Infer(void* instance, const llmsys_op_call_t* call,
+                               llmsys_tensor_spec_t* outputs,
+                               uint32_t num_outputs, size_t* workspace,
+                               llmsys_error_t* err) {
+    return Guard(err, [&] {
+      *workspace = 0;
+      std::vector<llmsys_tensor_spec_t> specs =
+          Self(instance).Infer(*call, workspace);
+      Require(specs.size() == num_outputs,
+              std::string(call->op) + ": implementation produced " +
+                  std::to_string(specs.size()) + " outputs, contract has " +
+                  std::to_string(num_outputs),
+              LLMSYS_STATUS_INTERNAL);
+      for (uint32_t i = 0; i < num_outputs; ++i) outputs[i] = specs[i];
+    });
+  }
+  static llmsys_status_t Forward(void* instance, const llmsys_op_call_t* call,
+                                 DLTensor* const* outputs, uint32_t num_outputs,
                                  llmsys_error_t* err) {
-      return Guard(err, [&] {
-        *workspace = 0;
-        std::vector<llmsys_tensor_spec_t> specs =
-            Self(instance).Infer(*call, workspace);
-        Require(specs.size() == num_outputs,
-                std::string(call->op) + ": implementation produced " +
-                    std::to_string(specs.size()) + " outputs, contract has " +
-                    std::to_string(num_outputs),
-                LLMSYS_STATUS_INTERNAL);
-        for (uint32_t i = 0; i < num_outputs; ++i) outputs[i] = specs[i];
-      });
-    }
-    static llmsys_status_t Forward(void* instance, const llmsys_op_call_t* call,
-                                   DLTensor* const* outputs,
-                                   uint32_t num_outputs, llmsys_error_t* err) {
-      return Guard(
-          err, [&] { Self(instance).Forward(*call, outputs, num_outputs); });
-    }
-    static llmsys_status_t Backward(void* instance,
-                                    const llmsys_op_call_t* call,
-                                    const DLTensor* const* outputs,
-                                    const DLTensor* const* grad_outputs,
-                                    uint32_t num_outputs,
-                                    DLTensor* const* grad_inputs,
-                                    llmsys_error_t* err) {
-      return Guard(err, [&] {
-        Self(instance).Backward(*call, outputs, grad_outputs, num_outputs,
-                                grad_inputs);
-      });
-    }
+    return Guard(err,
+                 [&] { Self(instance).Forward(*call, outputs, num_outputs); });
+  }
+  static llmsys_status_t Backward(void* instance, const llmsys_op_call_t* call,
+                                  const DLTensor* const* outputs,
+                                  const DLTensor* const* grad_outputs,
+                                  uint32_t num_outputs,
+                                  DLTensor* const* grad_inputs,
+                                  llmsys_error_t* err) {
+    return Guard(err, [&] {
+      Self(instance).Backward(*call, outputs, grad_outputs, num_outputs,
+                              grad_inputs);
+    });
+  }
 
-    static llmsys_status_t State(void* instance,
-                                 const llmsys_state_spec_t* const** specs,
-                                 uint32_t* num_state, llmsys_error_t* err) {
-      return Guard(err, [&] {
-        Optimizer& self = Self(instance);
+  static llmsys_status_t State(void* instance,
+                               const llmsys_state_spec_t* const** specs,
+                               uint32_t* num_state, llmsys_error_t* err) {
+    return Guard(err, [&] {
+      Optimizer& self = Self(instance);
+      // Built on the first call only: the ABI promises the pointers stay
+      // valid until destroy.
+      if (!self.state_built_) {
         self.state_names_ = self.State();
         self.state_.assign(self.state_names_.size(), llmsys_state_spec_t{});
-        self.state_ptrs_.clear();
         for (size_t i = 0; i < self.state_names_.size(); ++i) {
           self.state_[i].struct_size = sizeof(llmsys_state_spec_t);
           self.state_[i].name = self.state_names_[i].name.c_str();
           self.state_[i].dtype = self.state_names_[i].dtype;
           self.state_ptrs_.push_back(&self.state_[i]);
         }
-        *specs = self.state_ptrs_.data();
-        *num_state = static_cast<uint32_t>(self.state_ptrs_.size());
-      });
-    }
-    static llmsys_status_t Step(void* instance,
-                                const llmsys_optimizer_step_t* args,
-                                llmsys_error_t* err) {
-      return Guard(err, [&] { Self(instance).Step(*args); });
-    }
-
-    static llmsys_status_t Sample(void* instance,
-                                  const llmsys_sample_args_t* args,
-                                  llmsys_error_t* err) {
-      return Guard(err, [&] { Self(instance).Sample(*args); });
-    }
-
-    static llmsys_status_t Add(void* instance, const llmsys_eval_batch_t* batch,
-                               llmsys_error_t* err) {
-      return Guard(err, [&] { Self(instance).Add(*batch); });
-    }
-    static llmsys_status_t Result(void* instance,
-                                  const llmsys_metric_sink_t* sink,
-                                  char* signature, size_t capacity,
-                                  llmsys_error_t* err) {
-      return Guard(err, [&] {
-        EvalResult r = Self(instance).Result();
-        for (const auto& [name, value] : r.metrics)
-          sink->emit(sink->data, name.c_str(), value);
-        if (signature != nullptr && capacity > 0)
-          std::snprintf(signature, capacity, "%s", r.signature.c_str());
-      });
-    }
-
-    static llmsys_status_t ModelForward(void* instance, llmsys_graph_t* graph,
-                                        const llmsys_model_inputs_t* inputs,
-                                        llmsys_error_t* err) {
-      return Guard(err, [&] { Self(instance).Forward(graph, *inputs); });
-    }
-  };
-
-  // ---------------------------------------------------------------------------
-  // Registration: what the LLMSYS_PLUGIN block fills in init().
-
-  class Registry {
-   public:
-    template <class T>
-    void Add() {
-      auto item = std::make_unique<Item>();
-      item->info = T::Describe();
-      using Tr = Trampolines<T>;
-      llmsys_component_t* base = &item->c.base;
-      if constexpr (std::is_base_of_v<Operator, T>) {
-        llmsys_operator_t& c = item->c.op;
-        std::memset(&c, 0, sizeof(c));
-        Fill(base, *item, LLMSYS_KIND_OPERATOR, sizeof(c));
-        c.op = item->info.op.c_str();
-        c.flags = item->info.op_flags;
-        c.create = &Tr::Create;
-        c.destroy = &Tr::Destroy;
-        c.infer = &Tr::Infer;
-        c.forward = &Tr::Forward;
-        c.backward = T::kHasBackward ? &Tr::Backward : nullptr;
-      } else if constexpr (std::is_base_of_v<Optimizer, T>) {
-        llmsys_optimizer_t& c = item->c.opt;
-        std::memset(&c, 0, sizeof(c));
-        Fill(base, *item, LLMSYS_KIND_OPTIMIZER, sizeof(c));
-        c.create = &Tr::Create;
-        c.destroy = &Tr::Destroy;
-        c.state = &Tr::State;
-        c.step = &Tr::Step;
-      } else if constexpr (std::is_base_of_v<Sampler, T>) {
-        llmsys_sampler_t& c = item->c.sampler;
-        std::memset(&c, 0, sizeof(c));
-        Fill(base, *item, LLMSYS_KIND_SAMPLER, sizeof(c));
-        c.create = &Tr::Create;
-        c.destroy = &Tr::Destroy;
-        c.sample = &Tr::Sample;
-      } else if constexpr (std::is_base_of_v<Evaluator, T>) {
-        llmsys_evaluator_t& c = item->c.eval;
-        std::memset(&c, 0, sizeof(c));
-        Fill(base, *item, LLMSYS_KIND_EVALUATOR, sizeof(c));
-        c.inputs = item->info.eval_inputs;
-        c.create = &Tr::Create;
-        c.destroy = &Tr::Destroy;
-        c.add = &Tr::Add;
-        c.result = &Tr::Result;
-      } else if constexpr (std::is_base_of_v<Model, T>) {
-        llmsys_model_t& c = item->c.model;
-        std::memset(&c, 0, sizeof(c));
-        Fill(base, *item, LLMSYS_KIND_MODEL, sizeof(c));
-        c.create = &Tr::CreateModel;
-        c.destroy = &Tr::Destroy;
-        c.forward = &Tr::ModelForward;
-      } else {
-        static_assert(std::is_base_of_v<Operator, T>,
-                      "a component derives from Operator, Optimizer, Sampler, "
-                      "Evaluator or Model");
+        self.state_built_ = true;
       }
-      items_.push_back(std::move(item));
-    }
-
-    // Declares a new op contract (see llmsys/ops.h for the grammar).
-    void AddOpContract(std::string signature, std::string doc) {
-      auto c = std::make_unique<Contract>();
-      c->signature = std::move(signature);
-      c->doc = std::move(doc);
-      c->contract.struct_size = sizeof(llmsys_op_contract_t);
-      c->contract.signature = c->signature.c_str();
-      c->contract.doc = c->doc.c_str();
-      contracts_.push_back(std::move(c));
-    }
-
-    uint32_t Count(llmsys_kind_t kind) const {
-      if (kind == LLMSYS_KIND_OP_CONTRACT)
-        return static_cast<uint32_t>(contracts_.size());
-      uint32_t n = 0;
-      for (const auto& item : items_) n += item->c.base.kind == kind;
-      return n;
-    }
-    const void* Get(llmsys_kind_t kind, uint32_t index) const {
-      if (kind == LLMSYS_KIND_OP_CONTRACT)
-        return index < contracts_.size() ? &contracts_[index]->contract
-                                         : nullptr;
-      for (const auto& item : items_) {
-        if (item->c.base.kind != kind) continue;
-        if (index-- == 0) return &item->c;
-      }
-      return nullptr;
-    }
-
-   private:
-    struct Item {
-      Info info;
-      std::vector<const llmsys_param_spec_t*> params;
-      union {
-        llmsys_component_t base;
-        llmsys_operator_t op;
-        llmsys_optimizer_t opt;
-        llmsys_sampler_t sampler;
-        llmsys_evaluator_t eval;
-        llmsys_model_t model;
-      } c;
-    };
-    struct Contract {
-      std::string signature, doc;
-      llmsys_op_contract_t contract;
-    };
-
-    static void Fill(llmsys_component_t* base, Item& item, llmsys_kind_t kind,
-                     size_t size) {
-      for (ParamSpec& p : item.info.params) item.params.push_back(p.Get());
-      base->struct_size = static_cast<uint32_t>(size);
-      base->kind = kind;
-      base->id = item.info.id.c_str();
-      base->version = item.info.version.c_str();
-      base->description = item.info.description.c_str();
-      base->device_type = item.info.device_type;
-      base->num_params = static_cast<uint32_t>(item.params.size());
-      base->params = item.params.data();
-    }
-
-    std::vector<std::unique_ptr<Item>> items_;
-    std::vector<std::unique_ptr<Contract>> contracts_;
-  };
-
-  namespace internal {
-
-  inline std::unique_ptr<Registry>& RegistrySlot() {
-    static std::unique_ptr<Registry> registry;
-    return registry;
+      *specs = self.state_ptrs_.data();
+      *num_state = static_cast<uint32_t>(self.state_ptrs_.size());
+    });
+  }
+  static llmsys_status_t Step(void* instance,
+                              const llmsys_optimizer_step_t* args,
+                              llmsys_error_t* err) {
+    return Guard(err, [&] { Self(instance).Step(*args); });
   }
 
-  inline llmsys_status_t Init(const llmsys_host_api_t* host,
-                              llmsys_error_t* err,
-                              void (*register_components)(Registry&)) {
+  static llmsys_status_t Sample(void* instance,
+                                const llmsys_sample_args_t* args,
+                                llmsys_error_t* err) {
+    return Guard(err, [&] { Self(instance).Sample(*args); });
+  }
+
+  static llmsys_status_t Add(void* instance, const llmsys_eval_batch_t* batch,
+                             llmsys_error_t* err) {
+    return Guard(err, [&] { Self(instance).Add(*batch); });
+  }
+  static llmsys_status_t Result(void* instance,
+                                const llmsys_metric_sink_t* sink,
+                                char* signature, size_t capacity,
+                                llmsys_error_t* err) {
     return Guard(err, [&] {
-      HostSlot() = host;
-      auto registry = std::make_unique<Registry>();
-      register_components(*registry);
-      RegistrySlot() = std::move(registry);
+      Require(sink != nullptr && sink->emit != nullptr,
+              "result() was given no metric sink");
+      EvalResult r = Self(instance).Result();
+      for (const auto& [name, value] : r.metrics)
+        sink->emit(sink->data, name.c_str(), value);
+      if (signature != nullptr && capacity > 0)
+        std::snprintf(signature, capacity, "%s", r.signature.c_str());
     });
   }
 
-  inline void Deinit() {
-    RegistrySlot().reset();
-    HostSlot() = nullptr;
+  static llmsys_status_t ModelForward(void* instance, llmsys_graph_t* graph,
+                                      const llmsys_model_inputs_t* inputs,
+                                      llmsys_error_t* err) {
+    return Guard(err, [&] { Self(instance).Forward(graph, *inputs); });
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Registration: what the LLMSYS_PLUGIN block fills in init().
+
+class Registry {
+ public:
+  template <class T>
+  void Add() {
+    auto item = std::make_unique<Item>();
+    item->info = T::Describe();
+    using Tr = Trampolines<T>;
+    llmsys_component_t* base = &item->c.base;
+    if constexpr (std::is_base_of_v<Operator, T>) {
+      llmsys_operator_t& c = item->c.op;
+      std::memset(&c, 0, sizeof(c));
+      Fill(base, *item, LLMSYS_KIND_OPERATOR, sizeof(c));
+      c.op = item->info.op.c_str();
+      c.flags = item->info.op_flags;
+      c.create = &Tr::Create;
+      c.destroy = &Tr::Destroy;
+      c.infer = &Tr::Infer;
+      c.forward = &Tr::Forward;
+      c.backward = T::kHasBackward ? &Tr::Backward : nullptr;
+    } else if constexpr (std::is_base_of_v<Optimizer, T>) {
+      llmsys_optimizer_t& c = item->c.opt;
+      std::memset(&c, 0, sizeof(c));
+      Fill(base, *item, LLMSYS_KIND_OPTIMIZER, sizeof(c));
+      c.create = &Tr::Create;
+      c.destroy = &Tr::Destroy;
+      c.state = &Tr::State;
+      c.step = &Tr::Step;
+    } else if constexpr (std::is_base_of_v<Sampler, T>) {
+      llmsys_sampler_t& c = item->c.sampler;
+      std::memset(&c, 0, sizeof(c));
+      Fill(base, *item, LLMSYS_KIND_SAMPLER, sizeof(c));
+      c.create = &Tr::Create;
+      c.destroy = &Tr::Destroy;
+      c.sample = &Tr::Sample;
+    } else if constexpr (std::is_base_of_v<Evaluator, T>) {
+      llmsys_evaluator_t& c = item->c.eval;
+      std::memset(&c, 0, sizeof(c));
+      Fill(base, *item, LLMSYS_KIND_EVALUATOR, sizeof(c));
+      c.inputs = item->info.eval_inputs;
+      c.create = &Tr::Create;
+      c.destroy = &Tr::Destroy;
+      c.add = &Tr::Add;
+      c.result = &Tr::Result;
+    } else if constexpr (std::is_base_of_v<Model, T>) {
+      llmsys_model_t& c = item->c.model;
+      std::memset(&c, 0, sizeof(c));
+      Fill(base, *item, LLMSYS_KIND_MODEL, sizeof(c));
+      c.create = &Tr::CreateModel;
+      c.destroy = &Tr::Destroy;
+      c.forward = &Tr::ModelForward;
+    } else {
+      static_assert(std::is_base_of_v<Operator, T>,
+                    "a component derives from Operator, Optimizer, Sampler, "
+                    "Evaluator or Model");
+    }
+    items_.push_back(std::move(item));
   }
 
-  inline uint32_t Count(llmsys_kind_t kind) {
-    return RegistrySlot() ? RegistrySlot()->Count(kind) : 0;
+  // Declares a new op contract (see llmsys/ops.h for the grammar).
+  void AddOpContract(std::string signature, std::string doc) {
+    auto c = std::make_unique<Contract>();
+    c->signature = std::move(signature);
+    c->doc = std::move(doc);
+    c->contract.struct_size = sizeof(llmsys_op_contract_t);
+    c->contract.signature = c->signature.c_str();
+    c->contract.doc = c->doc.c_str();
+    contracts_.push_back(std::move(c));
   }
 
-  inline const void* Get(llmsys_kind_t kind, uint32_t index) {
-    return RegistrySlot() ? RegistrySlot()->Get(kind, index) : nullptr;
+  uint32_t Count(llmsys_kind_t kind) const {
+    if (kind == LLMSYS_KIND_OP_CONTRACT)
+      return static_cast<uint32_t>(contracts_.size());
+    uint32_t n = 0;
+    for (const auto& item : items_) n += item->c.base.kind == kind;
+    return n;
+  }
+  const void* Get(llmsys_kind_t kind, uint32_t index) const {
+    if (kind == LLMSYS_KIND_OP_CONTRACT)
+      return index < contracts_.size() ? &contracts_[index]->contract : nullptr;
+    for (const auto& item : items_) {
+      if (item->c.base.kind != kind) continue;
+      if (index-- == 0) return &item->c;
+    }
+    return nullptr;
   }
 
-  }  // namespace internal
-}  // namespace )
-}  // namespace llmsys
+ private:
+  struct Item {
+    Info info;
+    std::vector<const llmsys_param_spec_t*> params;
+    union {
+      llmsys_component_t base;
+      llmsys_operator_t op;
+      llmsys_optimizer_t opt;
+      llmsys_sampler_t sampler;
+      llmsys_evaluator_t eval;
+      llmsys_model_t model;
+    } c;
+  };
+  struct Contract {
+    std::string signature, doc;
+    llmsys_op_contract_t contract;
+  };
+
+  static void Fill(llmsys_component_t* base, Item& item, llmsys_kind_t kind,
+                   size_t size) {
+    for (ParamSpec& p : item.info.params) item.params.push_back(p.Get());
+    base->struct_size = static_cast<uint32_t>(size);
+    base->kind = kind;
+    base->id = item.info.id.c_str();
+    base->version = item.info.version.c_str();
+    base->description = item.info.description.c_str();
+    base->device_type = item.info.device_type;
+    base->num_params = static_cast<uint32_t>(item.params.size());
+    base->params = item.params.data();
+  }
+
+  std::vector<std::unique_ptr<Item>> items_;
+  std::vector<std::unique_ptr<Contract>> contracts_;
+};
+
+namespace internal {
+
+inline std::unique_ptr<Registry>& RegistrySlot() {
+  static std::unique_ptr<Registry> registry;
+  return registry;
+}
+
+inline llmsys_status_t Init(const llmsys_host_api_t* host, llmsys_error_t* err,
+                            void (*register_components)(Registry&)) {
+  return Guard(err, [&] {
+    HostSlot() = host;
+    auto registry = std::make_unique<Registry>();
+    register_components(*registry);
+    RegistrySlot() = std::move(registry);
+  });
+}
+
+inline void Deinit() {
+  RegistrySlot().reset();
+  HostSlot() = nullptr;
+}
+
+inline uint32_t Count(llmsys_kind_t kind) {
+  return RegistrySlot() ? RegistrySlot()->Count(kind) : 0;
+}
+
+inline const void* Get(llmsys_kind_t kind, uint32_t index) {
+  return RegistrySlot() ? RegistrySlot()->Get(kind, index) : nullptr;
+}
+
+}  // namespace internal
+}  // namespace llmsys::sdk
+
+#pragma GCC visibility pop
 
 // Defines the plugin's entry table. Follow it with a block that adds the
 // plugin's components to `registry`; the block runs inside init().

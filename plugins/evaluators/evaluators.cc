@@ -49,8 +49,8 @@ class Accuracy : public sdk::Evaluator {
       : ignore_index_(p.Int("ignore_index")) {}
 
   void Add(const llmsys_eval_batch_t& batch) override {
-    Require(batch.struct_size >= offsetof(llmsys_eval_batch_t, labels) +
-                                     sizeof(batch.labels),
+    Require(batch.struct_size >=
+                offsetof(llmsys_eval_batch_t, labels) + sizeof(batch.labels),
             "accuracy: the batch is too small (struct_size " +
                 std::to_string(batch.struct_size) + ")");
     CheckInput(batch.predictions, "predictions", batch.count);
@@ -72,9 +72,9 @@ class Accuracy : public sdk::Evaluator {
   }
 
   sdk::EvalResult Result() override {
-    const double accuracy =
-        total_ == 0 ? 0.0
-                    : static_cast<double>(correct_) / static_cast<double>(total_);
+    const double accuracy = total_ == 0 ? 0.0
+                                        : static_cast<double>(correct_) /
+                                              static_cast<double>(total_);
     sdk::EvalResult result;
     result.metrics = {{"accuracy", accuracy},
                       {"correct", static_cast<double>(correct_)},
@@ -87,14 +87,15 @@ class Accuracy : public sdk::Evaluator {
  private:
   static void CheckInput(const DLTensor* t, const char* name, uint32_t count) {
     const std::string what = std::string("accuracy: ") + name;
-    Require(t != nullptr, what + " is NULL (the evaluator reads predictions "
-                                 "and labels)");
+    Require(t != nullptr, what +
+                              " is NULL (the evaluator reads predictions "
+                              "and labels)");
     Require(t->device.device_type == kDLCPU, what + " must be on the CPU");
     Require(llmsys_dtype_equal(t->dtype, LLMSYS_DTYPE_I64),
             what + " must be int64");
     Require(t->ndim == 1 && t->shape[0] == static_cast<int64_t>(count),
-            what + " must be (count) = (" + std::to_string(count) +
-                "), got " + sdk::ShapeString(t));
+            what + " must be (count) = (" + std::to_string(count) + "), got " +
+                sdk::ShapeString(t));
   }
 
   static int64_t Stride(const DLTensor* t) {
@@ -109,7 +110,7 @@ class Accuracy : public sdk::Evaluator {
 }  // namespace
 }  // namespace llmsys::plugins
 
-LLMSYS_PLUGIN("llmsys.evaluators", "0.1.0",
-              "Built-in evaluators: accuracy", "MIT") {
+LLMSYS_PLUGIN("llmsys.evaluators", "0.1.0", "Built-in evaluators: accuracy",
+              "MIT") {
   registry.Add<llmsys::plugins::Accuracy>();
 }

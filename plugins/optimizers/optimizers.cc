@@ -21,7 +21,10 @@
 // exactly where it stopped.
 //
 // Parameters and gradients: float32 or float64 (the same dtype for a
-// parameter and its gradient), compact row-major, on the CPU. Every tensor
+// parameter and its gradient), compact row-major, on the CPU. float64
+// parameters are updated in float64, but their momentum buffer is stored in
+// float32 (the one dtype the state declares), so it carries float32
+// rounding from step to step. Every tensor
 // is checked before any is updated, so a rejected step changes nothing.
 //
 // Thread-safety: an instance is used by one thread at a time (optimizer.h).
@@ -116,15 +119,15 @@ class Sgd : public sdk::Optimizer {
         maximize_(p.Bool("maximize")) {
     // The host validates ranges before create(); these checks keep the
     // optimizer safe when it is driven directly through the C ABI.
-    Require(std::isfinite(momentum_) && momentum_ >= 0.0 && momentum_ <= 1.0,
-            "sgd: momentum must be in [0, 1], got " +
-                std::to_string(momentum_));
+    Require(
+        std::isfinite(momentum_) && momentum_ >= 0.0 && momentum_ <= 1.0,
+        "sgd: momentum must be in [0, 1], got " + std::to_string(momentum_));
     Require(
         std::isfinite(dampening_) && dampening_ >= 0.0 && dampening_ <= 1.0,
         "sgd: dampening must be in [0, 1], got " + std::to_string(dampening_));
-    Require(std::isfinite(weight_decay_) && weight_decay_ >= 0.0,
-            "sgd: weight_decay must be >= 0, got " +
-                std::to_string(weight_decay_));
+    Require(
+        std::isfinite(weight_decay_) && weight_decay_ >= 0.0,
+        "sgd: weight_decay must be >= 0, got " + std::to_string(weight_decay_));
     Require(!nesterov_ || (momentum_ > 0.0 && dampening_ == 0.0),
             "sgd: nesterov = true requires momentum > 0 and dampening = 0 "
             "(got momentum " +
@@ -142,9 +145,8 @@ class Sgd : public sdk::Optimizer {
     Validate(args);
     const uint32_t num_state = HasBuffer() ? 1 : 0;
     for (uint32_t i = 0; i < args.num_params; ++i) {
-      const bool decay =
-          weight_decay_ != 0.0 &&
-          (args.no_decay == nullptr || args.no_decay[i] == 0);
+      const bool decay = weight_decay_ != 0.0 &&
+                         (args.no_decay == nullptr || args.no_decay[i] == 0);
       DLTensor* buf = num_state ? args.state[i * num_state] : nullptr;
       if (IsF32(args.params[i]->dtype)) {
         Update<float>(args.params[i], args.grads[i], buf, decay, args.step,
@@ -161,13 +163,13 @@ class Sgd : public sdk::Optimizer {
 
   // Checks every tensor before any is touched.
   void Validate(const llmsys_optimizer_step_t& args) const {
-    Require(args.struct_size >= offsetof(llmsys_optimizer_step_t, lr) +
-                                    sizeof(args.lr),
+    Require(args.struct_size >=
+                offsetof(llmsys_optimizer_step_t, lr) + sizeof(args.lr),
             "sgd: the step arguments are too small (struct_size " +
                 std::to_string(args.struct_size) + ")");
-    Require(args.step >= 1, "sgd: step must be >= 1 (1 for the first update), "
-                            "got " +
-                                std::to_string(args.step));
+    Require(args.step >= 1,
+            "sgd: step must be >= 1 (1 for the first update), got " +
+                std::to_string(args.step));
     Require(std::isfinite(args.lr) && args.lr >= 0.0,
             "sgd: the learning rate must be finite and >= 0, got " +
                 std::to_string(args.lr));
@@ -186,19 +188,18 @@ class Sgd : public sdk::Optimizer {
       const DLTensor* g = args.grads[i];
       Require(p != nullptr, where + " is NULL");
       Require(g != nullptr, where + ": its gradient is NULL");
-      Require(p->device.device_type == kDLCPU &&
-                  g->device.device_type == kDLCPU,
-              where + ": parameter and gradient must be on the CPU");
+      Require(
+          p->device.device_type == kDLCPU && g->device.device_type == kDLCPU,
+          where + ": parameter and gradient must be on the CPU");
       Require(IsF32(p->dtype) || IsF64(p->dtype),
               where + ": dtype " + DtypeString(p->dtype) +
                   " is not supported (float32 or float64)");
       Require(llmsys_dtype_equal(p->dtype, g->dtype),
               where + ": gradient dtype " + DtypeString(g->dtype) +
                   " differs from the parameter's " + DtypeString(p->dtype));
-      Require(SameShape(p, g), where + ": gradient shape " +
-                                   sdk::ShapeString(g) +
-                                   " differs from the parameter's " +
-                                   sdk::ShapeString(p));
+      Require(SameShape(p, g),
+              where + ": gradient shape " + sdk::ShapeString(g) +
+                  " differs from the parameter's " + sdk::ShapeString(p));
       Require(llmsys_tensor_is_contiguous(p) && llmsys_tensor_is_contiguous(g),
               where + ": parameter and gradient must be contiguous");
       if (num_state == 0) continue;
@@ -209,10 +210,9 @@ class Sgd : public sdk::Optimizer {
       Require(IsF32(b->dtype), where + ": momentum_buffer dtype " +
                                    DtypeString(b->dtype) +
                                    " is not the declared float32");
-      Require(SameShape(p, b), where + ": momentum_buffer shape " +
-                                   sdk::ShapeString(b) +
-                                   " differs from the parameter's " +
-                                   sdk::ShapeString(p));
+      Require(SameShape(p, b),
+              where + ": momentum_buffer shape " + sdk::ShapeString(b) +
+                  " differs from the parameter's " + sdk::ShapeString(p));
       Require(llmsys_tensor_is_contiguous(b),
               where + ": momentum_buffer must be contiguous");
     }

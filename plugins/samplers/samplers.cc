@@ -51,8 +51,8 @@ class Greedy : public sdk::Sampler {
   explicit Greedy(const sdk::Params& /*params*/) {}
 
   void Sample(const llmsys_sample_args_t& args) override {
-    Require(args.struct_size >= offsetof(llmsys_sample_args_t, tokens) +
-                                    sizeof(args.tokens),
+    Require(args.struct_size >=
+                offsetof(llmsys_sample_args_t, tokens) + sizeof(args.tokens),
             "greedy: the sample arguments are too small (struct_size " +
                 std::to_string(args.struct_size) + ")");
     const DLTensor* logits = args.logits;

@@ -39,15 +39,25 @@ namespace {
 
 using sdk::Require;
 
-// Checks that `t` is a compact float32 CPU tensor; `what` names it in the
-// message, e.g. "relu.template: x".
+// "float32", "int64", ... for messages.
+std::string DtypeName(DLDataType t) {
+  const char* code = t.code == kDLFloat    ? "float"
+                     : t.code == kDLInt    ? "int"
+                     : t.code == kDLUInt   ? "uint"
+                     : t.code == kDLBfloat ? "bfloat"
+                                           : "?";
+  return code + std::to_string(t.bits);
+}
+
+// Checks that `t` is a float32 CPU tensor; `what` names it in the message,
+// e.g. "relu.template: x".
 void CheckFloat32Cpu(const DLTensor* t, const std::string& what) {
   Require(t != nullptr, what + " is NULL");
   Require(llmsys_dtype_equal(t->dtype, LLMSYS_DTYPE_F32),
-          what + " must be float32 (this implementation supports only "
-                 "float32), got dtype code " +
-              std::to_string(t->dtype.code) + " with " +
-              std::to_string(t->dtype.bits) + " bits");
+          what +
+              " must be float32 (the only dtype this implementation "
+              "supports), got " +
+              DtypeName(t->dtype));
   Require(t->device.device_type == kDLCPU, what + " must be on the CPU");
   Require(t->ndim <= LLMSYS_MAX_NDIM,
           what + " has " + std::to_string(t->ndim) + " dims; at most " +
@@ -96,9 +106,9 @@ class ReluTemplate : public sdk::Operator {
   void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
                uint32_t num_outputs) override {
     const DLTensor* x = Input(call);
-    Require(num_outputs == 1 && outputs != nullptr,
-            "relu.template: expected 1 output, got " +
-                std::to_string(num_outputs));
+    Require(
+        num_outputs == 1 && outputs != nullptr,
+        "relu.template: expected 1 output, got " + std::to_string(num_outputs));
     DLTensor* out = outputs[0];
     CheckFloat32Cpu(out, "relu.template: out");
     Require(SameShape(x, out) && llmsys_tensor_is_contiguous(out),
@@ -134,8 +144,8 @@ class ReluTemplate : public sdk::Operator {
     }
     CheckFloat32Cpu(dy, "relu.template: grad out");
     Require(SameShape(x, dy) && llmsys_tensor_is_contiguous(dy),
-            "relu.template: grad out must be a compact " +
-                sdk::ShapeString(x) + " tensor, got " + sdk::ShapeString(dy));
+            "relu.template: grad out must be a compact " + sdk::ShapeString(x) +
+                " tensor, got " + sdk::ShapeString(dy));
     const float* xs = sdk::Data<const float>(x);
     const float* dys = sdk::Data<const float>(dy);
     for (int64_t i = 0; i < n; ++i) dxs[i] = xs[i] <= 0.0f ? 0.0f : dys[i];

@@ -2,8 +2,8 @@
 // loading a built plugin file, finding a component in it, an error buffer,
 // and DLTensors over std::vector storage.
 //
-//   std::shared_ptr<runtime::Plugin> plugin = LoadBuiltinPlugin("optimizers.so");
-//   const runtime::Component& sgd =
+//   std::shared_ptr<runtime::Plugin> plugin =
+//   LoadBuiltinPlugin("optimizers.so"); const runtime::Component& sgd =
 //       FindComponent(*plugin, LLMSYS_KIND_OPTIMIZER, "sgd");
 //   TestTensor<float> p({2, 3}, {1, 2, 3, 4, 5, 6});
 //   ErrorBuffer err;

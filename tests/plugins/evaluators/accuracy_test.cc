@@ -112,10 +112,11 @@ TEST_F(AccuracyTest, DescribesItself) {
 // in neither total nor correct, even when the prediction equals them.
 TEST_F(AccuracyTest, AccumulatesBatchesAndSkipsIgnoredLabels) {
   Create();
-  AddOk({1, 2, 3, 4}, {1, 0, 3, -100});     // 2 of 3 counted
-  AddOk({5, -100, 7}, {5, -100, 8});        // 1 of 2 counted
+  AddOk({1, 2, 3, 4}, {1, 0, 3, -100});  // 2 of 3 counted
+  AddOk({5, -100, 7}, {5, -100, 8});     // 1 of 2 counted
   Result r = GetResult();
-  EXPECT_EQ(r.order, (std::vector<std::string>{"accuracy", "correct", "total"}));
+  EXPECT_EQ(r.order,
+            (std::vector<std::string>{"accuracy", "correct", "total"}));
   EXPECT_EQ(r.metrics["correct"], 3.0);
   EXPECT_EQ(r.metrics["total"], 5.0);
   EXPECT_DOUBLE_EQ(r.metrics["accuracy"], 0.6);

@@ -135,7 +135,8 @@ class SgdTest : public ::testing::Test {
     for (const std::vector<double>& values : initial) {
       const int64_t n = static_cast<int64_t>(values.size());
       params.push_back(std::make_unique<TestTensor<T>>(
-          std::vector<int64_t>{n}, std::vector<T>(values.begin(), values.end())));
+          std::vector<int64_t>{n},
+          std::vector<T>(values.begin(), values.end())));
       for (uint32_t s = 0; s < num_state; ++s) {
         buffers.push_back(std::make_unique<TestTensor<float>>(
             std::vector<int64_t>{n}, std::vector<float>(values.size(), 0.0f)));
@@ -262,11 +263,11 @@ TEST_F(SgdTest, MomentumBufferStartsAsTheFirstGradient) {
   for (bool f64 : {false, true}) {
     Trace p, b;
     if (f64) {
-      Run<double>({{"momentum", 0.9}}, {{1.0}}, grads, {0.1, 0.1, 0.1},
-                  nullptr, &p, &b);
+      Run<double>({{"momentum", 0.9}}, {{1.0}}, grads, {0.1, 0.1, 0.1}, nullptr,
+                  &p, &b);
     } else {
-      Run<float>({{"momentum", 0.9}}, {{1.0}}, grads, {0.1, 0.1, 0.1},
-                 nullptr, &p, &b);
+      Run<float>({{"momentum", 0.9}}, {{1.0}}, grads, {0.1, 0.1, 0.1}, nullptr,
+                 &p, &b);
     }
     const double tol = f64 ? kF64Tol : kF32Tol;
     ExpectTrace(p, params, tol, f64 ? "float64 params" : "float32 params");
@@ -393,9 +394,8 @@ TEST_F(SgdTest, Float32MatchesAFloat64ReferenceOnAnOddSizedTensor) {
     }
     expected.push_back({p});
   }
-  const Overrides o = {{"momentum", momentum},
-                       {"nesterov", true},
-                       {"weight_decay", wd}};
+  const Overrides o = {
+      {"momentum", momentum}, {"nesterov", true}, {"weight_decay", wd}};
   Trace actual, buffers;
   Run<float>(o, {p0}, grads, lrs, nullptr, &actual, &buffers);
   ExpectTrace(actual, expected, 1e-5, "float32");

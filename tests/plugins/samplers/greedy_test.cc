@@ -40,8 +40,7 @@ class GreedyTest : public ::testing::Test {
     if (instance_ != nullptr) api_->destroy(instance_);
   }
 
-  llmsys_status_t Sample(DLTensor* logits, DLTensor* tokens,
-                         ErrorBuffer* err) {
+  llmsys_status_t Sample(DLTensor* logits, DLTensor* tokens, ErrorBuffer* err) {
     llmsys_call_context_t ctx = CpuContext();
     llmsys_sample_args_t args{};
     args.struct_size = sizeof(args);
@@ -66,7 +65,7 @@ TEST_F(GreedyTest, DescribesItself) {
 
 TEST_F(GreedyTest, PicksTheLargestLogitOfEachRow) {
   // (B, V) = (3, 5)
-  TestTensor<float> logits({3, 5}, {0.1f, 2.0f, -1.0f, 0.5f, 1.9f,     //
+  TestTensor<float> logits({3, 5}, {0.1f, 2.0f, -1.0f, 0.5f, 1.9f,      //
                                     -3.0f, -2.0f, -1.0f, -4.0f, -5.0f,  //
                                     0.0f, 0.0f, 0.0f, 0.0f, 7.5f});
   TestTensor<int64_t> tokens({3}, {-1, -1, -1});
@@ -91,8 +90,8 @@ TEST_F(GreedyTest, TiesGoToTheLowestIndex) {
 }
 
 TEST_F(GreedyTest, NaNIsAnErrorNamingTheRowAndLeavesTokensAlone) {
-  TestTensor<float> logits({3, 3}, {1.0f, 2.0f, 3.0f,   //
-                                    0.0f, kNaN, 1.0f,   //
+  TestTensor<float> logits({3, 3}, {1.0f, 2.0f, 3.0f,  //
+                                    0.0f, kNaN, 1.0f,  //
                                     3.0f, 2.0f, 1.0f});
   TestTensor<int64_t> tokens({3}, {-1, -1, -1});
   ErrorBuffer err;

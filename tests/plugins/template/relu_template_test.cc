@@ -103,7 +103,7 @@ TEST_F(ReluTemplateTest, ImplementsTheReluContractWithBackward) {
 // An odd-sized (3, 5) input: the output spec is its shape and dtype, and
 // the values are max(x, 0) (0 at x == 0 and at -0.0).
 TEST_F(ReluTemplateTest, ForwardIsMaxOfXAndZero) {
-  TestTensor<float> x({3, 5}, {-2.0f, -0.5f, 0.0f, 0.5f, 2.0f,   //
+  TestTensor<float> x({3, 5}, {-2.0f, -0.5f, 0.0f, 0.5f, 2.0f,       //
                                -0.0f, 1e-30f, -1e-30f, 3.0f, -3.0f,  //
                                100.0f, -100.0f, 0.25f, -0.25f, 7.0f});
   llmsys_tensor_spec_t spec{};
@@ -115,8 +115,7 @@ TEST_F(ReluTemplateTest, ForwardIsMaxOfXAndZero) {
   EXPECT_TRUE(llmsys_dtype_equal(spec.dtype, LLMSYS_DTYPE_F32));
 
   TestTensor<float> out({3, 5}, std::vector<float>(15, -1.0f));
-  ASSERT_EQ(Forward(x.dl(), out.dl(), &err), LLMSYS_STATUS_OK)
-      << err.message();
+  ASSERT_EQ(Forward(x.dl(), out.dl(), &err), LLMSYS_STATUS_OK) << err.message();
   for (size_t i = 0; i < 15; ++i) {
     const float expected = x[i] > 0.0f ? x[i] : 0.0f;
     EXPECT_EQ(out[i], expected) << "element " << i << ", x = " << x[i];
@@ -129,8 +128,7 @@ TEST_F(ReluTemplateTest, NaNPassesThroughAsInTorch) {
   TestTensor<float> x({2}, {nan, -1.0f});
   TestTensor<float> out({2}, {0.0f, 5.0f});
   ErrorBuffer err;
-  ASSERT_EQ(Forward(x.dl(), out.dl(), &err), LLMSYS_STATUS_OK)
-      << err.message();
+  ASSERT_EQ(Forward(x.dl(), out.dl(), &err), LLMSYS_STATUS_OK) << err.message();
   EXPECT_TRUE(std::isnan(out[0]));
   EXPECT_EQ(out[1], 0.0f);
 }
@@ -196,9 +194,10 @@ TEST_F(ReluTemplateTest, WrongDtypeIsInvalidArgument) {
   llmsys_tensor_spec_t spec{};
   ErrorBuffer err;
   EXPECT_EQ(Infer(x.dl(), &spec, &err), LLMSYS_STATUS_INVALID_ARGUMENT);
-  EXPECT_NE(err.message().find("float32"), std::string::npos)
-      << err.message();
+  EXPECT_NE(err.message().find("float32"), std::string::npos) << err.message();
   EXPECT_NE(err.message().find("relu.template: x"), std::string::npos)
+      << err.message();
+  EXPECT_NE(err.message().find("got float64"), std::string::npos)
       << err.message();
 
   TestTensor<double> out({2}, {0.0, 0.0});
