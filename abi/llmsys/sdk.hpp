@@ -516,10 +516,10 @@ class Registry {
     auto item = std::make_unique<Item>();
     item->info = T::Describe();
     using Tr = Trampolines<T>;
+    std::memset(&item->c, 0, sizeof(item->c));  // unused members stay NULL
     llmsys_component_t* base = &item->c.base;
     if constexpr (std::is_base_of_v<Operator, T>) {
       llmsys_operator_t& c = item->c.op;
-      std::memset(&c, 0, sizeof(c));
       Fill(base, *item, LLMSYS_KIND_OPERATOR, sizeof(c));
       c.op = item->info.op.c_str();
       c.flags = item->info.op_flags;
@@ -530,7 +530,6 @@ class Registry {
       c.backward = T::kHasBackward ? &Tr::Backward : nullptr;
     } else if constexpr (std::is_base_of_v<Optimizer, T>) {
       llmsys_optimizer_t& c = item->c.opt;
-      std::memset(&c, 0, sizeof(c));
       Fill(base, *item, LLMSYS_KIND_OPTIMIZER, sizeof(c));
       c.create = &Tr::Create;
       c.destroy = &Tr::Destroy;
@@ -538,14 +537,12 @@ class Registry {
       c.step = &Tr::Step;
     } else if constexpr (std::is_base_of_v<Sampler, T>) {
       llmsys_sampler_t& c = item->c.sampler;
-      std::memset(&c, 0, sizeof(c));
       Fill(base, *item, LLMSYS_KIND_SAMPLER, sizeof(c));
       c.create = &Tr::Create;
       c.destroy = &Tr::Destroy;
       c.sample = &Tr::Sample;
     } else if constexpr (std::is_base_of_v<Evaluator, T>) {
       llmsys_evaluator_t& c = item->c.eval;
-      std::memset(&c, 0, sizeof(c));
       Fill(base, *item, LLMSYS_KIND_EVALUATOR, sizeof(c));
       c.inputs = item->info.eval_inputs;
       c.create = &Tr::Create;
@@ -554,7 +551,6 @@ class Registry {
       c.result = &Tr::Result;
     } else if constexpr (std::is_base_of_v<Model, T>) {
       llmsys_model_t& c = item->c.model;
-      std::memset(&c, 0, sizeof(c));
       Fill(base, *item, LLMSYS_KIND_MODEL, sizeof(c));
       c.create = &Tr::CreateModel;
       c.destroy = &Tr::Destroy;

@@ -218,6 +218,14 @@ Plugin::~Plugin() {
   // impl_->library unloads when impl_ goes, after deinit.
 }
 
+const Component* Plugin::FindComponent(llmsys_kind_t kind,
+                                       std::string_view id) const {
+  for (const Component& c : components_) {
+    if (c.kind == kind && c.id == id) return &c;
+  }
+  return nullptr;
+}
+
 std::string Plugin::abi() const {
   return absl::StrCat(abi_major_, ".", abi_minor_);
 }
@@ -411,10 +419,8 @@ absl::Status Plugin::ReadComponents() {
                                           comp.op, "'"));
           }
         }
-        for (const Component& other : components_) {
-          if (other.kind == kind && other.id == comp.id) {
-            return FileError(path_, absl::StrCat(name, " is listed twice"));
-          }
+        if (FindComponent(kind, comp.id) != nullptr) {
+          return FileError(path_, absl::StrCat(name, " is listed twice"));
         }
         components_.push_back(std::move(comp));
       }

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -82,6 +83,8 @@ class Plugin : public std::enable_shared_from_this<Plugin> {
   uint32_t abi_minor() const { return abi_minor_; }
   std::string abi() const;  // "1.0"
   const std::vector<Component>& components() const { return components_; }
+  // The component of `kind` called `id`, or nullptr.
+  const Component* FindComponent(llmsys_kind_t kind, std::string_view id) const;
   const std::vector<OpContract>& op_contracts() const { return op_contracts_; }
 
  private:

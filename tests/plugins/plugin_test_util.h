@@ -1,13 +1,15 @@
 // tests/plugins/plugin_test_util.h — what the built-in plugin tests share:
-// loading a built plugin file, finding a component in it, an error buffer,
-// and DLTensors over std::vector storage.
+// loading a built plugin file, an error buffer, and DLTensors over
+// std::vector storage.
 //
-//   std::shared_ptr<runtime::Plugin> plugin =
-//   LoadBuiltinPlugin("optimizers.so"); const runtime::Component& sgd =
-//       FindComponent(*plugin, LLMSYS_KIND_OPTIMIZER, "sgd");
+// clang-format off
+//   std::shared_ptr<runtime::Plugin> plugin = LoadBuiltinPlugin("optimizers.so");
+//   const runtime::Component* sgd =
+//       plugin->FindComponent(LLMSYS_KIND_OPTIMIZER, "sgd");
 //   TestTensor<float> p({2, 3}, {1, 2, 3, 4, 5, 6});
 //   ErrorBuffer err;
-//   ... sgd.As<llmsys_optimizer_t>()->step(instance, &args, err.get()) ...
+//   ... sgd->As<llmsys_optimizer_t>()->step(instance, &args, err.get()) ...
+// clang-format on
 //
 // The tests call the plugins through the C ABI exactly as the host does, so
 // they check what a user's experiment will see.
@@ -23,7 +25,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -42,19 +43,6 @@ inline std::shared_ptr<runtime::Plugin> LoadBuiltinPlugin(
                             file);
   EXPECT_TRUE(plugin.ok()) << plugin.status();
   return plugin.ok() ? *std::move(plugin) : nullptr;
-}
-
-// The component of `kind` named `id`; nullptr (and a test failure) if the
-// plugin does not list it.
-inline const runtime::Component* FindComponent(const runtime::Plugin& plugin,
-                                               llmsys_kind_t kind,
-                                               std::string_view id) {
-  for (const runtime::Component& c : plugin.components()) {
-    if (c.kind == kind && c.id == id) return &c;
-  }
-  ADD_FAILURE() << plugin.path() << " does not provide "
-                << runtime::KindName(kind) << " '" << id << "'";
-  return nullptr;
 }
 
 // A caller-owned message buffer for one C call.

@@ -28,9 +28,7 @@ std::string LoadError(const std::string& file) {
 
 const Component& FindIn(const Plugin& p, llmsys_kind_t kind,
                         const std::string& id) {
-  for (const Component& c : p.components()) {
-    if (c.kind == kind && c.id == id) return c;
-  }
+  if (const Component* c = p.FindComponent(kind, id)) return *c;
   ADD_FAILURE() << "no " << KindName(kind) << " " << id;
   static Component none;
   return none;

@@ -32,7 +32,7 @@ class AccuracyTest : public ::testing::Test {
   void SetUp() override {
     plugin_ = LoadBuiltinPlugin("evaluators.so");
     ASSERT_NE(plugin_, nullptr);
-    component_ = FindComponent(*plugin_, LLMSYS_KIND_EVALUATOR, "accuracy");
+    component_ = plugin_->FindComponent(LLMSYS_KIND_EVALUATOR, "accuracy");
     ASSERT_NE(component_, nullptr);
     api_ = component_->As<llmsys_evaluator_t>();
   }

@@ -86,7 +86,7 @@ class SgdTest : public ::testing::Test {
   void SetUp() override {
     plugin_ = LoadBuiltinPlugin("optimizers.so");
     ASSERT_NE(plugin_, nullptr);
-    component_ = FindComponent(*plugin_, LLMSYS_KIND_OPTIMIZER, "sgd");
+    component_ = plugin_->FindComponent(LLMSYS_KIND_OPTIMIZER, "sgd");
     ASSERT_NE(component_, nullptr);
     api_ = component_->As<llmsys_optimizer_t>();
   }

@@ -25,7 +25,7 @@ class GreedyTest : public ::testing::Test {
   void SetUp() override {
     plugin_ = LoadBuiltinPlugin("samplers.so");
     ASSERT_NE(plugin_, nullptr);
-    component_ = FindComponent(*plugin_, LLMSYS_KIND_SAMPLER, "greedy");
+    component_ = plugin_->FindComponent(LLMSYS_KIND_SAMPLER, "greedy");
     ASSERT_NE(component_, nullptr);
     api_ = component_->As<llmsys_sampler_t>();
     absl::StatusOr<runtime::ParamPack> pack =

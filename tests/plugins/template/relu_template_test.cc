@@ -24,7 +24,7 @@ class ReluTemplateTest : public ::testing::Test {
   void SetUp() override {
     plugin_ = LoadBuiltinPlugin("template.so");
     ASSERT_NE(plugin_, nullptr);
-    component_ = FindComponent(*plugin_, LLMSYS_KIND_OPERATOR, "relu.template");
+    component_ = plugin_->FindComponent(LLMSYS_KIND_OPERATOR, "relu.template");
     ASSERT_NE(component_, nullptr);
     api_ = component_->As<llmsys_operator_t>();
     ASSERT_NE(api_->create, nullptr);
