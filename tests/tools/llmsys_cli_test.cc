@@ -206,6 +206,9 @@ TEST(LlmsysCliTest, CheckBrokenPluginsSaysWhy) {
     EXPECT_TRUE(Contains(r.out, "FAIL  " + c.file + ": ")) << r.out;
     EXPECT_TRUE(Contains(r.out, c.reason)) << c.file << ": " << r.out;
   }
+  Result usage = RunLlmsys("plugins check");
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_TRUE(Contains(usage.err, "takes one plugin file")) << usage.err;
   Result r = RunLlmsys("plugins check " + File("unknown_op"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Contains(
