@@ -129,7 +129,23 @@ struct llmsys_host_api {
   llmsys_status_t (*set_output)(const llmsys_host_api_t* host,
                                 llmsys_graph_t* graph, const char* name,
                                 llmsys_value_t value, llmsys_error_t* err);
+  /* A view of `value` without copying (LLMSYS_VIEW_*; `ints` as the kind
+   * says, borrowed for the call). Gradients flow through views. Reshape
+   * copies (through the `contiguous` op) when the strides do not allow a
+   * view, as torch.reshape does. */
+  llmsys_status_t (*value_view)(const llmsys_host_api_t* host,
+                                llmsys_graph_t* graph, uint32_t kind,
+                                llmsys_value_t value, const int64_t* ints,
+                                uint32_t num_ints, llmsys_value_t* out,
+                                llmsys_error_t* err);
 };
+
+/* View kinds for value_view. Negative dims count from the end. */
+#define LLMSYS_VIEW_RESHAPE 1 /* ints: the new shape; one -1 is inferred */
+#define LLMSYS_VIEW_PERMUTE 2 /* ints: every dim once, in its new order */
+#define LLMSYS_VIEW_SLICE 3   /* ints: {dim, start, stop, step}, step >= 1 */
+#define LLMSYS_VIEW_EXPAND 4  /* ints: the new shape; -1 keeps a dim */
+#define LLMSYS_VIEW_DETACH 5  /* no ints: same data, cut from the gradient */
 
 /* Non-zero when the host's table has `member` (it was built against a minor
  * that had it). */

@@ -10,6 +10,11 @@
  *   4. On backward, backward() gets the same call (the saved inputs), the
  *      forward outputs and the output gradients, and writes input gradients.
  *
+ * Inputs: compact row-major unless the operator sets LLMSYS_OP_STRIDED_INPUTS,
+ * on the operator's device, with the dtypes the contract allows. Outputs,
+ * gradients and the workspace are compact and 64-byte aligned. Auxiliary
+ * outputs (`Tensor(aux)` in the contract) never receive a gradient.
+ *
  * Usage (C++): derive from llmsys::sdk::Operator in llmsys/sdk.hpp.
  *
  * Thread-safety: one instance is used by one thread at a time; different
@@ -44,6 +49,10 @@ typedef struct llmsys_op_call {
 /* Operator flags. */
 #define LLMSYS_OP_BACKWARD_NEEDS_INPUTS 0x1u  /* keep inputs for backward */
 #define LLMSYS_OP_BACKWARD_NEEDS_OUTPUTS 0x2u /* keep outputs for backward */
+/* The operator reads strided inputs (any strides, byte_offset). Without it
+ * the host passes every input compact row-major (strides NULL), copying
+ * views through the `contiguous` op first. */
+#define LLMSYS_OP_STRIDED_INPUTS 0x4u
 
 typedef struct llmsys_operator {
   llmsys_component_t base; /* base.kind == LLMSYS_KIND_OPERATOR */
@@ -82,6 +91,12 @@ typedef struct llmsys_operator {
                               uint32_t num_outputs,
                               DLTensor* const* grad_inputs,
                               llmsys_error_t* err);
+
+  /* Rank among the implementations of `op` for the same device: when the
+   * experiment does not choose, the host uses the highest (ties: the
+   * smallest id). The reference implementations have 0; fast ones ship
+   * with 100. */
+  int32_t priority;
 } llmsys_operator_t;
 
 #endif /* LLMSYS_OPERATOR_H_ */

@@ -12,7 +12,10 @@
  *   TYPE      := "Tensor" | "Tensor?" (optional) | "Tensor[]" (variadic, at
  *                most one, among the tensor inputs)
  *              | "bool" | "int" | "float" | "str" | "int[]" | "float[]"
- *   outputs   := "Tensor" NAME | "(" "Tensor" NAME {"," "Tensor" NAME} ")"
+ *   outputs   := OUT | "(" OUT {"," OUT} ")"
+ *   OUT       := "Tensor" NAME | "Tensor(aux)" NAME
+ * An auxiliary output (saved statistics, a mask) is not differentiable: the
+ * host gives it no gradient and backward receives NULL for it.
  *   DEFAULT   := true | false | an integer | a float | 'text' | [n, ...]
  * Tensor arguments come first, then attributes; an attribute without a
  * default is required. NAMEs are [a-z][a-z0-9_]*.
@@ -21,6 +24,12 @@
  * declares a new one (say `ctc_loss`) by listing an llmsys_op_contract_t
  * under LLMSYS_KIND_OP_CONTRACT in its entry. Shapes use the letters
  * B batch, H heads, N query length, M key length, D head size, V vocabulary.
+ *
+ * Dtypes: float ops take float32 or float64 (bf16/fp16 where an
+ * implementation says so) and every float input of a call has the same
+ * dtype; index inputs (embedding indices, cross_entropy targets) are int32
+ * or int64; masks and conditions are uint8, int32, int64 or float (non-zero
+ * is true). Random numbers come from llmsys/random.h.
  *
  * Thread-safety: plain data. Ownership: the declaring plugin owns the
  * strings until its deinit() returns. */
@@ -73,11 +82,11 @@ typedef struct llmsys_op_contract {
   X("embedding(Tensor weight, Tensor indices) -> Tensor out",                \
     "weight (V, C) rows gathered at int indices (...) -> (..., C).")         \
   X("layer_norm(Tensor x, Tensor? weight, Tensor? bias, float eps=1e-5) -> " \
-    "(Tensor out, Tensor mean, Tensor rstd)",                                \
+    "(Tensor out, Tensor(aux) mean, Tensor(aux) rstd)",                      \
     "Normalizes the last dim; mean and rstd (x.shape[:-1]) are saved for "   \
     "backward.")                                                             \
   X("rms_norm(Tensor x, Tensor? weight, float eps=1e-6) -> "                 \
-    "(Tensor out, Tensor rstd)",                                             \
+    "(Tensor out, Tensor(aux) rstd)",                                        \
     "x / sqrt(mean(x^2) + eps) * weight over the last dim.")                 \
   X("softmax(Tensor x, int dim=-1) -> Tensor out", "Softmax along dim.")     \
   X("log_softmax(Tensor x, int dim=-1) -> Tensor out",                       \
@@ -86,15 +95,20 @@ typedef struct llmsys_op_contract {
     "float label_smoothing=0.0, str reduction='mean') -> Tensor loss",       \
     "Fused log-softmax + NLL; logits (..., V), int targets (...); "          \
     "reduction 'mean' (over non-ignored), 'sum' or 'none'.")                 \
-  X("dropout(Tensor x, float p=0.5) -> (Tensor out, Tensor mask)",           \
+  X("dropout(Tensor x, float p=0.5) -> (Tensor out, Tensor(aux) mask)",      \
     "Zeroes elements with probability p and scales the rest by 1/(1-p); "    \
-    "mask is drawn from the call's random stream and kept for backward.")    \
+    "mask (uint8, x's shape, 1 = kept) keeps element i iff "                 \
+    "llmsys_random_uniform(seed, offset, i) >= p (llmsys/random.h).")        \
   X("attention(Tensor q, Tensor k, Tensor v, Tensor? key_padding_mask, "     \
     "bool causal=false, float dropout_p=0.0, float scale=0.0) -> "           \
-    "(Tensor out, Tensor lse)",                                              \
+    "(Tensor out, Tensor(aux) lse)",                                         \
     "Scaled dot-product attention: q (B, H, N, D), k and v (B, H, M, D), "   \
     "key_padding_mask (B, M) non-zero = masked; scale 0 means 1/sqrt(D); "   \
-    "lse (B, H, N) is the row log-sum-exp of the scaled scores.")
+    "lse (B, H, N) is the row log-sum-exp of the scaled, masked scores; a "  \
+    "row with every key masked gives out 0 and lse -inf. Dropout keeps "     \
+    "probability (b, h, n, m) iff llmsys_random_uniform(seed, offset, i) "   \
+    ">= dropout_p, i its row-major index in (B, H, N, M), and scales kept "  \
+    "ones by 1/(1-dropout_p).")
 
 /* Indices of the standard ops, in the order of LLMSYS_STANDARD_OPS. */
 typedef enum llmsys_standard_op {

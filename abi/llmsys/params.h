@@ -64,12 +64,15 @@ typedef struct llmsys_params {
 } llmsys_params_t;
 
 /* Flags of a parameter spec. */
-#define LLMSYS_PARAM_REQUIRED 0x1u /* no default: the experiment must set it \
-                                    */
-#define LLMSYS_PARAM_HAS_MIN 0x2u  /* min_value applies (numbers, list items) \
-                                    */
-#define LLMSYS_PARAM_HAS_MAX 0x4u  /* max_value applies (numbers, list items) \
-                                    */
+#define LLMSYS_PARAM_REQUIRED                    \
+  0x1u /* no default: the experiment must set it \
+        */
+#define LLMSYS_PARAM_HAS_MIN                      \
+  0x2u /* min_value applies (numbers, list items) \
+        */
+#define LLMSYS_PARAM_HAS_MAX                      \
+  0x4u /* max_value applies (numbers, list items) \
+        */
 
 /* One declared parameter. Grows only at its end; read `struct_size` first.
  *

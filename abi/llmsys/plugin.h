@@ -34,6 +34,7 @@
 #include "llmsys/ops.h"
 #include "llmsys/optimizer.h"
 #include "llmsys/params.h"
+#include "llmsys/random.h"
 #include "llmsys/sampler.h"
 #include "llmsys/status.h"
 #include "llmsys/tensor.h"

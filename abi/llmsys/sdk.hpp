@@ -283,6 +283,7 @@ struct Info {
   // Operators: the op contract implemented and LLMSYS_OP_* flags.
   std::string op = {};
   uint32_t op_flags = 0;
+  int32_t priority = 0;  // see llmsys_operator_t::priority
   // Evaluators: LLMSYS_EVAL_* flags.
   uint32_t eval_inputs = 0;
 };
@@ -528,6 +529,7 @@ class Registry {
       c.infer = &Tr::Infer;
       c.forward = &Tr::Forward;
       c.backward = T::kHasBackward ? &Tr::Backward : nullptr;
+      c.priority = item->info.priority;
     } else if constexpr (std::is_base_of_v<Optimizer, T>) {
       llmsys_optimizer_t& c = item->c.opt;
       Fill(base, *item, LLMSYS_KIND_OPTIMIZER, sizeof(c));

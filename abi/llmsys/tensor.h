@@ -70,6 +70,8 @@ static inline DLDataType llmsys_dtype(uint8_t code, uint8_t bits) {
 #define LLMSYS_DTYPE_BF16 llmsys_dtype(kDLBfloat, 16)
 #define LLMSYS_DTYPE_I32 llmsys_dtype(kDLInt, 32)
 #define LLMSYS_DTYPE_I64 llmsys_dtype(kDLInt, 64)
+/* Masks and other booleans: one byte, 0 false, 1 true. */
+#define LLMSYS_DTYPE_U8 llmsys_dtype(kDLUInt, 8)
 
 static inline int llmsys_dtype_equal(DLDataType a, DLDataType b) {
   return a.code == b.code && a.bits == b.bits && a.lanes == b.lanes;

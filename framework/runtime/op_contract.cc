@@ -227,7 +227,9 @@ absl::StatusOr<OpContract> ParseOpSignature(std::string_view signature,
   const bool tuple = r.Consume("(");
   while (true) {
     LLMSYS_RETURN_IF_ERROR(r.Expect("Tensor"));
-    LLMSYS_ASSIGN_OR_RETURN(std::string out, r.Name());
+    OpOutput out;
+    out.aux = r.Consume("(aux)");
+    LLMSYS_ASSIGN_OR_RETURN(out.name, r.Name());
     c.outputs.push_back(std::move(out));
     if (!tuple || r.Consume(")")) break;
     LLMSYS_RETURN_IF_ERROR(r.Expect(","));
@@ -237,7 +239,7 @@ absl::StatusOr<OpContract> ParseOpSignature(std::string_view signature,
   std::vector<std::string> names;
   for (const auto& i : c.inputs) names.push_back(i.name);
   for (const auto& a : c.attributes) names.push_back(a.name);
-  for (const auto& o : c.outputs) names.push_back(o);
+  for (const auto& o : c.outputs) names.push_back(o.name);
   for (size_t i = 0; i < names.size(); ++i) {
     for (size_t j = i + 1; j < names.size(); ++j) {
       if (names[i] == names[j])

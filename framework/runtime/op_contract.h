@@ -25,13 +25,18 @@ struct OpTensorArg {
   bool variadic = false;  // Tensor[]
 };
 
+struct OpOutput {
+  std::string name;
+  bool aux = false;  // Tensor(aux): not differentiable
+};
+
 struct OpContract {
   std::string name;
   std::string signature;
   std::string doc;
   std::vector<OpTensorArg> inputs;
   ParamSchema attributes;  // in signature order
-  std::vector<std::string> outputs;
+  std::vector<OpOutput> outputs;
 };
 
 // Parses one signature. Errors say what was expected at which column.

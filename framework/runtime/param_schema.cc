@@ -240,6 +240,56 @@ std::string FormatConstraint(const ParamSchemaEntry& e) {
   return "";
 }
 
+absl::StatusOr<ParamValue> ParamValueFromC(const llmsys_typed_value_t& v) {
+  return ReadValue(v, v.type);
+}
+
+absl::StatusOr<ParamValue> CheckParamValue(const ParamSchemaEntry& e,
+                                           const ParamValue& value) {
+  ParamValue v = value;
+  if (e.type == LLMSYS_TYPE_FLOAT) {
+    if (const auto* i = std::get_if<int64_t>(&value))
+      v = static_cast<double>(*i);
+  } else if (e.type == LLMSYS_TYPE_FLOAT_LIST) {
+    if (const auto* l = std::get_if<std::vector<int64_t>>(&value))
+      v = std::vector<double>(l->begin(), l->end());
+  } else if (e.type == LLMSYS_TYPE_INT_LIST) {
+    // An empty list reads as either list type.
+    if (const auto* l = std::get_if<std::vector<double>>(&value);
+        l != nullptr && l->empty())
+      v = std::vector<int64_t>{};
+  }
+  const llmsys_type_t types[] = {LLMSYS_TYPE_BOOL,       LLMSYS_TYPE_INT,
+                                 LLMSYS_TYPE_FLOAT,      LLMSYS_TYPE_STRING,
+                                 LLMSYS_TYPE_INT_LIST,   LLMSYS_TYPE_FLOAT_LIST};
+  const llmsys_type_t given = types[v.index()];
+  if (given != e.type) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", e.name, "' expects ", TypeName(e.type), ", got ",
+        TypeName(types[value.index()]), " ", FormatParamValue(value)));
+  }
+  for (double d : Numbers(v)) {
+    if ((e.min_value && d < *e.min_value) ||
+        (e.max_value && d > *e.max_value) || std::isnan(d)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", e.name, "' = ", FormatParamValue(value),
+                       " is out of range (expected ", FormatConstraint(e),
+                       ")"));
+    }
+  }
+  if (!e.choices.empty()) {
+    const std::string& s = std::get<std::string>(v);
+    bool found = false;
+    for (const std::string& c : e.choices) found = found || c == s;
+    if (!found) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", e.name, "' = \"", s, "\" is not one of ",
+                       absl::StrJoin(e.choices, "|")));
+    }
+  }
+  return v;
+}
+
 absl::StatusOr<ParamPack> ParamPack::Make(
     const ParamSchema& schema,
     const std::vector<std::pair<std::string, ParamValue>>& overrides) {
@@ -254,7 +304,9 @@ absl::StatusOr<ParamPack> ParamPack::Make(
   for (const ParamSchemaEntry& e : schema) {
     std::optional<ParamValue> value = e.default_value;
     for (const auto& [name, v] : overrides) {
-      if (name == e.name) value = v;
+      if (name == e.name) {
+        LLMSYS_ASSIGN_OR_RETURN(value, CheckParamValue(e, v));
+      }
     }
     if (!value) {
       return absl::InvalidArgumentError(

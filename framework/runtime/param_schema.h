@@ -59,8 +59,19 @@ std::string FormatParamValue(const ParamValue& value);
 // or "".
 std::string FormatConstraint(const ParamSchemaEntry& entry);
 
+// A C typed value as a ParamValue (any type; NULL strings and lists are
+// errors).
+absl::StatusOr<ParamValue> ParamValueFromC(const llmsys_typed_value_t& value);
+
+// `value` checked against `entry` and converted to its type where that
+// loses nothing (an int for a float, an int list for a float list). The
+// error names the parameter, what was expected and what was given.
+absl::StatusOr<ParamValue> CheckParamValue(const ParamSchemaEntry& entry,
+                                           const ParamValue& value);
+
 // A complete llmsys_params_t for a schema: the defaults, replaced by
-// `overrides` where named. Required entries must be overridden.
+// `overrides` where named (each checked with CheckParamValue). Required
+// entries must be overridden.
 class ParamPack {
  public:
   static absl::StatusOr<ParamPack> Make(

@@ -307,6 +307,10 @@ absl::StatusOr<std::shared_ptr<Plugin>> Plugin::Load(const fs::path& file) {
   return plugin;
 }
 
+const llmsys_host_api_t* Plugin::host_api() const {
+  return impl_->host_api.get();
+}
+
 absl::Status Plugin::Init() {
   Impl& impl = *impl_;
   impl.owner.plugin_id = id_;

@@ -86,6 +86,8 @@ class Plugin : public std::enable_shared_from_this<Plugin> {
   // The component of `kind` called `id`, or nullptr.
   const Component* FindComponent(llmsys_kind_t kind, std::string_view id) const;
   const std::vector<OpContract>& op_contracts() const { return op_contracts_; }
+  // The host API table this plugin was given (valid while it is loaded).
+  const llmsys_host_api_t* host_api() const;
 
  private:
   struct Impl;

@@ -30,7 +30,11 @@ TEST(OpContractTest, ParsesInputsAttributesAndOutputs) {
   EXPECT_EQ(ln.attributes[0].type,
             static_cast<llmsys_type_t>(LLMSYS_TYPE_FLOAT));
   EXPECT_DOUBLE_EQ(std::get<double>(*ln.attributes[0].default_value), 1e-5);
-  EXPECT_EQ(ln.outputs, (std::vector<std::string>{"out", "mean", "rstd"}));
+  ASSERT_EQ(ln.outputs.size(), 3u);
+  EXPECT_EQ(ln.outputs[0].name, "out");
+  EXPECT_FALSE(ln.outputs[0].aux);
+  EXPECT_EQ(ln.outputs[2].name, "rstd");
+  EXPECT_TRUE(ln.outputs[2].aux);
 
   const OpContract& concat = StandardOpContracts()[LLMSYS_OP_CONCAT];
   EXPECT_TRUE(concat.inputs[0].variadic);

@@ -1,0 +1,86 @@
+#include "framework/tensor/host_math.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "framework/core/status_macros.h"
+
+namespace llmsys::tensor {
+namespace {
+
+absl::Status CheckHostFloat(const Tensor& t, const char* what) {
+  if (!t.defined())
+    return absl::InvalidArgumentError(absl::StrCat(what, ": undefined tensor"));
+  if (t.device().device_type != kDLCPU)
+    return absl::UnimplementedError(
+        absl::StrCat(what, ": device tensors come with issue 9"));
+  if (!IsFloatDType(t.dtype()))
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": needs a float tensor, got ", t.Describe()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status AddInto(Tensor& dst, const Tensor& src) {
+  LLMSYS_RETURN_IF_ERROR(CheckHostFloat(dst, "AddInto"));
+  LLMSYS_RETURN_IF_ERROR(CheckHostFloat(src, "AddInto"));
+  if (dst.shape() != src.shape())
+    return absl::InvalidArgumentError(absl::StrCat(
+        "AddInto: shapes differ: ", dst.Describe(), " += ", src.Describe()));
+  if (dst.dtype() == kF64 && src.dtype() == kF64) {
+    double* d = dst.data_as<double>();
+    const double* s = src.data_as<double>();
+    ForEachIndex(dst.shape(), {&dst.strides(), &src.strides()},
+                 [&](const int64_t* o) { d[o[0]] += s[o[1]]; });
+    return absl::OkStatus();
+  }
+  if (dst.dtype() == kF32 && src.dtype() == kF32) {
+    float* d = dst.data_as<float>();
+    const float* s = src.data_as<float>();
+    ForEachIndex(dst.shape(), {&dst.strides(), &src.strides()},
+                 [&](const int64_t* o) { d[o[0]] += s[o[1]]; });
+    return absl::OkStatus();
+  }
+  // Mixed or 16-bit: through double.
+  std::vector<double> a = dst.ToDoubles(), b = src.ToDoubles();
+  for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+  LLMSYS_ASSIGN_OR_RETURN(Tensor sum, Tensor::FromDoubles(dst.shape(), a, kF64));
+  return dst.CopyFrom(sum);
+}
+
+absl::StatusOr<Tensor> Add(const Tensor& a, const Tensor& b) {
+  Tensor out = a.Clone();
+  LLMSYS_RETURN_IF_ERROR(AddInto(out, b));
+  return out;
+}
+
+absl::StatusOr<Tensor> SumToShape(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  LLMSYS_RETURN_IF_ERROR(CheckHostFloat(x, "SumToShape"));
+  if (shape.size() > x.shape().size())
+    return absl::InvalidArgumentError(
+        absl::StrCat("SumToShape: ", x.Describe(), " to ", ShapeString(shape)));
+  const size_t lead = x.shape().size() - shape.size();
+  // Strides of the result, 0 along summed dims, aligned to x's dims.
+  Shape out_strides(x.shape().size(), 0);
+  const Shape compact = ContiguousStrides(shape);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const int64_t have = x.shape()[lead + i];
+    if (shape[i] == have) {
+      out_strides[lead + i] = compact[i];
+    } else if (shape[i] != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "SumToShape: ", x.Describe(), " does not reduce to ",
+          ShapeString(shape)));
+    }
+  }
+  std::vector<double> acc(static_cast<size_t>(Numel(shape)), 0.0);
+  const std::vector<double> values = x.ToDoubles();
+  size_t k = 0;
+  ForEachIndex(x.shape(), {&out_strides},
+               [&](const int64_t* o) { acc[o[0]] += values[k++]; });
+  return Tensor::FromDoubles(shape, acc, x.dtype());
+}
+
+}  // namespace llmsys::tensor

@@ -1,0 +1,262 @@
+// plugins/operators/reference/common.h — helpers shared by the reference
+// operators: argument checks with messages that name the op, the argument
+// and the shapes; dtype dispatch; broadcasting; dims.
+//
+// The reference operators are the oracle every other implementation is
+// checked against, so they are written to be read: plain loops over
+// row-major indices, a shape comment on every tensor, no tricks. Inputs
+// arrive compact row-major (the host copies views first), so element k of
+// a tensor is data[k].
+//
+//   void Forward(const llmsys_op_call_t& call, DLTensor* const* out,
+//                uint32_t) override {
+//     const DLTensor* x = Arg(call, 0, "x");          // any shape
+//     ForFloat(x->dtype, [&]<class T>(T) { ... });
+//   }
+#ifndef LLMSYS_PLUGINS_OPERATORS_REFERENCE_COMMON_H_
+#define LLMSYS_PLUGINS_OPERATORS_REFERENCE_COMMON_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "llmsys/sdk.hpp"
+
+namespace llmsys::reference {
+
+using sdk::Fail;
+using sdk::Require;
+using Shape = std::vector<int64_t>;
+
+inline Shape ShapeOf(const DLTensor* t) {
+  return Shape(t->shape, t->shape + t->ndim);
+}
+
+inline int64_t Numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+inline std::string Str(const Shape& s) {
+  std::string out = "(";
+  for (size_t i = 0; i < s.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + ")";
+}
+
+inline std::string DtypeName(DLDataType t) {
+  if (t.lanes != 1) return "a vector dtype";
+  switch (t.code) {
+    case kDLFloat:
+      return "float" + std::to_string(t.bits);
+    case kDLBfloat:
+      return "bfloat" + std::to_string(t.bits);
+    case kDLInt:
+      return "int" + std::to_string(t.bits);
+    case kDLUInt:
+      return "uint" + std::to_string(t.bits);
+    default:
+      return "dtype code " + std::to_string(t.code);
+  }
+}
+
+// "x float32 (2, 3)"
+inline std::string Describe(const char* name, const DLTensor* t) {
+  return std::string(name) + " " + DtypeName(t->dtype) + " " +
+         Str(ShapeOf(t));
+}
+
+// Throws INVALID_ARGUMENT "<op>: <message>".
+[[noreturn]] inline void ArgFail(const llmsys_op_call_t& call,
+                                 const std::string& message) {
+  Fail(LLMSYS_STATUS_INVALID_ARGUMENT, std::string(call.op) + ": " + message);
+}
+
+inline bool IsF32(DLDataType t) { return llmsys_dtype_equal(t, LLMSYS_DTYPE_F32); }
+inline bool IsF64(DLDataType t) { return llmsys_dtype_equal(t, LLMSYS_DTYPE_F64); }
+inline bool IsIndex(DLDataType t) {
+  return llmsys_dtype_equal(t, LLMSYS_DTYPE_I32) ||
+         llmsys_dtype_equal(t, LLMSYS_DTYPE_I64);
+}
+inline bool IsMask(DLDataType t) {
+  return IsIndex(t) || IsF32(t) || IsF64(t) ||
+         llmsys_dtype_equal(t, LLMSYS_DTYPE_U8);
+}
+
+// Input `index` of the call, required present, on the CPU.
+inline const DLTensor* Arg(const llmsys_op_call_t& call, uint32_t index,
+                           const char* name) {
+  if (index >= call.num_inputs || call.inputs[index] == nullptr)
+    ArgFail(call, std::string("input '") + name + "' is missing");
+  const DLTensor* t = call.inputs[index];
+  if (t->device.device_type != kDLCPU)
+    ArgFail(call, std::string("input '") + name +
+                      "' is not on the CPU (the reference runs on the CPU)");
+  return t;
+}
+
+// Input `index`, or nullptr when the optional input is absent.
+inline const DLTensor* OptionalArg(const llmsys_op_call_t& call,
+                                   uint32_t index, const char* name) {
+  if (index >= call.num_inputs || call.inputs[index] == nullptr)
+    return nullptr;
+  return Arg(call, index, name);
+}
+
+// A float input (float32 or float64).
+inline const DLTensor* FloatArg(const llmsys_op_call_t& call, uint32_t index,
+                                const char* name) {
+  const DLTensor* t = Arg(call, index, name);
+  if (!IsF32(t->dtype) && !IsF64(t->dtype))
+    ArgFail(call, std::string("input '") + name +
+                      "' must be float32 or float64, got " +
+                      Describe(name, t));
+  return t;
+}
+
+// Two float inputs with the same dtype.
+inline void RequireSameDtype(const llmsys_op_call_t& call, const DLTensor* a,
+                             const char* an, const DLTensor* b,
+                             const char* bn) {
+  if (!llmsys_dtype_equal(a->dtype, b->dtype))
+    ArgFail(call, std::string("inputs must have the same dtype, got ") +
+                      Describe(an, a) + " and " + Describe(bn, b));
+}
+
+// An int32/int64 input.
+inline const DLTensor* IndexArg(const llmsys_op_call_t& call, uint32_t index,
+                                const char* name) {
+  const DLTensor* t = Arg(call, index, name);
+  if (!IsIndex(t->dtype))
+    ArgFail(call, std::string("input '") + name +
+                      "' must be int32 or int64, got " + Describe(name, t));
+  return t;
+}
+
+// A bool-like input (uint8, int32, int64, float32, float64).
+inline const DLTensor* MaskArg(const llmsys_op_call_t& call, uint32_t index,
+                               const char* name) {
+  const DLTensor* t = Arg(call, index, name);
+  if (!IsMask(t->dtype))
+    ArgFail(call, std::string("input '") + name +
+                      "' must be uint8, int32, int64, float32 or float64, "
+                      "got " +
+                      Describe(name, t));
+  return t;
+}
+
+// Element k of an int32/int64 tensor.
+inline int64_t IndexAt(const DLTensor* t, int64_t k) {
+  if (t->dtype.bits == 32) return sdk::Data<const int32_t>(t)[k];
+  return sdk::Data<const int64_t>(t)[k];
+}
+
+// Element k of a bool-like tensor: non-zero is true.
+inline bool MaskAt(const DLTensor* t, int64_t k) {
+  switch (t->dtype.code) {
+    case kDLUInt:
+      return sdk::Data<const uint8_t>(t)[k] != 0;
+    case kDLInt:
+      return IndexAt(t, k) != 0;
+    default:
+      return t->dtype.bits == 32 ? sdk::Data<const float>(t)[k] != 0.0f
+                                 : sdk::Data<const double>(t)[k] != 0.0;
+  }
+}
+
+// Calls f(T{}) with T = float or double, as `dtype` says.
+template <class F>
+void ForFloat(DLDataType dtype, F&& f) {
+  if (IsF32(dtype)) {
+    f(float{});
+  } else if (IsF64(dtype)) {
+    f(double{});
+  } else {
+    Fail(LLMSYS_STATUS_INVALID_ARGUMENT,
+         "the reference computes in float32 or float64, not " +
+             DtypeName(dtype));
+  }
+}
+
+// A spec for an output of `dtype` and `shape`.
+inline llmsys_tensor_spec_t SpecOf(const llmsys_op_call_t& call,
+                                   DLDataType dtype, const Shape& shape) {
+  if (shape.size() > LLMSYS_MAX_NDIM)
+    ArgFail(call, "output " + Str(shape) + " has more than " +
+                      std::to_string(LLMSYS_MAX_NDIM) + " dims");
+  llmsys_tensor_spec_t s{};
+  s.ndim = static_cast<int32_t>(shape.size());
+  s.dtype = dtype;
+  for (size_t i = 0; i < shape.size(); ++i) s.shape[i] = shape[i];
+  return s;
+}
+
+// `dim` in [-ndim, ndim) made non-negative, or INVALID_ARGUMENT naming the
+// attribute.
+inline int64_t NormDim(const llmsys_op_call_t& call, int64_t dim,
+                       int64_t ndim, const char* what) {
+  if (dim < -ndim || dim >= ndim)
+    ArgFail(call, std::string(what) + " " + std::to_string(dim) +
+                      " is out of range for " + std::to_string(ndim) +
+                      " dims");
+  return dim < 0 ? dim + ndim : dim;
+}
+
+// ---- broadcasting (NumPy rules) ----
+
+// The broadcast shape of a and b, or INVALID_ARGUMENT naming both.
+inline Shape BroadcastShape(const llmsys_op_call_t& call, const Shape& a,
+                            const char* an, const Shape& b, const char* bn) {
+  const size_t n = a.size() > b.size() ? a.size() : b.size();
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i + a.size() < n ? 1 : a[i + a.size() - n];
+    const int64_t db = i + b.size() < n ? 1 : b[i + b.size() - n];
+    if (da != db && da != 1 && db != 1)
+      ArgFail(call, std::string("cannot broadcast ") + an + " " + Str(a) +
+                        " with " + bn + " " + Str(b));
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+// For each element of `out` (row-major), the index of the element of a
+// tensor of shape `in` broadcast to it.
+inline std::vector<int64_t> BroadcastIndex(const Shape& in, const Shape& out) {
+  const size_t lead = out.size() - in.size();
+  // in's row-major strides, 0 along broadcast dims, aligned to out's dims.
+  Shape strides(out.size(), 0);
+  int64_t s = 1;
+  for (size_t i = in.size(); i-- > 0;) {
+    strides[lead + i] = in[i] == 1 ? 0 : s;
+    s *= in[i];
+  }
+  std::vector<int64_t> index(static_cast<size_t>(Numel(out)));
+  Shape pos(out.size(), 0);
+  for (int64_t k = 0; k < static_cast<int64_t>(index.size()); ++k) {
+    int64_t offset = 0;
+    for (size_t d = 0; d < out.size(); ++d) offset += pos[d] * strides[d];
+    index[k] = offset;
+    for (size_t d = out.size(); d-- > 0;) {  // next row-major position
+      if (++pos[d] < out[d]) break;
+      pos[d] = 0;
+    }
+  }
+  return index;
+}
+
+// Registration, one function per source file (plugin.cc calls them all).
+void RegisterElementwise(sdk::Registry& registry);
+void RegisterReductions(sdk::Registry& registry);
+void RegisterShapeOps(sdk::Registry& registry);
+void RegisterMatmul(sdk::Registry& registry);
+void RegisterNorms(sdk::Registry& registry);
+void RegisterSoftmax(sdk::Registry& registry);
+void RegisterDropout(sdk::Registry& registry);
+void RegisterAttention(sdk::Registry& registry);
+
+}  // namespace llmsys::reference
+
+#endif  // LLMSYS_PLUGINS_OPERATORS_REFERENCE_COMMON_H_
