@@ -131,8 +131,7 @@ struct llmsys_host_api {
                                 llmsys_value_t value, llmsys_error_t* err);
   /* A view of `value` without copying (LLMSYS_VIEW_*; `ints` as the kind
    * says, borrowed for the call). Gradients flow through views. Reshape
-   * copies (through the `contiguous` op) when the strides do not allow a
-   * view, as torch.reshape does. */
+   * copies when the strides do not allow a view, as torch.reshape does. */
   llmsys_status_t (*value_view)(const llmsys_host_api_t* host,
                                 llmsys_graph_t* graph, uint32_t kind,
                                 llmsys_value_t value, const int64_t* ints,

@@ -90,9 +90,9 @@ absl::Status Backward(const Var& root, const Tensor& grad,
       return absl::InvalidArgumentError(absl::StrCat(
           "backward() on a non-scalar ", root->data.Describe(),
           " needs a gradient of the same shape; call it on a scalar loss"));
-    LLMSYS_ASSIGN_OR_RETURN(seed, Tensor::Empty(root->data.shape(),
-                                                root->data.dtype(),
-                                                root->data.device()));
+    LLMSYS_ASSIGN_OR_RETURN(
+        seed, Tensor::Empty(root->data.shape(), root->data.dtype(),
+                            root->data.device()));
     LLMSYS_RETURN_IF_ERROR(seed.Fill(1.0));
   } else if (seed.shape() != root->data.shape()) {
     return absl::InvalidArgumentError(
@@ -126,8 +126,7 @@ absl::Status Backward(const Var& root, const Tensor& grad,
     ready.pop_back();
     if (n->released)
       return absl::FailedPreconditionError(absl::StrCat(
-          "backward() through the graph a second time: the tensors ",
-          n->name(),
+          "backward() through the graph a second time: the tensors ", n->name(),
           " saved were freed by the first backward (pass retain_graph to "
           "the first call to keep them)"));
     std::vector<Tensor> grads = std::move(buffers[n]);
@@ -138,9 +137,10 @@ absl::Status Backward(const Var& root, const Tensor& grad,
     absl::StatusOr<std::vector<Tensor>> in_grads =
         any ? n->Apply(grads) : std::vector<Tensor>();
     if (!in_grads.ok())
-      return absl::Status(in_grads.status().code(),
-                          absl::StrCat("backward of ", n->name(), ": ",
-                                       std::string(in_grads.status().message())));
+      return absl::Status(
+          in_grads.status().code(),
+          absl::StrCat("backward of ", n->name(), ": ",
+                       std::string(in_grads.status().message())));
     if (!options.retain_graph) {
       n->Release();
       n->released = true;

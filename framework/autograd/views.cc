@@ -16,12 +16,11 @@ using tensor::Shape;
 class ViewNode : public Node {
  public:
   ViewNode(ViewKind kind, Shape input_shape, std::vector<int64_t> ints)
-      : kind_(kind), input_shape_(std::move(input_shape)),
+      : kind_(kind),
+        input_shape_(std::move(input_shape)),
         ints_(std::move(ints)) {}
 
-  std::string name() const override {
-    return "view." + ViewKindName(kind_);
-  }
+  std::string name() const override { return "view." + ViewKindName(kind_); }
 
   absl::StatusOr<std::vector<Tensor>> Apply(
       const std::vector<Tensor>& grad_outputs) override {
@@ -119,10 +118,10 @@ absl::StatusOr<Var> ApplyView(ViewKind kind, const Var& x,
           absl::StrCat("unknown view kind ", static_cast<uint32_t>(kind)));
   }
   if (!view.ok())
-    return absl::Status(view.status().code(),
-                        absl::StrCat("view ", ViewKindName(kind), " of ",
-                                     t.Describe(), ": ",
-                                     std::string(view.status().message())));
+    return absl::Status(
+        view.status().code(),
+        absl::StrCat("view ", ViewKindName(kind), " of ", t.Describe(), ": ",
+                     std::string(view.status().message())));
   std::shared_ptr<Node> node;
   if (AnyRequiresGrad({x})) {
     std::vector<int64_t> saved = ints;

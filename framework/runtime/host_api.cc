@@ -4,8 +4,11 @@
 #include <cstring>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "framework/autograd/views.h"
 #include "framework/core/logging.h"
 #include "framework/core/version.h"
+#include "framework/runtime/graph.h"
 #include "llmsys/version.h"
 
 namespace llmsys::runtime {
@@ -50,37 +53,173 @@ void HostFree(const llmsys_host_api_t*, DLDevice device, void* ptr) {
   if (device.device_type == kDLCPU) std::free(ptr);
 }
 
-llmsys_status_t NoGraph(llmsys_error_t* err) {
-  llmsys_error_set(err,
-                   "graph calls need the tensor runtime, which this host "
-                   "build does not have yet (llmsys issue 3)");
-  return LLMSYS_STATUS_UNIMPLEMENTED;
+// Writes `status` into the plugin's error buffer and returns its code.
+llmsys_status_t Report(const absl::Status& status, llmsys_error_t* err) {
+  if (status.ok()) return LLMSYS_STATUS_OK;
+  llmsys_error_set(err, "%s", std::string(status.message()).c_str());
+  return static_cast<llmsys_status_t>(status.code());
 }
 
-void ValueRetain(const llmsys_host_api_t*, llmsys_value_t) {}
-void ValueRelease(const llmsys_host_api_t*, llmsys_value_t) {}
-llmsys_status_t ValueTensor(const llmsys_host_api_t*, llmsys_value_t, DLTensor*,
-                            llmsys_error_t* err) {
-  return NoGraph(err);
+absl::StatusOr<Graph*> GraphOf(llmsys_graph_t* g, const char* function) {
+  Graph* graph = Graph::From(g);
+  if (graph == nullptr)
+    return absl::InvalidArgumentError(
+        absl::StrCat(function,
+                     ": the graph is NULL (graph functions work "
+                     "only inside a model call)"));
+  return graph;
 }
-llmsys_status_t ValueFromTensor(const llmsys_host_api_t*, llmsys_graph_t*,
-                                const DLTensor*, llmsys_value_t*,
+
+absl::StatusOr<autograd::Var> VarOf(llmsys_value_t v, const char* function) {
+  if (v == nullptr || !v->var)
+    return absl::InvalidArgumentError(
+        absl::StrCat(function, ": a value handle is NULL"));
+  return v->var;
+}
+
+void ValueRetain(const llmsys_host_api_t*, llmsys_value_t v) {
+  if (v != nullptr) v->graph->Retain(v);
+}
+
+void ValueRelease(const llmsys_host_api_t*, llmsys_value_t v) {
+  if (v != nullptr) v->graph->Release(v);
+}
+
+llmsys_status_t ValueTensor(const llmsys_host_api_t*, llmsys_value_t value,
+                            DLTensor* view, llmsys_error_t* err) {
+  absl::StatusOr<autograd::Var> var = VarOf(value, "value_tensor");
+  if (!var.ok()) return Report(var.status(), err);
+  if (view == nullptr)
+    return Report(absl::InvalidArgumentError("value_tensor: view is NULL"),
+                  err);
+  *view = (*var)->data.Dl();
+  return LLMSYS_STATUS_OK;
+}
+
+llmsys_status_t ValueFromTensor(const llmsys_host_api_t*, llmsys_graph_t* g,
+                                const DLTensor* src, llmsys_value_t* out,
                                 llmsys_error_t* err) {
-  return NoGraph(err);
+  absl::StatusOr<Graph*> graph = GraphOf(g, "value_from_tensor");
+  if (!graph.ok()) return Report(graph.status(), err);
+  if (src == nullptr || out == nullptr)
+    return Report(
+        absl::InvalidArgumentError("value_from_tensor: src or out is NULL"),
+        err);
+  absl::StatusOr<tensor::Tensor> copy = tensor::Tensor::CopyOf(*src);
+  if (!copy.ok())
+    return Report(absl::Status(copy.status().code(),
+                               absl::StrCat("value_from_tensor: ",
+                                            copy.status().message())),
+                  err);
+  *out = (*graph)->NewValue(autograd::MakeLeaf(*std::move(copy)));
+  return LLMSYS_STATUS_OK;
 }
-llmsys_status_t CallOp(const llmsys_host_api_t*, llmsys_graph_t*, const char*,
-                       const llmsys_value_t*, uint32_t, const llmsys_params_t*,
-                       llmsys_value_t*, uint32_t, llmsys_error_t* err) {
-  return NoGraph(err);
+
+llmsys_status_t CallOp(const llmsys_host_api_t*, llmsys_graph_t* g,
+                       const char* op, const llmsys_value_t* inputs,
+                       uint32_t num_inputs, const llmsys_params_t* attrs,
+                       llmsys_value_t* outputs, uint32_t num_outputs,
+                       llmsys_error_t* err) {
+  absl::StatusOr<Graph*> graph = GraphOf(g, "call_op");
+  if (!graph.ok()) return Report(graph.status(), err);
+  if (op == nullptr || (num_inputs > 0 && inputs == nullptr) ||
+      (num_outputs > 0 && outputs == nullptr))
+    return Report(
+        absl::InvalidArgumentError("call_op: op, inputs or outputs is NULL"),
+        err);
+  std::vector<autograd::Var> vars(num_inputs);
+  for (uint32_t i = 0; i < num_inputs; ++i) {
+    if (inputs[i] != nullptr) vars[i] = inputs[i]->var;
+  }
+  AttrList attr_list;
+  if (attrs != nullptr) {
+    for (uint32_t i = 0; i < attrs->count; ++i) {
+      const llmsys_param_t& p = attrs->items[i];
+      absl::StatusOr<ParamValue> v = ParamValueFromC(p.value);
+      if (p.name == nullptr || !v.ok())
+        return Report(
+            absl::InvalidArgumentError(absl::StrCat(
+                "call_op ", op, ": attribute #", i, " (",
+                p.name != nullptr ? p.name : "NULL", ") is malformed")),
+            err);
+      attr_list.emplace_back(p.name, *std::move(v));
+    }
+  }
+  absl::StatusOr<std::vector<autograd::Var>> result =
+      (*graph)->ops()->Call(op, vars, attr_list);
+  if (!result.ok()) return Report(result.status(), err);
+  if (result->size() != num_outputs)
+    return Report(absl::InvalidArgumentError(absl::StrCat(
+                      "call_op ", op, ": the op has ", result->size(),
+                      " outputs, the call asked for ", num_outputs)),
+                  err);
+  for (uint32_t i = 0; i < num_outputs; ++i)
+    outputs[i] = (*graph)->NewValue((*result)[i]);
+  return LLMSYS_STATUS_OK;
 }
-llmsys_status_t Declare(const llmsys_host_api_t*, llmsys_graph_t*,
-                        const llmsys_parameter_decl_t*, llmsys_value_t*,
-                        llmsys_error_t* err) {
-  return NoGraph(err);
+
+llmsys_status_t DeclareAny(llmsys_graph_t* g,
+                           const llmsys_parameter_decl_t* decl,
+                           llmsys_value_t* out, bool trainable,
+                           llmsys_error_t* err) {
+  const char* function = trainable ? "declare_parameter" : "declare_buffer";
+  absl::StatusOr<Graph*> graph = GraphOf(g, function);
+  if (!graph.ok()) return Report(graph.status(), err);
+  if (decl == nullptr || out == nullptr)
+    return Report(absl::InvalidArgumentError(
+                      absl::StrCat(function, ": decl or out is NULL")),
+                  err);
+  if ((*graph)->parameters() == nullptr)
+    return Report(absl::FailedPreconditionError(absl::StrCat(
+                      function, ": this model call cannot declare ",
+                      trainable ? "parameters" : "buffers")),
+                  err);
+  absl::StatusOr<autograd::Var> var =
+      (*graph)->parameters()->Declare(*decl, trainable);
+  if (!var.ok()) return Report(var.status(), err);
+  *out = (*graph)->NewValue(*std::move(var));
+  return LLMSYS_STATUS_OK;
 }
-llmsys_status_t SetOutput(const llmsys_host_api_t*, llmsys_graph_t*,
-                          const char*, llmsys_value_t, llmsys_error_t* err) {
-  return NoGraph(err);
+
+llmsys_status_t DeclareParameter(const llmsys_host_api_t*, llmsys_graph_t* g,
+                                 const llmsys_parameter_decl_t* decl,
+                                 llmsys_value_t* out, llmsys_error_t* err) {
+  return DeclareAny(g, decl, out, /*trainable=*/true, err);
+}
+
+llmsys_status_t DeclareBuffer(const llmsys_host_api_t*, llmsys_graph_t* g,
+                              const llmsys_parameter_decl_t* decl,
+                              llmsys_value_t* out, llmsys_error_t* err) {
+  return DeclareAny(g, decl, out, /*trainable=*/false, err);
+}
+
+llmsys_status_t SetOutput(const llmsys_host_api_t*, llmsys_graph_t* g,
+                          const char* name, llmsys_value_t value,
+                          llmsys_error_t* err) {
+  absl::StatusOr<Graph*> graph = GraphOf(g, "set_output");
+  if (!graph.ok()) return Report(graph.status(), err);
+  absl::StatusOr<autograd::Var> var = VarOf(value, "set_output");
+  if (!var.ok()) return Report(var.status(), err);
+  return Report((*graph)->SetOutput(name != nullptr ? name : "", *var), err);
+}
+
+llmsys_status_t ValueView(const llmsys_host_api_t*, llmsys_graph_t* g,
+                          uint32_t kind, llmsys_value_t value,
+                          const int64_t* ints, uint32_t num_ints,
+                          llmsys_value_t* out, llmsys_error_t* err) {
+  absl::StatusOr<Graph*> graph = GraphOf(g, "value_view");
+  if (!graph.ok()) return Report(graph.status(), err);
+  absl::StatusOr<autograd::Var> var = VarOf(value, "value_view");
+  if (!var.ok()) return Report(var.status(), err);
+  if ((num_ints > 0 && ints == nullptr) || out == nullptr)
+    return Report(absl::InvalidArgumentError("value_view: ints or out is NULL"),
+                  err);
+  absl::StatusOr<autograd::Var> view =
+      autograd::ApplyView(static_cast<autograd::ViewKind>(kind), *var,
+                          std::vector<int64_t>(ints, ints + num_ints));
+  if (!view.ok()) return Report(view.status(), err);
+  *out = (*graph)->NewValue(*std::move(view));
+  return LLMSYS_STATUS_OK;
 }
 
 }  // namespace
@@ -101,9 +240,10 @@ std::unique_ptr<llmsys_host_api_t> MakeHostApi(const HostApiOwner* owner) {
   api->value_tensor = &ValueTensor;
   api->value_from_tensor = &ValueFromTensor;
   api->call_op = &CallOp;
-  api->declare_parameter = &Declare;
-  api->declare_buffer = &Declare;
+  api->declare_parameter = &DeclareParameter;
+  api->declare_buffer = &DeclareBuffer;
   api->set_output = &SetOutput;
+  api->value_view = &ValueView;
   return api;
 }
 

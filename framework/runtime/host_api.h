@@ -1,8 +1,9 @@
 // framework/runtime/host_api.h — the host API table handed to each plugin.
 //
 // Each plugin gets its own table (host_data points at its record, so log
-// lines name the plugin). Log and host memory work now; the graph functions
-// answer UNIMPLEMENTED until the tensor runtime (issue 3) serves them.
+// lines name the plugin). The graph functions work on the Graph behind the
+// llmsys_graph_t they are given (graph.h): op calls go to its dispatcher,
+// declarations to its parameter store.
 //
 // Thread-safety: the table is immutable once made; its functions are
 // thread-safe as abi/llmsys/host.h says.

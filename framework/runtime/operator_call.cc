@@ -10,8 +10,6 @@
 namespace llmsys::runtime {
 namespace {
 
-using tensor::operator==;
-
 using tensor::Shape;
 
 constexpr size_t kMessageBytes = 2048;
@@ -61,9 +59,8 @@ absl::StatusOr<std::unique_ptr<OperatorImpl>> OperatorImpl::Create(
     const Component& component, const OpContract& contract,
     const AttrList& params) {
   if (component.kind != LLMSYS_KIND_OPERATOR || component.op != contract.name)
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", component.id, "' is not an operator of op ",
-                     contract.name));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", component.id, "' is not an operator of op ", contract.name));
   std::unique_ptr<OperatorImpl> impl(new OperatorImpl(component, contract));
   if (impl->op_->create != nullptr) {
     absl::StatusOr<ParamPack> pack = ParamPack::Make(component.params, params);
@@ -96,12 +93,12 @@ absl::Status OperatorImpl::Error(const char* stage, llmsys_status_t code,
 }
 
 absl::StatusOr<ParamPack> OperatorImpl::Attrs(const AttrList& attrs) const {
-  absl::StatusOr<ParamPack> pack = ParamPack::Make(contract_->attributes, attrs);
+  absl::StatusOr<ParamPack> pack =
+      ParamPack::Make(contract_->attributes, attrs);
   if (!pack.ok())
-    return absl::InvalidArgumentError(
-        absl::StrCat("op ", contract_->name, ": ",
-                     std::string(pack.status().message()), " (signature: ",
-                     contract_->signature, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "op ", contract_->name, ": ", std::string(pack.status().message()),
+        " (signature: ", contract_->signature, ")"));
   return pack;
 }
 
@@ -130,15 +127,14 @@ absl::Status OperatorImpl::CheckInputs(const std::vector<Tensor>& inputs,
       const Tensor& t = inputs[k];
       if (!t.defined()) {
         if (!a.optional && !allow_missing)
-          return absl::InvalidArgumentError(
-              absl::StrCat("op ", contract_->name, ": input '", a.name,
-                           "' is required"));
+          return absl::InvalidArgumentError(absl::StrCat(
+              "op ", contract_->name, ": input '", a.name, "' is required"));
         continue;
       }
       if (!(t.device() == device))
         return absl::InvalidArgumentError(absl::StrCat(
-            "op ", contract_->name, " (", component_->id, "): input '",
-            a.name, "' is on ", tensor::DeviceName(t.device()),
+            "op ", contract_->name, " (", component_->id, "): input '", a.name,
+            "' is on ", tensor::DeviceName(t.device()),
             ", the implementation runs on ", tensor::DeviceName(device)));
     }
   }
@@ -169,8 +165,7 @@ absl::StatusOr<std::vector<Tensor>> OperatorImpl::Forward(
   call.num_inputs = static_cast<uint32_t>(in_ptrs.size());
   call.attrs = *attrs.c_params();
 
-  const uint32_t num_outputs =
-      static_cast<uint32_t>(contract_->outputs.size());
+  const uint32_t num_outputs = static_cast<uint32_t>(contract_->outputs.size());
   std::vector<llmsys_tensor_spec_t> specs(num_outputs);
   std::memset(specs.data(), 0, sizeof(llmsys_tensor_spec_t) * num_outputs);
   size_t workspace_bytes = 0;
@@ -221,8 +216,7 @@ absl::StatusOr<std::vector<Tensor>> OperatorImpl::Forward(
 absl::StatusOr<std::vector<Tensor>> OperatorImpl::Backward(
     const std::vector<Tensor>& inputs, const std::vector<TensorMeta>& meta,
     const ParamPack& attrs, const CallOptions& options,
-    const std::vector<Tensor>& outputs,
-    const std::vector<Tensor>& grad_outputs,
+    const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
     const std::vector<bool>& needs_grad) const {
   if (op_->backward == nullptr)
     return absl::UnimplementedError(
@@ -235,8 +229,7 @@ absl::StatusOr<std::vector<Tensor>> OperatorImpl::Backward(
   // Every DLTensor below points into a Tensor in `held` (reserved: no
   // reallocation moves the shape arrays the views point to).
   std::vector<Tensor> held;
-  const uint32_t num_outputs =
-      static_cast<uint32_t>(contract_->outputs.size());
+  const uint32_t num_outputs = static_cast<uint32_t>(contract_->outputs.size());
   held.reserve(inputs.size() * 2 + num_outputs * 2);
   auto view = [&](const Tensor& t, bool keep_strides) {
     held.push_back(keep_strides ? t : t.Contiguous());
@@ -270,9 +263,8 @@ absl::StatusOr<std::vector<Tensor>> OperatorImpl::Backward(
   std::vector<DLTensor*> gin_ptrs(inputs.size(), nullptr);
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!needs_grad[i] || !meta[i].defined) continue;
-    LLMSYS_ASSIGN_OR_RETURN(grads[i],
-                            Tensor::Empty(meta[i].shape, meta[i].dtype,
-                                          device()));
+    LLMSYS_ASSIGN_OR_RETURN(
+        grads[i], Tensor::Empty(meta[i].shape, meta[i].dtype, device()));
     if (options.poison) LLMSYS_RETURN_IF_ERROR(Poison(grads[i]));
     gin_dl[i] = grads[i].Dl();
     gin_dl[i].strides = nullptr;

@@ -81,9 +81,9 @@ class OperatorImpl {
 
   // Runs forward. `inputs` follow the contract, a variadic input expanded
   // in place; an undefined Tensor is an absent optional input.
-  absl::StatusOr<std::vector<Tensor>> Forward(
-      const std::vector<Tensor>& inputs, const ParamPack& attrs,
-      const CallOptions& options) const;
+  absl::StatusOr<std::vector<Tensor>> Forward(const std::vector<Tensor>& inputs,
+                                              const ParamPack& attrs,
+                                              const CallOptions& options) const;
 
   // Runs backward. `inputs` and `outputs` are those of the forward call
   // (undefined where the operator did not ask to keep them); meta[i]

@@ -259,9 +259,9 @@ absl::StatusOr<ParamValue> CheckParamValue(const ParamSchemaEntry& e,
         l != nullptr && l->empty())
       v = std::vector<int64_t>{};
   }
-  const llmsys_type_t types[] = {LLMSYS_TYPE_BOOL,       LLMSYS_TYPE_INT,
-                                 LLMSYS_TYPE_FLOAT,      LLMSYS_TYPE_STRING,
-                                 LLMSYS_TYPE_INT_LIST,   LLMSYS_TYPE_FLOAT_LIST};
+  const llmsys_type_t types[] = {LLMSYS_TYPE_BOOL,     LLMSYS_TYPE_INT,
+                                 LLMSYS_TYPE_FLOAT,    LLMSYS_TYPE_STRING,
+                                 LLMSYS_TYPE_INT_LIST, LLMSYS_TYPE_FLOAT_LIST};
   const llmsys_type_t given = types[v.index()];
   if (given != e.type) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -271,10 +271,9 @@ absl::StatusOr<ParamValue> CheckParamValue(const ParamSchemaEntry& e,
   for (double d : Numbers(v)) {
     if ((e.min_value && d < *e.min_value) ||
         (e.max_value && d > *e.max_value) || std::isnan(d)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", e.name, "' = ", FormatParamValue(value),
-                       " is out of range (expected ", FormatConstraint(e),
-                       ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", e.name, "' = ", FormatParamValue(value),
+          " is out of range (expected ", FormatConstraint(e), ")"));
     }
   }
   if (!e.choices.empty()) {

@@ -45,7 +45,8 @@ absl::Status AddInto(Tensor& dst, const Tensor& src) {
   // Mixed or 16-bit: through double.
   std::vector<double> a = dst.ToDoubles(), b = src.ToDoubles();
   for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];
-  LLMSYS_ASSIGN_OR_RETURN(Tensor sum, Tensor::FromDoubles(dst.shape(), a, kF64));
+  LLMSYS_ASSIGN_OR_RETURN(Tensor sum,
+                          Tensor::FromDoubles(dst.shape(), a, kF64));
   return dst.CopyFrom(sum);
 }
 
@@ -70,9 +71,9 @@ absl::StatusOr<Tensor> SumToShape(const Tensor& x, const Shape& shape) {
     if (shape[i] == have) {
       out_strides[lead + i] = compact[i];
     } else if (shape[i] != 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "SumToShape: ", x.Describe(), " does not reduce to ",
-          ShapeString(shape)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("SumToShape: ", x.Describe(), " does not reduce to ",
+                       ShapeString(shape)));
     }
   }
   std::vector<double> acc(static_cast<size_t>(Numel(shape)), 0.0);

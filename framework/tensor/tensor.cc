@@ -73,8 +73,8 @@ absl::StatusOr<Shape> InferShape(const Shape& shape, int64_t numel,
             "reshape to ", ShapeString(shape), ": only one -1 is allowed"));
       infer = static_cast<int>(i);
     } else if (out[i] < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "reshape to ", ShapeString(shape), ": negative size"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("reshape to ", ShapeString(shape), ": negative size"));
     } else {
       known *= out[i];
     }
@@ -190,10 +190,9 @@ absl::StatusOr<Shape> BroadcastShapes(const Shape& a, const Shape& b) {
     const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
     const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
     if (da != db && da != 1 && db != 1)
-      return absl::InvalidArgumentError(
-          absl::StrCat("shapes ", ShapeString(a), " and ", ShapeString(b),
-                       " do not broadcast (dim ", i, ": ", da, " vs ", db,
-                       ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "shapes ", ShapeString(a), " and ", ShapeString(b),
+          " do not broadcast (dim ", i, ": ", da, " vs ", db, ")"));
     out[i] = da == 1 ? db : da;
   }
   return out;
@@ -202,9 +201,9 @@ absl::StatusOr<Shape> BroadcastShapes(const Shape& a, const Shape& b) {
 absl::StatusOr<int64_t> NormalizeDim(int64_t dim, int64_t ndim) {
   const int64_t lo = ndim == 0 ? -1 : -ndim, hi = ndim == 0 ? 0 : ndim - 1;
   if (dim < lo || dim > hi)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dim ", dim, " is out of range for ", ndim, " dims (expected ", lo,
-        "..", hi, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dim ", dim, " is out of range for ", ndim,
+                     " dims (expected ", lo, "..", hi, ")"));
   return dim < 0 ? dim + std::max<int64_t>(ndim, 1) : dim;
 }
 
@@ -230,11 +229,11 @@ float F16ToFloat(uint16_t h) {
 absl::StatusOr<std::shared_ptr<Storage>> Storage::Allocate(size_t bytes,
                                                            DLDevice device) {
   if (device.device_type != kDLCPU)
-    return absl::UnimplementedError(
-        absl::StrCat("no allocator for device ", DeviceName(device),
-                     " in this build (CPU only)"));
-  size_t rounded = (bytes + kHostAlignment - 1) / kHostAlignment *
-                   kHostAlignment;
+    return absl::UnimplementedError(absl::StrCat("no allocator for device ",
+                                                 DeviceName(device),
+                                                 " in this build (CPU only)"));
+  size_t rounded =
+      (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
   if (rounded == 0) rounded = kHostAlignment;
   void* p = std::aligned_alloc(kHostAlignment, rounded);
   if (p == nullptr)
@@ -245,7 +244,10 @@ absl::StatusOr<std::shared_ptr<Storage>> Storage::Allocate(size_t bytes,
 
 Storage::Storage(void* data, size_t bytes, DLDevice device,
                  std::function<void()> deleter)
-    : data_(data), bytes_(bytes), device_(device), deleter_(std::move(deleter)) {}
+    : data_(data),
+      bytes_(bytes),
+      device_(device),
+      deleter_(std::move(deleter)) {}
 
 Storage::~Storage() {
   if (deleter_) deleter_();
@@ -262,8 +264,7 @@ Tensor::Tensor(std::shared_ptr<Storage> storage, Shape shape, Shape strides,
       dtype_(dtype) {}
 
 Tensor Tensor::WithLayout(Shape shape, Shape strides, int64_t offset) const {
-  return Tensor(storage_, std::move(shape), std::move(strides), offset,
-                dtype_);
+  return Tensor(storage_, std::move(shape), std::move(strides), offset, dtype_);
 }
 
 absl::StatusOr<Tensor> Tensor::Empty(const Shape& shape, DLDataType dtype,
@@ -277,9 +278,9 @@ absl::StatusOr<Tensor> Tensor::Empty(const Shape& shape, DLDataType dtype,
           absl::StrCat("negative size in shape ", ShapeString(shape)));
   }
   if (shape.size() > LLMSYS_MAX_NDIM)
-    return absl::InvalidArgumentError(
-        absl::StrCat("shape ", ShapeString(shape), " has more than ",
-                     LLMSYS_MAX_NDIM, " dims"));
+    return absl::InvalidArgumentError(absl::StrCat("shape ", ShapeString(shape),
+                                                   " has more than ",
+                                                   LLMSYS_MAX_NDIM, " dims"));
   LLMSYS_ASSIGN_OR_RETURN(
       std::shared_ptr<Storage> storage,
       Storage::Allocate(static_cast<size_t>(Numel(shape)) * DTypeSize(dtype),
@@ -312,9 +313,7 @@ Tensor Tensor::Scalar(double value, DLDataType dtype) {
   return *FromDoubles({}, {value}, dtype);
 }
 
-DLDevice Tensor::device() const {
-  return storage_ ? storage_->device() : kCpu;
-}
+DLDevice Tensor::device() const { return storage_ ? storage_->device() : kCpu; }
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
@@ -333,8 +332,7 @@ void* Tensor::data() const {
 
 absl::StatusOr<Tensor> Tensor::View(const Shape& shape) const {
   LLMSYS_ASSIGN_OR_RETURN(Shape out, InferShape(shape, numel(), shape_));
-  if (is_contiguous())
-    return WithLayout(out, ContiguousStrides(out), offset_);
+  if (is_contiguous()) return WithLayout(out, ContiguousStrides(out), offset_);
   // Maps each run of old dims that is contiguous in memory onto the new
   // dims (PyTorch's computeStride): a view exists iff every new dim falls
   // inside one such run.
@@ -345,8 +343,8 @@ absl::StatusOr<Tensor> Tensor::View(const Shape& shape) const {
   int64_t tensor_numel = 1, view_numel = 1;
   for (int64_t d = ndim() - 1; d >= 0; --d) {
     tensor_numel *= shape_[d];
-    if (d == 0 || (shape_[d - 1] != 1 &&
-                   strides_[d - 1] != tensor_numel * base_stride)) {
+    if (d == 0 ||
+        (shape_[d - 1] != 1 && strides_[d - 1] != tensor_numel * base_stride)) {
       while (view_d >= 0 && (view_numel < tensor_numel || out[view_d] == 1)) {
         new_strides[view_d] = view_numel * base_stride;
         view_numel *= out[view_d];
@@ -385,9 +383,8 @@ absl::StatusOr<Tensor> Tensor::Permute(const std::vector<int64_t>& dims) const {
   for (size_t i = 0; i < dims.size(); ++i) {
     LLMSYS_ASSIGN_OR_RETURN(int64_t d, NormalizeDim(dims[i], ndim()));
     if (seen[d])
-      return absl::InvalidArgumentError(
-          absl::StrCat("permute (", absl::StrJoin(dims, ", "),
-                       ") repeats dim ", d));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "permute (", absl::StrJoin(dims, ", "), ") repeats dim ", d));
     seen[d] = true;
     shape[i] = shape_[d];
     strides[i] = strides_[d];
@@ -427,9 +424,9 @@ absl::StatusOr<Tensor> Tensor::Slice(int64_t dim, int64_t start, int64_t stop,
 
 absl::StatusOr<Tensor> Tensor::Expand(const Shape& shape) const {
   if (shape.size() < shape_.size())
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot expand ", Describe(), " to ", ShapeString(shape),
-                     ": fewer dims"));
+    return absl::InvalidArgumentError(absl::StrCat("cannot expand ", Describe(),
+                                                   " to ", ShapeString(shape),
+                                                   ": fewer dims"));
   const size_t lead = shape.size() - shape_.size();
   Shape out(shape.size()), strides(shape.size(), 0);
   for (size_t i = 0; i < shape.size(); ++i) {
@@ -449,13 +446,37 @@ absl::StatusOr<Tensor> Tensor::Expand(const Shape& shape) const {
     } else if (have == 1 && want >= 0) {
       out[i] = want;
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("cannot expand ", Describe(), " to ",
-                       ShapeString(shape), " (dim ", i, ": ", have, " to ",
-                       want, "; only size-1 dims expand)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot expand ", Describe(), " to ", ShapeString(shape), " (dim ", i,
+          ": ", have, " to ", want, "; only size-1 dims expand)"));
     }
   }
   return WithLayout(out, strides, offset_);
+}
+
+absl::StatusOr<Tensor> Tensor::AsStrided(const Shape& shape,
+                                         const Shape& strides,
+                                         int64_t offset) const {
+  if (!defined()) return absl::InvalidArgumentError("AsStrided: undefined");
+  if (shape.size() != strides.size() || offset < 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("AsStrided: shape ", ShapeString(shape), " and strides ",
+                     ShapeString(strides), " differ in length"));
+  int64_t last = offset;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] < 0 || strides[i] < 0)
+      return absl::InvalidArgumentError("AsStrided: negative size or stride");
+    if (shape[i] == 0) return WithLayout(shape, strides, offset);
+    last += (shape[i] - 1) * strides[i];
+  }
+  const int64_t capacity =
+      static_cast<int64_t>(storage_->bytes() / element_size());
+  if (last >= capacity)
+    return absl::OutOfRangeError(
+        absl::StrCat("AsStrided: ", ShapeString(shape), " with strides ",
+                     ShapeString(strides), " at offset ", offset,
+                     " reaches element ", last, " of a storage of ", capacity));
+  return WithLayout(shape, strides, offset);
 }
 
 absl::StatusOr<Tensor> Tensor::Unsqueeze(int64_t dim) const {
@@ -576,9 +597,9 @@ absl::StatusOr<Tensor> Tensor::FromDLPack(DLManagedTensor* managed) {
   const DLTensor& t = managed->dl_tensor;
   if (!IsSupportedDType(t.dtype) || t.ndim < 0 || t.ndim > LLMSYS_MAX_NDIM ||
       (t.ndim > 0 && t.shape == nullptr)) {
-    absl::Status s = absl::InvalidArgumentError(absl::StrCat(
-        "FromDLPack: unsupported tensor (", DTypeName(t.dtype), ", ", t.ndim,
-        " dims)"));
+    absl::Status s = absl::InvalidArgumentError(
+        absl::StrCat("FromDLPack: unsupported tensor (", DTypeName(t.dtype),
+                     ", ", t.ndim, " dims)"));
     drop();
     return s;
   }
@@ -606,9 +627,9 @@ absl::StatusOr<Tensor> Tensor::CopyOf(const DLTensor& src) {
   if (!IsSupportedDType(src.dtype) || src.ndim < 0 ||
       src.ndim > LLMSYS_MAX_NDIM || (src.ndim > 0 && src.shape == nullptr) ||
       (src.data == nullptr && llmsys_tensor_numel(&src) > 0))
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unsupported tensor (", DTypeName(src.dtype), ", ", src.ndim,
-        " dims)"));
+    return absl::InvalidArgumentError(absl::StrCat("unsupported tensor (",
+                                                   DTypeName(src.dtype), ", ",
+                                                   src.ndim, " dims)"));
   if (src.device.device_type != kDLCPU)
     return absl::UnimplementedError("device copies come with issue 9");
   Shape shape(src.shape, src.shape + src.ndim);
@@ -617,8 +638,8 @@ absl::StatusOr<Tensor> Tensor::CopyOf(const DLTensor& src) {
                       : ContiguousStrides(shape);
   const size_t es = DTypeSize(src.dtype);
   Tensor borrowed(std::make_shared<Storage>(src.data, 0, src.device, nullptr),
-                  shape, strides,
-                  static_cast<int64_t>(src.byte_offset / es), src.dtype);
+                  shape, strides, static_cast<int64_t>(src.byte_offset / es),
+                  src.dtype);
   return borrowed.Clone();
 }
 
@@ -643,8 +664,7 @@ void ForEachIndex(const Shape& shape, const std::vector<const Shape*>& strides,
       ++index[d];
       for (size_t k = 0; k < nt; ++k) offsets[k] += (*strides[k])[d];
       if (index[d] < shape[d]) break;
-      for (size_t k = 0; k < nt; ++k)
-        offsets[k] -= (*strides[k])[d] * shape[d];
+      for (size_t k = 0; k < nt; ++k) offsets[k] -= (*strides[k])[d] * shape[d];
       index[d] = 0;
       if (d == 0) return;
     }

@@ -30,6 +30,15 @@
 #include "absl/status/statusor.h"
 #include "llmsys/tensor.h"
 
+// Equality of the DLPack value types (global, so that lookup finds them
+// wherever DLDataType and DLDevice are compared).
+inline bool operator==(DLDataType a, DLDataType b) {
+  return a.code == b.code && a.bits == b.bits && a.lanes == b.lanes;
+}
+inline bool operator==(DLDevice a, DLDevice b) {
+  return a.device_type == b.device_type && a.device_id == b.device_id;
+}
+
 namespace llmsys::tensor {
 
 using Shape = std::vector<int64_t>;
@@ -43,13 +52,6 @@ inline constexpr DLDataType kI64{kDLInt, 64, 1};
 inline constexpr DLDataType kU8{kDLUInt, 8, 1};
 inline constexpr DLDevice kCpu{kDLCPU, 0};
 
-inline bool operator==(DLDataType a, DLDataType b) {
-  return a.code == b.code && a.bits == b.bits && a.lanes == b.lanes;
-}
-inline bool operator==(DLDevice a, DLDevice b) {
-  return a.device_type == b.device_type && a.device_id == b.device_id;
-}
-
 // One of the dtypes above (lanes 1).
 bool IsSupportedDType(DLDataType dtype);
 bool IsFloatDType(DLDataType dtype);  // float32/64, bfloat16, float16
@@ -57,7 +59,7 @@ size_t DTypeSize(DLDataType dtype);   // bytes per element
 // "float32", "float64", "bfloat16", "float16", "int32", "int64", "uint8".
 std::string DTypeName(DLDataType dtype);
 absl::StatusOr<DLDataType> ParseDType(std::string_view name);
-std::string DeviceName(DLDevice device);  // "cpu", "cuda:0"
+std::string DeviceName(DLDevice device);      // "cpu", "cuda:0"
 std::string ShapeString(const Shape& shape);  // "(2, 3)"
 int64_t Numel(const Shape& shape);
 Shape ContiguousStrides(const Shape& shape);
@@ -115,7 +117,7 @@ class Tensor {
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }
   const Shape& strides() const { return strides_; }  // in elements
-  int64_t offset() const { return offset_; }          // in elements
+  int64_t offset() const { return offset_; }         // in elements
   DLDataType dtype() const { return dtype_; }
   DLDevice device() const;
   int64_t ndim() const { return static_cast<int64_t>(shape_.size()); }
@@ -142,6 +144,10 @@ class Tensor {
                                int64_t step = 1) const;
   // Size-1 dims (and new leading dims) repeat with stride 0; -1 keeps a dim.
   absl::StatusOr<Tensor> Expand(const Shape& shape) const;
+  // Any layout over the same storage (torch.as_strided); every element it
+  // reaches must lie inside the storage.
+  absl::StatusOr<Tensor> AsStrided(const Shape& shape, const Shape& strides,
+                                   int64_t offset) const;
   absl::StatusOr<Tensor> Unsqueeze(int64_t dim) const;
   absl::StatusOr<Tensor> Squeeze(int64_t dim) const;
 

@@ -216,4 +216,36 @@ TEST(LlmsysCliTest, CheckBrokenPluginsSaysWhy) {
       << r.out;
 }
 
+TEST(LlmsysCliTest, CheckRunsTheConformanceSuiteOnTheReference) {
+  Result r =
+      RunLlmsys("plugins check " + std::string(LLMSYS_BUILTIN_PLUGIN_DIR) +
+                "/reference.so");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(Contains(r.out, "conformance against")) << r.out;
+  for (const char* op : {"matmul.reference", "attention.reference",
+                         "cross_entropy.reference", "layer_norm.reference"})
+    EXPECT_TRUE(Contains(r.out, op)) << op;
+  EXPECT_FALSE(Contains(r.out, "FAIL")) << r.out;
+}
+
+TEST(LlmsysCliTest, CheckAWrongPluginFailsNamingTheOpAndTheError) {
+  Result r = RunLlmsys("plugins check " + File("wrong_ops"));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(Contains(r.out, "FAIL    add   add.wrong")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "output 'out' differs at (1, 2)")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "FAIL    relu  relu.wrong")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "gradient of 'x' differs")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "ok      exp   exp.fast")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "no float64: gradient check not run")) << r.out;
+  EXPECT_TRUE(
+      Contains(r.out, "FAIL  2 operator(s) failed the conformance suite"))
+      << r.out;
+
+  r = RunLlmsys("plugins check " + File("wrong_ops") +
+                " --reference /no/such/reference.so");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.out, "cannot check operators without the reference"))
+      << r.out;
+}
+
 }  // namespace

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "framework/conformance/conformance.h"
 #include "framework/core/logging.h"
 #include "framework/core/suggest.h"
 #include "framework/runtime/param_schema.h"
@@ -310,15 +312,96 @@ std::string TryCreate(const Component& c) {
   return "";
 }
 
+std::string FormatError(double e) {
+  if (e < 0) return "-";
+  return absl::StrFormat("%.1e", e);
+}
+
+// Runs the conformance suite on every operator of `file_registry` (which
+// holds only the plugin under check) against the reference plugin. Prints
+// a table and the failures; returns the number of failed operators, or -1
+// when there is no reference to check against.
+int CheckConformance(const PluginRegistry& file_registry,
+                     const std::string& reference_file) {
+  std::vector<const Component*> operators;
+  for (const Component* c : file_registry.Components()) {
+    if (c->kind == LLMSYS_KIND_OPERATOR) operators.push_back(c);
+  }
+  if (operators.empty()) return 0;
+  const runtime::Plugin& checked = *file_registry.plugins().front();
+  // The reference itself is its own oracle (loading it twice would share
+  // its state).
+  PluginRegistry oracle_storage;
+  const PluginRegistry* oracle = &file_registry;
+  std::error_code ec;
+  if (!fs::equivalent(checked.path(), reference_file, ec)) {
+    if (absl::Status s = oracle_storage.LoadFile(reference_file); !s.ok()) {
+      std::cout << "FAIL  cannot check operators without the reference "
+                   "plugin: "
+                << s.message()
+                << "\n      (pass its file with --reference FILE)\n";
+      return -1;
+    }
+    oracle = &oracle_storage;
+  }
+  const conformance::Tolerances tol;
+  std::cout << "conformance against " << reference_file << "\n"
+            << absl::StrFormat(
+                   "(relative error |a - b| / max(1, |b|); tolerances: "
+                   "float32 %.0e, float64 %.0e, float64 central "
+                   "differences %.0e)\n\n",
+                   tol.float32, tol.float64, tol.gradcheck);
+  std::vector<conformance::OpReport> reports =
+      conformance::CheckOperators(operators, *oracle, tol);
+  std::vector<std::vector<std::string>> rows = {
+      {"RESULT", "OP", "IMPLEMENTATION", "CASES", "FORWARD", "BACKWARD",
+       "GRADCHECK", "NOTE"}};
+  int failed = 0;
+  for (const conformance::OpReport& r : reports) {
+    std::string result = r.skipped ? "skip" : r.passed() ? "ok" : "FAIL";
+    std::string note;
+    if (r.skipped)
+      note = r.skip_reason;
+    else if (r.backward_error < 0)
+      note = "no backward: not differentiable";
+    else if (!r.float64)
+      note = "no float64: gradient check not run";
+    if (!r.passed()) {
+      ++failed;
+      note = r.failures.front();
+    }
+    rows.push_back({result, r.op, r.implementation, std::to_string(r.cases),
+                    FormatError(r.forward_error), FormatError(r.backward_error),
+                    FormatError(r.gradcheck_error), note});
+  }
+  std::cout << Table(rows);
+  for (const conformance::OpReport& r : reports) {
+    if (r.failures.size() < 2) continue;
+    std::cout << "\n" << r.implementation << ":\n";
+    for (const std::string& f : r.failures) std::cout << "  " << f << "\n";
+  }
+  std::cout << "\n";
+  return failed;
+}
+
 int CheckCommand(const std::vector<std::string>& args) {
   Common common;
+  std::string reference =
+      (runtime::BuiltinPluginDir() / "reference.so").string();
   po::options_description desc(
-      "usage: llmsys plugins check FILE\n\n"
+      "usage: llmsys plugins check FILE [--reference REF]\n\n"
       "Loads one plugin file in isolation (no search path) and reports what it "
       "provides, or exactly why it cannot be loaded. Each component with no "
-      "required parameter is also created and destroyed once.\n\noptions");
+      "required parameter is also created and destroyed once. Every operator "
+      "then goes through the conformance suite: output shapes, dtypes and "
+      "values against the reference implementation of its op, input "
+      "gradients against the reference, and float64 gradients against "
+      "central differences.\n\noptions");
   desc.add_options()("help,h", po::bool_switch(&common.help), "show this help")(
-      "verbose,v", po::bool_switch(&common.verbose), "print debug messages");
+      "reference", po::value(&reference),
+      "the reference plugin to check operators against (default: the "
+      "built-in reference.so)")("verbose,v", po::bool_switch(&common.verbose),
+                                "print debug messages");
   std::vector<std::string> positional;
   Parse(args, desc, "file", 1, &positional);
   if (common.help) {
@@ -363,9 +446,17 @@ int CheckCommand(const std::vector<std::string>& args) {
                     note});
   }
   std::cout << Table(rows) << "\n";
-  if (failures > 0) {
-    std::cout << "FAIL  " << failures << " of " << registry.Components().size()
-              << " component(s) failed\n";
+  const int failed_ops = CheckConformance(registry, reference);
+  if (failed_ops < 0) return 1;
+  if (failures > 0 || failed_ops > 0) {
+    std::cout << "FAIL  ";
+    if (failures > 0)
+      std::cout << failures << " of " << registry.Components().size()
+                << " component(s) failed to load or create";
+    if (failures > 0 && failed_ops > 0) std::cout << "; ";
+    if (failed_ops > 0)
+      std::cout << failed_ops << " operator(s) failed the conformance suite";
+    std::cout << "\n";
     return 1;
   }
   std::cout << "OK    " << registry.Components().size() << " component(s), "

@@ -1,8 +1,208 @@
-// TODO(helper): the reference matmul operators.
+// Batched matrix product: out = op(a) @ op(b) over the last two dims, where
+// op transposes them when asked; leading (batch) dims broadcast.
+#include <string>
+#include <vector>
+
 #include "plugins/operators/reference/common.h"
 
 namespace llmsys::reference {
+namespace {
 
-void RegisterMatmul(sdk::Registry& registry) { (void)registry; }
+// The sizes of one call: op(a) is (..., N, K), op(b) is (..., K, M), out is
+// (batch..., N, M).
+struct Dims {
+  Shape batch_a, batch_b, batch;  // leading dims of a, b and out
+  int64_t n = 0, k = 0, m = 0;
+  bool transpose_a = false, transpose_b = false;
+};
+
+Dims DimsOf(const llmsys_op_call_t& call, const DLTensor* a,
+            const DLTensor* b) {
+  const sdk::Params p(&call.attrs);
+  Dims d;
+  d.transpose_a = p.Bool("transpose_a");
+  d.transpose_b = p.Bool("transpose_b");
+  const std::string both =
+      Describe("a", a) + " (transpose_a=" + (d.transpose_a ? "true" : "false") +
+      ") and " + Describe("b", b) +
+      " (transpose_b=" + (d.transpose_b ? "true" : "false") + ")";
+  if (a->ndim < 2 || b->ndim < 2)
+    ArgFail(call, "both inputs must have at least 2 dims, got " + both);
+  const Shape as = ShapeOf(a), bs = ShapeOf(b);
+  const size_t ra = as.size(), rb = bs.size();
+  d.batch_a = Shape(as.begin(), as.end() - 2);
+  d.batch_b = Shape(bs.begin(), bs.end() - 2);
+  d.n = d.transpose_a ? as[ra - 1] : as[ra - 2];
+  const int64_t ka = d.transpose_a ? as[ra - 2] : as[ra - 1];
+  const int64_t kb = d.transpose_b ? bs[rb - 1] : bs[rb - 2];
+  d.m = d.transpose_b ? bs[rb - 2] : bs[rb - 1];
+  if (ka != kb)
+    ArgFail(call, "inner dims differ (K " + std::to_string(ka) + " vs " +
+                      std::to_string(kb) + ") for " + both);
+  d.k = ka;
+  // Leading dims broadcast (NumPy rules).
+  const size_t nb =
+      d.batch_a.size() > d.batch_b.size() ? d.batch_a.size() : d.batch_b.size();
+  d.batch.assign(nb, 0);
+  for (size_t i = 0; i < nb; ++i) {
+    const size_t la = d.batch_a.size(), lb = d.batch_b.size();
+    const int64_t da = i + la < nb ? 1 : d.batch_a[i + la - nb];
+    const int64_t db = i + lb < nb ? 1 : d.batch_b[i + lb - nb];
+    if (da != db && da != 1 && db != 1)
+      ArgFail(call, "batch dims do not broadcast for " + both);
+    d.batch[i] = da == 1 ? db : da;
+  }
+  return d;
+}
+
+// Element (row, col) of op(x), for one matrix of x stored at `p`: op(x) is
+// (rows, cols), and x itself is (cols, rows) when transposed.
+template <class T>
+T At(const T* p, bool transposed, int64_t rows, int64_t cols, int64_t row,
+     int64_t col) {
+  return transposed ? p[col * rows + row] : p[row * cols + col];
+}
+
+// Adds `v` to element (row, col) of op(x) in the double buffer `acc` of one
+// matrix of x.
+void AddAt(double* acc, bool transposed, int64_t rows, int64_t cols,
+           int64_t row, int64_t col, double v) {
+  if (transposed)
+    acc[col * rows + row] += v;
+  else
+    acc[row * cols + col] += v;
+}
+
+// Sets every element of a float tensor to zero.
+void Zero(DLTensor* t) {
+  ForFloat(t->dtype, [&]<class T>(T) {
+    T* p = sdk::Data<T>(t);
+    for (int64_t k = 0; k < llmsys_tensor_numel(t); ++k) p[k] = T(0);
+  });
+}
+
+class Matmul : public sdk::Operator {
+ public:
+  static constexpr bool kHasBackward = true;
+  static sdk::Info Describe() {
+    return {.id = "matmul.reference",
+            .description =
+                "reference batched matmul with transposes and "
+                "broadcast batch dims (plain loops, double "
+                "accumulator)",
+            .op = "matmul",
+            .op_flags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS};
+  }
+  explicit Matmul(const sdk::Params&) {}
+
+  std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
+                                          size_t*) override {
+    const DLTensor* a = FloatArg(call, 0, "a");  // (..., N, K) or (..., K, N)
+    const DLTensor* b = FloatArg(call, 1, "b");  // (..., K, M) or (..., M, K)
+    RequireSameDtype(call, a, "a", b, "b");
+    const Dims d = DimsOf(call, a, b);
+    Shape out = d.batch;  // (batch..., N, M)
+    out.push_back(d.n);
+    out.push_back(d.m);
+    return {SpecOf(call, a->dtype, out)};
+  }
+
+  void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
+               uint32_t) override {
+    const DLTensor* a = call.inputs[0];  // (batch_a..., op: N, K)
+    const DLTensor* b = call.inputs[1];  // (batch_b..., op: K, M)
+    const DLTensor* out = outputs[0];    // (batch..., N, M)
+    const Dims d = DimsOf(call, a, b);
+    const std::vector<int64_t> ia = BroadcastIndex(d.batch_a, d.batch);
+    const std::vector<int64_t> ib = BroadcastIndex(d.batch_b, d.batch);
+    const int64_t size_a = d.n * d.k, size_b = d.k * d.m, size_o = d.n * d.m;
+    ForFloat(a->dtype, [&]<class T>(T) {
+      T* po = sdk::Data<T>(out);
+      for (size_t batch = 0; batch < ia.size(); ++batch) {
+        const T* pa = sdk::Data<const T>(a) + ia[batch] * size_a;  // (N, K)
+        const T* pb = sdk::Data<const T>(b) + ib[batch] * size_b;  // (K, M)
+        T* pob = po + static_cast<int64_t>(batch) * size_o;        // (N, M)
+        for (int64_t n = 0; n < d.n; ++n)
+          for (int64_t m = 0; m < d.m; ++m) {
+            double s = 0;
+            for (int64_t k = 0; k < d.k; ++k)
+              s += static_cast<double>(At(pa, d.transpose_a, d.n, d.k, n, k)) *
+                   At(pb, d.transpose_b, d.k, d.m, k, m);
+            pob[n * d.m + m] = static_cast<T>(s);
+          }
+      }
+    });
+  }
+
+  // With g = dL/dout (N, M): dL/dop(a) = g @ op(b)^T (N, K) and
+  // dL/dop(b) = op(a)^T @ g (K, M), written back through op's transpose and
+  // summed over the batch dims that broadcast.
+  void Backward(const llmsys_op_call_t& call, const DLTensor* const*,
+                const DLTensor* const* grad_outputs, uint32_t,
+                DLTensor* const* grad_inputs) override {
+    DLTensor* ga = grad_inputs[0];        // a's shape
+    DLTensor* gb = grad_inputs[1];        // b's shape
+    const DLTensor* g = grad_outputs[0];  // (batch..., N, M)
+    if (g == nullptr) {
+      if (ga != nullptr) Zero(ga);
+      if (gb != nullptr) Zero(gb);
+      return;
+    }
+    if (ga == nullptr && gb == nullptr) return;
+    const DLTensor* a = Arg(call, 0, "a");  // kept for backward
+    const DLTensor* b = Arg(call, 1, "b");  // kept for backward
+    const Dims d = DimsOf(call, a, b);
+    const std::vector<int64_t> ia = BroadcastIndex(d.batch_a, d.batch);
+    const std::vector<int64_t> ib = BroadcastIndex(d.batch_b, d.batch);
+    const int64_t size_a = d.n * d.k, size_b = d.k * d.m, size_o = d.n * d.m;
+    std::vector<double> acc_a(static_cast<size_t>(llmsys_tensor_numel(a)),
+                              0.0);  // a's shape
+    std::vector<double> acc_b(static_cast<size_t>(llmsys_tensor_numel(b)),
+                              0.0);  // b's shape
+    ForFloat(a->dtype, [&]<class T>(T) {
+      const T* pg = sdk::Data<const T>(g);
+      for (size_t batch = 0; batch < ia.size(); ++batch) {
+        const T* pa = sdk::Data<const T>(a) + ia[batch] * size_a;  // (N, K)
+        const T* pb = sdk::Data<const T>(b) + ib[batch] * size_b;  // (K, M)
+        const T* pgb = pg + static_cast<int64_t>(batch) * size_o;  // (N, M)
+        double* qa = acc_a.data() + ia[batch] * size_a;            // (N, K)
+        double* qb = acc_b.data() + ib[batch] * size_b;            // (K, M)
+        if (ga != nullptr)
+          for (int64_t n = 0; n < d.n; ++n)
+            for (int64_t k = 0; k < d.k; ++k) {
+              double s = 0;
+              for (int64_t m = 0; m < d.m; ++m)
+                s += static_cast<double>(pgb[n * d.m + m]) *
+                     At(pb, d.transpose_b, d.k, d.m, k, m);
+              AddAt(qa, d.transpose_a, d.n, d.k, n, k, s);
+            }
+        if (gb != nullptr)
+          for (int64_t k = 0; k < d.k; ++k)
+            for (int64_t m = 0; m < d.m; ++m) {
+              double s = 0;
+              for (int64_t n = 0; n < d.n; ++n)
+                s +=
+                    static_cast<double>(At(pa, d.transpose_a, d.n, d.k, n, k)) *
+                    pgb[n * d.m + m];
+              AddAt(qb, d.transpose_b, d.k, d.m, k, m, s);
+            }
+      }
+      if (ga != nullptr) {
+        T* p = sdk::Data<T>(ga);
+        for (size_t i = 0; i < acc_a.size(); ++i)
+          p[i] = static_cast<T>(acc_a[i]);
+      }
+      if (gb != nullptr) {
+        T* p = sdk::Data<T>(gb);
+        for (size_t i = 0; i < acc_b.size(); ++i)
+          p[i] = static_cast<T>(acc_b[i]);
+      }
+    });
+  }
+};
+
+}  // namespace
+
+void RegisterMatmul(sdk::Registry& registry) { registry.Add<Matmul>(); }
 
 }  // namespace llmsys::reference

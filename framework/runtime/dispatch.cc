@@ -1,0 +1,231 @@
+#include "framework/runtime/dispatch.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "framework/core/status_macros.h"
+#include "framework/core/suggest.h"
+
+namespace llmsys::runtime {
+namespace {
+
+using tensor::Tensor;
+
+constexpr uint64_t kCallStride = uint64_t{1} << 32;  // counters per call
+
+int32_t Priority(const Component& c) {
+  return c.As<llmsys_operator_t>()->priority;
+}
+
+std::string ImplName(const Component& c) {
+  const std::string prefix = c.op + ".";
+  return c.id.rfind(prefix, 0) == 0 ? c.id.substr(prefix.size()) : c.id;
+}
+
+// Backward of one op call: the implementation's backward with what it kept.
+class OpNode : public autograd::Node {
+ public:
+  OpNode(OperatorImpl* impl, std::shared_ptr<const ParamPack> attrs,
+         CallOptions options)
+      : impl_(impl), attrs_(std::move(attrs)), options_(options) {}
+
+  std::string name() const override {
+    return absl::StrCat(impl_->contract().name, " (", impl_->id(), ")");
+  }
+
+  absl::StatusOr<std::vector<Tensor>> Apply(
+      const std::vector<Tensor>& grad_outputs) override {
+    std::vector<bool> needs(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i)
+      needs[i] = inputs[i] != nullptr && inputs[i]->requires_grad;
+    return impl_->Backward(saved_inputs, meta, *attrs_, options_, saved_outputs,
+                           grad_outputs, needs);
+  }
+
+  void Release() override {
+    saved_inputs.assign(saved_inputs.size(), Tensor());
+    saved_outputs.assign(saved_outputs.size(), Tensor());
+  }
+
+  std::vector<Tensor> saved_inputs;   // undefined unless kept
+  std::vector<Tensor> saved_outputs;  // undefined unless kept
+  std::vector<TensorMeta> meta;
+
+ private:
+  OperatorImpl* impl_;  // owned by the dispatcher, which outlives graphs
+  std::shared_ptr<const ParamPack> attrs_;
+  CallOptions options_;
+};
+
+}  // namespace
+
+struct OpDispatcher::Entry {
+  std::unique_ptr<OperatorImpl> impl;
+  bool chosen = false;
+  uint64_t calls = 0;
+};
+
+OpDispatcher::OpDispatcher(const PluginRegistry* registry, DLDevice device)
+    : registry_(registry), device_(device) {}
+
+OpDispatcher::~OpDispatcher() = default;
+
+std::vector<std::string> OpDispatcher::Available(const std::string& op) const {
+  std::vector<const Component*> found;
+  std::set<std::string> seen;
+  for (const Component* c : registry_->Components()) {
+    if (c->kind != LLMSYS_KIND_OPERATOR || c->op != op ||
+        c->device_type != device_.device_type || !seen.insert(c->id).second)
+      continue;
+    found.push_back(c);
+  }
+  std::stable_sort(found.begin(), found.end(),
+                   [](const Component* a, const Component* b) {
+                     return Priority(*a) > Priority(*b);
+                   });
+  std::vector<std::string> names;
+  for (const Component* c : found) names.push_back(ImplName(*c));
+  return names;
+}
+
+absl::StatusOr<const Component*> OpDispatcher::Pick(
+    const std::string& op, const std::string& name,
+    const std::string& where) const {
+  const std::vector<std::string> available = Available(op);
+  const std::string device = tensor::DeviceName(device_);
+  if (name.empty()) {
+    if (available.empty())
+      return absl::NotFoundError(absl::StrCat(
+          "no loaded plugin implements op '", op, "' for ", device,
+          " (the reference plugin, reference.so, provides every standard op "
+          "on the CPU; is the built-in plugin folder on the search path?)"));
+    return registry_->Find(LLMSYS_KIND_OPERATOR, op + "." + available[0]);
+  }
+  std::string id = name;
+  if (name.rfind(op + ".", 0) != 0) id = op + "." + name;
+  for (const std::string& a : available) {
+    if (op + "." + a == id) return registry_->Find(LLMSYS_KIND_OPERATOR, id);
+  }
+  // Not for this device, or not at all.
+  for (const Component* c : registry_->FindAnyKind(id)) {
+    if (c->kind == LLMSYS_KIND_OPERATOR)
+      return absl::NotFoundError(absl::StrCat(
+          where, ": implementation '", name, "' of op '", op, "' runs on ",
+          tensor::DeviceName(
+              DLDevice{static_cast<DLDeviceType>(c->device_type), 0}),
+          ", this run uses ", device, "; available for ", device, ": ",
+          available.empty() ? "none" : absl::StrJoin(available, ", ")));
+  }
+  return absl::NotFoundError(
+      absl::StrCat(where, ": unknown implementation '", name, "' of op '", op,
+                   "' for ", device, "; available: ",
+                   available.empty() ? "none" : absl::StrJoin(available, ", "),
+                   core::DidYouMean(name, available)));
+}
+
+absl::Status OpDispatcher::Configure(
+    const std::map<std::string, std::string>& choices,
+    const std::string& where) {
+  std::vector<std::string> ops;
+  for (const OpContract& c : StandardOpContracts()) ops.push_back(c.name);
+  for (const auto& p : registry_->plugins()) {
+    for (const OpContract& c : p->op_contracts()) ops.push_back(c.name);
+  }
+  for (const auto& [op, name] : choices) {
+    if (registry_->FindOpContract(op) == nullptr)
+      return absl::NotFoundError(absl::StrCat(
+          where, ": unknown op '", op, "'", core::DidYouMean(op, ops),
+          "; ops: ", absl::StrJoin(ops, ", ")));
+    LLMSYS_RETURN_IF_ERROR(
+        Pick(op, name, absl::StrCat(where, " ", op)).status());
+  }
+  choices_ = choices;
+  entries_.clear();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OperatorImpl*> OpDispatcher::Resolve(const std::string& op) {
+  auto it = entries_.find(op);
+  if (it != entries_.end()) return it->second->impl.get();
+  const OpContract* contract = registry_->FindOpContract(op);
+  if (contract == nullptr) {
+    std::vector<std::string> ops;
+    for (const OpContract& c : StandardOpContracts()) ops.push_back(c.name);
+    return absl::NotFoundError(
+        absl::StrCat("unknown op '", op, "'", core::DidYouMean(op, ops)));
+  }
+  auto choice = choices_.find(op);
+  const std::string name = choice != choices_.end() ? choice->second : "";
+  LLMSYS_ASSIGN_OR_RETURN(const Component* c, Pick(op, name, "[ops] " + op));
+  auto entry = std::make_unique<Entry>();
+  LLMSYS_ASSIGN_OR_RETURN(entry->impl, OperatorImpl::Create(*c, *contract));
+  entry->chosen = !name.empty();
+  OperatorImpl* impl = entry->impl.get();
+  entries_[op] = std::move(entry);
+  return impl;
+}
+
+absl::StatusOr<std::vector<Var>> OpDispatcher::Call(
+    const std::string& op, const std::vector<Var>& inputs,
+    const AttrList& attrs) {
+  LLMSYS_ASSIGN_OR_RETURN(OperatorImpl * impl, Resolve(op));
+  LLMSYS_ASSIGN_OR_RETURN(ParamPack attr_pack, impl->Attrs(attrs));
+  auto pack = std::make_shared<const ParamPack>(std::move(attr_pack));
+  std::vector<Tensor> tensors(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i]) tensors[i] = inputs[i]->data;
+  }
+  CallOptions options;
+  options.rng = {seed_, calls_ * kCallStride};
+  options.num_threads = num_threads_;
+  ++calls_;
+  ++entries_[op]->calls;
+  LLMSYS_ASSIGN_OR_RETURN(std::vector<Tensor> outputs,
+                          impl->Forward(tensors, *pack, options));
+
+  const OpContract& contract = impl->contract();
+  std::shared_ptr<OpNode> node;
+  if (autograd::AnyRequiresGrad(inputs)) {
+    node = std::make_shared<OpNode>(impl, pack, options);
+    const bool keep_inputs =
+        (impl->flags() & LLMSYS_OP_BACKWARD_NEEDS_INPUTS) != 0;
+    const bool keep_outputs =
+        (impl->flags() & LLMSYS_OP_BACKWARD_NEEDS_OUTPUTS) != 0;
+    node->num_outputs = static_cast<uint32_t>(outputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Tensor& t = tensors[i];
+      node->meta.push_back({t.defined(),
+                            t.defined() ? t.shape() : tensor::Shape{},
+                            t.defined() ? t.dtype() : tensor::kF32});
+      node->saved_inputs.push_back(keep_inputs ? t : Tensor());
+      const bool grad = inputs[i] && inputs[i]->requires_grad &&
+                        tensor::IsFloatDType(t.dtype());
+      node->inputs.push_back(grad ? inputs[i] : nullptr);
+    }
+    for (const Tensor& t : outputs)
+      node->saved_outputs.push_back(keep_outputs ? t : Tensor());
+  }
+  std::vector<bool> differentiable;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    differentiable.push_back(i < contract.outputs.size() &&
+                             !contract.outputs[i].aux &&
+                             tensor::IsFloatDType(outputs[i].dtype()));
+  }
+  return autograd::MakeOutputs(std::move(outputs), node, differentiable);
+}
+
+std::vector<OpChoice> OpDispatcher::Choices() const {
+  std::vector<OpChoice> out;
+  for (const auto& [op, entry] : entries_) {
+    const Component& c = entry->impl->component();
+    out.push_back({op, c.id,
+                   c.plugin != nullptr ? c.plugin->path().string() : "",
+                   entry->chosen, entry->calls});
+  }
+  return out;
+}
+
+}  // namespace llmsys::runtime

@@ -1,0 +1,180 @@
+// Autograd over op calls through the dispatcher (reference operators):
+// gradients, accumulation, no_grad, detach, views, freeing the graph and
+// the errors around backward.
+#include "framework/autograd/autograd.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "framework/autograd/views.h"
+#include "framework/runtime/dispatch.h"
+#include "framework/runtime/registry.h"
+
+namespace llmsys::autograd {
+namespace {
+
+using runtime::OpDispatcher;
+using tensor::kF64;
+using tensor::Shape;
+
+class AutogradTest : public ::testing::Test {
+ protected:
+  static runtime::PluginRegistry& Registry() {
+    static runtime::PluginRegistry* r = [] {
+      auto* reg = new runtime::PluginRegistry;
+      EXPECT_TRUE(reg->LoadFile(std::string(LLMSYS_BUILTIN_PLUGIN_DIR) +
+                                "/reference.so")
+                      .ok());
+      EXPECT_TRUE(reg->LoadFile(std::string(LLMSYS_TEST_PLUGIN_DIR) +
+                                "/wrong_ops/wrong_ops.so")
+                      .ok());
+      return reg;
+    }();
+    return *r;
+  }
+  AutogradTest() : ops_(&Registry(), tensor::kCpu) {
+    // The wrong_ops plugin is loaded for one test; use the reference.
+    EXPECT_TRUE(ops_.Configure({{"add", "reference"},
+                                {"exp", "reference"},
+                                {"relu", "reference"}})
+                    .ok());
+  }
+
+  Var Leaf(const Shape& shape, std::vector<double> v, bool grad = true) {
+    return MakeLeaf(*Tensor::FromDoubles(shape, v, kF64), grad, "w");
+  }
+  Var Call(const std::string& op, std::vector<Var> in,
+           runtime::AttrList attrs = {}) {
+    absl::StatusOr<std::vector<Var>> out = ops_.Call(op, in, attrs);
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? (*out)[0] : nullptr;
+  }
+  Var Sum(Var x) { return Call("sum", {x}); }
+
+  OpDispatcher ops_;
+};
+
+TEST_F(AutogradTest, GradientOfAProductOfAFunction) {
+  Var w = Leaf({3}, {0.1, -0.2, 0.3});
+  Var x = Leaf({3}, {1, 2, 3}, /*grad=*/false);
+  Var loss = Sum(Call("mul", {Call("exp", {w}), x}));  // sum(exp(w) * x)
+  ASSERT_TRUE(loss->requires_grad);
+  ASSERT_TRUE(Backward(loss).ok());
+  std::vector<double> g = w->grad.ToDoubles();
+  for (int i = 0; i < 3; ++i)
+    EXPECT_NEAR(g[i], std::exp(w->data.ToDoubles()[i]) * (i + 1), 1e-12);
+  EXPECT_FALSE(x->grad.defined());
+}
+
+TEST_F(AutogradTest, GradientsAccumulateAcrossBackwardAndWithinAGraph) {
+  Var w = Leaf({2}, {1.5, -2});
+  Var loss = Sum(Call("mul", {w, w}));  // w used twice: d/dw = 2w
+  ASSERT_TRUE(Backward(loss).ok());
+  EXPECT_EQ(w->grad.ToDoubles(), (std::vector<double>{3, -4}));
+  Var again = Sum(Call("mul", {w, w}));
+  ASSERT_TRUE(Backward(again).ok());  // accumulates: 4w
+  EXPECT_EQ(w->grad.ToDoubles(), (std::vector<double>{6, -8}));
+}
+
+TEST_F(AutogradTest, NoGradAndDetachRecordNothing) {
+  Var w = Leaf({2}, {1, 2});
+  {
+    NoGradGuard no_grad;
+    EXPECT_FALSE(GradEnabled());
+    Var y = Sum(Call("mul", {w, w}));
+    EXPECT_FALSE(y->requires_grad);
+    EXPECT_EQ(y->grad_fn, nullptr);
+    absl::Status s = Backward(y);
+    EXPECT_TRUE(absl::IsInvalidArgument(s));
+    EXPECT_NE(s.message().find("does not require a gradient"),
+              std::string::npos)
+        << s;
+  }
+  EXPECT_TRUE(GradEnabled());
+  Var d = Detach(Call("mul", {w, w}));
+  EXPECT_FALSE(d->requires_grad);
+  Var loss = Sum(Call("mul", {d, w}));  // only the second factor
+  ASSERT_TRUE(Backward(loss).ok());
+  EXPECT_EQ(w->grad.ToDoubles(), (std::vector<double>{1, 4}));
+}
+
+TEST_F(AutogradTest, TheGraphIsFreedAfterBackwardUnlessRetained) {
+  Var w = Leaf({2}, {1, 2});
+  Var loss = Sum(Call("exp", {w}));
+  ASSERT_TRUE(Backward(loss, {}, {.retain_graph = true}).ok());
+  ASSERT_TRUE(Backward(loss).ok());  // retained: runs again, frees
+  absl::Status twice = Backward(loss);
+  EXPECT_TRUE(absl::IsFailedPrecondition(twice)) << twice;
+  EXPECT_NE(twice.message().find("a second time"), std::string::npos) << twice;
+  EXPECT_NE(twice.message().find("retain_graph"), std::string::npos);
+}
+
+TEST_F(AutogradTest, NonScalarNeedsAGradient) {
+  Var w = Leaf({2}, {1, 2});
+  Var y = Call("mul", {w, w});
+  absl::Status s = Backward(y);
+  EXPECT_TRUE(absl::IsInvalidArgument(s));
+  EXPECT_NE(s.message().find("non-scalar"), std::string::npos) << s;
+  ASSERT_TRUE(Backward(y, *Tensor::FromDoubles({2}, {1, 10}, kF64)).ok());
+  EXPECT_EQ(w->grad.ToDoubles(), (std::vector<double>{2, 40}));
+  EXPECT_FALSE(Backward(Leaf({}, {1}), *Tensor::FromDoubles({2}, {1, 1}, kF64))
+                   .ok());  // wrong gradient shape
+}
+
+TEST_F(AutogradTest, GradientsFlowThroughViews) {
+  Var w = Leaf({2, 3}, {1, 2, 3, 4, 5, 6});
+  // sum(slice(w, dim 1, every other column) * 2)
+  Var s = *ApplyView(ViewKind::kSlice, w, {1, 0, 3, 2});
+  Var two = Leaf({}, {2}, false);
+  ASSERT_TRUE(Backward(Sum(Call("mul", {s, two}))).ok());
+  EXPECT_EQ(w->grad.ToDoubles(), (std::vector<double>{2, 0, 2, 2, 0, 2}));
+
+  // Reshape of a transpose needs a copy; the gradient still arrives.
+  Var v = Leaf({2, 3}, {1, 2, 3, 4, 5, 6});
+  Var t = *ApplyView(ViewKind::kPermute, v, {1, 0});  // (3, 2)
+  Var flat = *ApplyView(ViewKind::kReshape, t, {6});  // copies
+  Var c = Leaf({6}, {1, 2, 3, 4, 5, 6}, false);       // weights
+  ASSERT_TRUE(Backward(Sum(Call("mul", {flat, c}))).ok());
+  // flat = v^T flattened = [1, 4, 2, 5, 3, 6]; d/dv[i][j] = c[j*2 + i]
+  EXPECT_EQ(v->grad.ToDoubles(), (std::vector<double>{1, 3, 5, 2, 4, 6}));
+
+  Var row = Leaf({1, 3}, {1, 2, 3});
+  Var e = *ApplyView(ViewKind::kExpand, row, {4, 3});
+  ASSERT_TRUE(Backward(Sum(e)).ok());
+  EXPECT_EQ(row->grad.ToDoubles(), (std::vector<double>{4, 4, 4}));
+
+  Var cut = *ApplyView(ViewKind::kDetach, row, {});
+  EXPECT_FALSE(cut->requires_grad);
+  absl::StatusOr<Var> bad = ApplyView(ViewKind::kSlice, row, {0, 1});
+  EXPECT_FALSE(bad.ok());
+}
+
+TEST_F(AutogradTest, AuxOutputsAndIntegerOutputsNeedNoGradient) {
+  Var x = Leaf({2, 4}, {1, 2, 3, 4, 5, 6, 7, 9});
+  absl::StatusOr<std::vector<Var>> ln =
+      ops_.Call("layer_norm", {x, nullptr, nullptr});
+  ASSERT_TRUE(ln.ok()) << ln.status();
+  ASSERT_EQ(ln->size(), 3u);
+  EXPECT_TRUE((*ln)[0]->requires_grad);
+  EXPECT_FALSE((*ln)[1]->requires_grad);  // mean
+  EXPECT_FALSE((*ln)[2]->requires_grad);  // rstd
+}
+
+TEST_F(AutogradTest, AnImplementationWithoutBackwardFailsAtBackward) {
+  OpDispatcher ops(&Registry(), tensor::kCpu);
+  ASSERT_TRUE(ops.Configure({{"add", "wrong"}}).ok());
+  Var w = MakeLeaf(*Tensor::FromDoubles({2}, {1, 2}, tensor::kF32), true);
+  absl::StatusOr<std::vector<Var>> y = ops.Call("add", {w, w});
+  ASSERT_TRUE(y.ok()) << y.status();
+  absl::Status s =
+      Backward((*y)[0], *Tensor::FromDoubles({2}, {1, 1}, tensor::kF32));
+  EXPECT_TRUE(absl::IsUnimplemented(s)) << s;
+  EXPECT_NE(s.message().find("add.wrong has no backward"), std::string::npos)
+      << s;
+}
+
+}  // namespace
+}  // namespace llmsys::autograd

@@ -1,0 +1,125 @@
+// The dispatcher: which implementation serves an op, the [ops] errors, call
+// checking, and the random stream each call gets.
+#include "framework/runtime/dispatch.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace llmsys::runtime {
+namespace {
+
+using autograd::MakeLeaf;
+using tensor::kF32;
+using tensor::Tensor;
+
+PluginRegistry& Registry() {
+  static PluginRegistry* r = [] {
+    auto* reg = new PluginRegistry;
+    EXPECT_TRUE(
+        reg->LoadFile(std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/reference.so")
+            .ok());
+    EXPECT_TRUE(reg->LoadFile(std::string(LLMSYS_TEST_PLUGIN_DIR) +
+                              "/wrong_ops/wrong_ops.so")
+                    .ok());
+    return reg;
+  }();
+  return *r;
+}
+
+Var Values(std::vector<double> v) {
+  const int64_t n = static_cast<int64_t>(v.size());
+  return MakeLeaf(*Tensor::FromDoubles({n}, v, kF32));
+}
+
+TEST(DispatchTest, DefaultIsTheHighestPriorityForTheDevice) {
+  OpDispatcher ops(&Registry(), tensor::kCpu);
+  EXPECT_EQ(ops.Available("exp"),
+            (std::vector<std::string>{"fast", "reference"}));
+  EXPECT_EQ((*ops.Resolve("exp"))->id(), "exp.fast");  // priority 50
+  EXPECT_EQ((*ops.Resolve("softmax"))->id(), "softmax.reference");
+  ASSERT_TRUE(ops.Call("exp", {Values({0, 1})}).ok());
+  std::vector<OpChoice> choices = ops.Choices();
+  ASSERT_EQ(choices.size(), 2u);
+  EXPECT_EQ(choices[0].op, "exp");
+  EXPECT_EQ(choices[0].calls, 1u);
+  EXPECT_FALSE(choices[0].chosen_by_experiment);
+  EXPECT_NE(choices[0].file.find("wrong_ops.so"), std::string::npos);
+}
+
+TEST(DispatchTest, TheOpsTableChoosesByNameOrId) {
+  OpDispatcher ops(&Registry(), tensor::kCpu);
+  ASSERT_TRUE(ops.Configure({{"exp", "reference"}, {"add", "add.wrong"}}).ok());
+  EXPECT_EQ((*ops.Resolve("exp"))->id(), "exp.reference");
+  EXPECT_EQ((*ops.Resolve("add"))->id(), "add.wrong");
+  EXPECT_TRUE(ops.Choices()[0].chosen_by_experiment);
+}
+
+TEST(DispatchTest, UnknownOpsAndImplementationsListWhatExists) {
+  OpDispatcher ops(&Registry(), tensor::kCpu);
+  absl::Status s = ops.Configure({{"exp", "refrence"}}, "x.toml: [ops]");
+  EXPECT_TRUE(absl::IsNotFound(s)) << s;
+  EXPECT_NE(s.message().find("x.toml: [ops] exp: unknown implementation "
+                             "'refrence' of op 'exp' for cpu; available: "
+                             "fast, reference (did you mean 'reference'?)"),
+            std::string::npos)
+      << s;
+  s = ops.Configure({{"atention", "naive"}});
+  EXPECT_TRUE(absl::IsNotFound(s)) << s;
+  EXPECT_NE(s.message().find("unknown op 'atention' (did you mean "
+                             "'attention'?)"),
+            std::string::npos)
+      << s;
+}
+
+TEST(DispatchTest, CallsAreCheckedAgainstTheContract) {
+  OpDispatcher ops(&Registry(), tensor::kCpu);
+  absl::StatusOr<std::vector<Var>> r =
+      ops.Call("softmax", {Values({1, 2})}, {{"dimm", int64_t{0}}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("unknown parameter 'dimm'"),
+            std::string::npos)
+      << r.status();
+  EXPECT_NE(r.status().message().find("softmax(Tensor x, int dim=-1)"),
+            std::string::npos);
+  r = ops.Call("softmax", {Values({1, 2})}, {{"dim", std::string("last")}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("'dim' expects int, got str"),
+            std::string::npos)
+      << r.status();
+  r = ops.Call("mul", {Values({1, 2})});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("op mul takes 2 tensor inputs, got 1"),
+            std::string::npos)
+      << r.status();
+  r = ops.Call("mul", {Values({1, 2}), nullptr});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("input 'b' is required"),
+            std::string::npos)
+      << r.status();
+  r = ops.Call("gelu", {Values({1})}, {{"approximate", std::string("fast")}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("approximate must be 'none' or 'tanh'"),
+            std::string::npos)
+      << r.status();
+}
+
+TEST(DispatchTest, EveryCallGetsItsOwnRandomStream) {
+  OpDispatcher ops(&Registry(), tensor::kCpu);
+  ops.set_seed(7);
+  Var x = MakeLeaf(*Tensor::Zeros({256}, kF32));
+  ASSERT_TRUE(x->data.Fill(1.0).ok());
+  std::vector<Var> a = *ops.Call("dropout", {x}, {{"p", 0.5}});
+  std::vector<Var> b = *ops.Call("dropout", {x}, {{"p", 0.5}});
+  EXPECT_EQ(ops.calls(), 2u);
+  EXPECT_NE(a[1]->data.ToDoubles(), b[1]->data.ToDoubles());
+  // The same seed and call number replay the same mask.
+  OpDispatcher replay(&Registry(), tensor::kCpu);
+  replay.set_seed(7);
+  std::vector<Var> c = *replay.Call("dropout", {x}, {{"p", 0.5}});
+  EXPECT_EQ(a[1]->data.ToDoubles(), c[1]->data.ToDoubles());
+}
+
+}  // namespace
+}  // namespace llmsys::runtime
