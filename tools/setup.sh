@@ -33,6 +33,7 @@ packages=(
   libopenblas-dev                             # CPU GEMM
   nlohmann-json3-dev                          # JSON output
   libgtest-dev libgmock-dev                   # tests
+  python3-torch python3-numpy                 # PyTorch cross-check (tests/torch)
 )
 
 missing=()

@@ -62,7 +62,7 @@ struct OpReport {
   std::string skip_reason;
   bool float64 = false;         // the implementation took float64 inputs
   double forward_error = 0;     // worst relative error versus the reference
-  double backward_error = 0;    // worst relative error versus the reference
+  double backward_error = -1;   // as forward_error; -1: no backward
   double gradcheck_error = -1;  // worst, versus central differences; -1 not run
   std::vector<std::string> failures;  // "case ...: what" (the first few)
   bool passed() const { return failures.empty(); }

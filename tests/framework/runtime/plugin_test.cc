@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "framework/runtime/graph.h"
+#include "framework/runtime/registry.h"
 #include "gtest/gtest.h"
 
 namespace llmsys::runtime {
@@ -324,17 +326,30 @@ TEST_F(GoodPluginTest, EvaluatorAddAndResult) {
   e->destroy(instance);
 }
 
-TEST_F(GoodPluginTest, ModelCreateReachesTheHostGraphFunctions) {
-  // The host's graph functions arrive with the tensor runtime (issue 3);
-  // until then a model's create gets their UNIMPLEMENTED status back, intact
-  // through the SDK.
+TEST_F(GoodPluginTest, ModelCreateDeclaresItsParametersThroughTheHost) {
   const Component& c = FindIn(*plugin_, LLMSYS_KIND_MODEL, "tiny");
   const auto* m = c.As<llmsys_model_t>();
-  absl::StatusOr<ParamPack> params = ParamPack::Make(c.params);
+  absl::StatusOr<ParamPack> params =
+      ParamPack::Make(c.params, {{"width", int64_t{3}}});
+  ASSERT_TRUE(params.ok()) << params.status();
+  PluginRegistry empty;
+  OpDispatcher ops(&empty, tensor::kCpu);
+  ParameterStore store(/*seed=*/1, tensor::kCpu);
+  Graph graph(&ops, &store);
   void* instance = nullptr;
+  ASSERT_EQ(m->create(params->c_params(), graph.c(), &instance, &b_.err),
+            LLMSYS_STATUS_OK)
+      << b_.text;
+  ASSERT_NE(store.Find("w"), nullptr);
+  EXPECT_EQ(store.Find("w")->var->data.shape(), (tensor::Shape{3}));
+  EXPECT_EQ(graph.live_values(), 0);  // the model released its handle
+  m->destroy(instance);
+
+  // Without a graph the host's error comes back intact through the SDK.
+  instance = nullptr;
   EXPECT_EQ(m->create(params->c_params(), nullptr, &instance, &b_.err),
-            LLMSYS_STATUS_UNIMPLEMENTED);
-  EXPECT_NE(std::string(b_.text).find("tensor runtime"), std::string::npos)
+            LLMSYS_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(b_.text).find("the graph is NULL"), std::string::npos)
       << b_.text;
   EXPECT_EQ(instance, nullptr);
 }
