@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "framework/conformance/conformance.h"
 #include "framework/core/logging.h"
 #include "framework/core/suggest.h"
@@ -212,6 +213,14 @@ void Describe(const Component& c, const PluginRegistry& registry) {
               << "\n";
     if (contract != nullptr && !contract->doc.empty())
       std::cout << "           " << contract->doc << "\n";
+    const auto* op = c.As<llmsys_operator_t>();
+    std::vector<std::string> traits;
+    traits.push_back(op->backward != nullptr ? "differentiable"
+                                             : "no backward");
+    if (op->flags & LLMSYS_OP_STRIDED_INPUTS)
+      traits.push_back("strided inputs");
+    std::cout << "  priority: " << op->priority << " ("
+              << absl::StrJoin(traits, ", ") << ")\n";
   }
   std::cout << "\nparameters:\n" << ParamTable(c.params);
 }

@@ -121,5 +121,25 @@ TEST(DispatchTest, EveryCallGetsItsOwnRandomStream) {
   EXPECT_EQ(a[1]->data.ToDoubles(), c[1]->data.ToDoubles());
 }
 
+TEST(DispatchTest, InputsOnAnotherDeviceAreRejected) {
+  // A tensor that claims to live on a GPU (its data is never touched).
+  static float fake[2] = {1, 2};
+  auto* m = new DLManagedTensor{};
+  static int64_t shape[1] = {2};
+  m->dl_tensor =
+      DLTensor{fake, {kDLCUDA, 0}, 1, LLMSYS_DTYPE_F32, shape, nullptr, 0};
+  m->deleter = [](DLManagedTensor* self) { delete self; };
+  absl::StatusOr<Tensor> gpu = Tensor::FromDLPack(m);
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  OpDispatcher ops(&Registry(), tensor::kCpu);
+  absl::StatusOr<std::vector<Var>> r = ops.Call("softmax", {MakeLeaf(*gpu)});
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status()));
+  EXPECT_NE(r.status().message().find(
+                "input 'x' is on cuda:0, the implementation runs on cpu"),
+            std::string::npos)
+      << r.status();
+}
+
 }  // namespace
 }  // namespace llmsys::runtime
