@@ -265,8 +265,27 @@ class Attention : public sdk::Operator {
   }
 };
 
+// The same computation under the name experiments use for the materialized
+// algorithm (`[ops] attention = "naive"`), beside the flash forms of the
+// performance plugins. The reference id stays the oracle.
+class NaiveAttention : public Attention {
+ public:
+  static sdk::Info Describe() {
+    sdk::Info info = Attention::Describe();
+    info.id = "attention.naive";
+    info.description =
+        "naive scaled dot-product attention: every score computed and "
+        "softmaxed exactly, no tiling (the code of attention.reference)";
+    return info;
+  }
+  using Attention::Attention;
+};
+
 }  // namespace
 
-void RegisterAttention(sdk::Registry& registry) { registry.Add<Attention>(); }
+void RegisterAttention(sdk::Registry& registry) {
+  registry.Add<Attention>();
+  registry.Add<NaiveAttention>();
+}
 
 }  // namespace llmsys::reference

@@ -53,6 +53,10 @@ TEST(DispatchTest, TheOpsTableChoosesByNameOrId) {
   ASSERT_TRUE(ops.Configure({{"exp", "reference"}, {"add", "add.wrong"}}).ok());
   EXPECT_EQ((*ops.Resolve("exp"))->id(), "exp.reference");
   EXPECT_EQ((*ops.Resolve("add"))->id(), "add.wrong");
+  // The example: the materialized attention by its usual name.
+  OpDispatcher naive(&Registry(), tensor::kCpu);
+  ASSERT_TRUE(naive.Configure({{"attention", "naive"}}).ok());
+  EXPECT_EQ((*naive.Resolve("attention"))->id(), "attention.naive");
   EXPECT_TRUE(ops.Choices()[0].chosen_by_experiment);
 }
 
