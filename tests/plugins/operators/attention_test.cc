@@ -21,28 +21,6 @@ using tensor::kF64;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// GradCheck, after checking that backward wrote every element of every
-// gradient (the gradients are poisoned with NaN first, and GradCheck's
-// max() would skip a NaN).
-double CheckedGrad(const OperatorImpl& impl, const std::vector<Tensor>& inputs,
-                   const AttrList& attrs = {},
-                   runtime::CallOptions options = {}) {
-  std::vector<Tensor> out = RunForward(impl, inputs, attrs, options);
-  if (out.empty()) return INFINITY;
-  std::vector<Tensor> g =
-      RunBackward(impl, inputs, attrs,
-                  RandomTensor(out[0].shape(), tensor::kF64, 98), options);
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (!g[i].defined()) continue;
-    for (double v : g[i].ToDoubles())
-      if (!std::isfinite(v)) {
-        ADD_FAILURE() << "gradient " << i << " has " << v;
-        return INFINITY;
-      }
-  }
-  return GradCheck(impl, inputs, attrs, options);
-}
-
 runtime::CallOptions Rng(uint64_t seed, uint64_t offset) {
   runtime::CallOptions options;
   options.rng = {seed, offset};
@@ -304,16 +282,6 @@ TEST(ReferenceAttention, DropoutOneGivesZeros) {
       RunForward(*attn, {q, k, v, Tensor()}, {{"dropout_p", 1.0}});
   for (double x : out[0].ToDoubles()) EXPECT_EQ(x, 0.0);
   for (double x : out[1].ToDoubles()) EXPECT_TRUE(std::isfinite(x));
-}
-
-void ExpectInvalid(const absl::StatusOr<std::vector<Tensor>>& out,
-                   const std::vector<std::string>& words) {
-  ASSERT_FALSE(out.ok());
-  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument)
-      << out.status();
-  for (const std::string& w : words)
-    EXPECT_NE(out.status().message().find(w), std::string::npos)
-        << "missing '" << w << "' in " << out.status();
 }
 
 TEST(ReferenceAttention, BadShapesNameEveryArgument) {

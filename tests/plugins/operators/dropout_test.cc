@@ -23,28 +23,6 @@ runtime::CallOptions Rng(uint64_t seed, uint64_t offset) {
   return options;
 }
 
-// GradCheck, after checking that backward wrote every element of every
-// gradient (the gradients are poisoned with NaN first, and GradCheck's
-// max() would skip a NaN).
-double CheckedGrad(const OperatorImpl& impl, const std::vector<Tensor>& inputs,
-                   const AttrList& attrs = {},
-                   runtime::CallOptions options = {}) {
-  std::vector<Tensor> out = RunForward(impl, inputs, attrs, options);
-  if (out.empty()) return INFINITY;
-  std::vector<Tensor> g =
-      RunBackward(impl, inputs, attrs,
-                  RandomTensor(out[0].shape(), tensor::kF64, 98), options);
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (!g[i].defined()) continue;
-    for (double v : g[i].ToDoubles())
-      if (!std::isfinite(v)) {
-        ADD_FAILURE() << "gradient " << i << " has " << v;
-        return INFINITY;
-      }
-  }
-  return GradCheck(impl, inputs, attrs, options);
-}
-
 std::vector<double> MaskOf(const std::vector<Tensor>& out) {
   EXPECT_EQ(out.size(), 2u);
   return out.size() == 2 ? out[1].ToDoubles() : std::vector<double>{};

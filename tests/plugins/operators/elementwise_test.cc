@@ -17,8 +17,7 @@ TEST(ReferenceElementwise, AddBroadcastsRowAndColumn) {
   std::vector<Tensor> out = RunForward(*add, {a, b});
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].shape(), (tensor::Shape{2, 3}));
-  EXPECT_EQ(out[0].ToDoubles(),
-            (std::vector<double>{11, 21, 31, 12, 22, 32}));
+  EXPECT_EQ(out[0].ToDoubles(), (std::vector<double>{11, 21, 31, 12, 22, 32}));
 }
 
 TEST(ReferenceElementwise, BroadcastGradientSumsOverExpandedDims) {
@@ -38,25 +37,24 @@ TEST(ReferenceElementwise, EveryOpPassesGradCheck) {
   }
   for (const char* op : {"neg", "exp", "tanh", "sigmoid", "relu"}) {
     SCOPED_TRACE(op);
-    EXPECT_LT(GradCheck(*ReferenceOp(op), {RandomTensor({7}, kF64, 5)}),
-              1e-6);
+    EXPECT_LT(GradCheck(*ReferenceOp(op), {RandomTensor({7}, kF64, 5)}), 1e-6);
   }
   for (const char* op : {"log", "sqrt"}) {
     SCOPED_TRACE(op);
-    EXPECT_LT(GradCheck(*ReferenceOp(op),
-                        {RandomTensor({7}, kF64, 6, 0.5, 2.0)}),
-              1e-6);
+    EXPECT_LT(
+        GradCheck(*ReferenceOp(op), {RandomTensor({7}, kF64, 6, 0.5, 2.0)}),
+        1e-6);
   }
-  EXPECT_LT(GradCheck(*ReferenceOp("pow"),
-                      {RandomTensor({5}, kF64, 7, 0.5, 2.0)},
-                      {{"exponent", 2.5}}),
-            1e-6);
+  EXPECT_LT(
+      GradCheck(*ReferenceOp("pow"), {RandomTensor({5}, kF64, 7, 0.5, 2.0)},
+                {{"exponent", 2.5}}),
+      1e-6);
   for (const char* form : {"none", "tanh"}) {
     SCOPED_TRACE(form);
-    EXPECT_LT(GradCheck(*ReferenceOp("gelu"),
-                        {RandomTensor({9}, kF64, 8, -3, 3)},
-                        {{"approximate", std::string(form)}}),
-              1e-6);
+    EXPECT_LT(
+        GradCheck(*ReferenceOp("gelu"), {RandomTensor({9}, kF64, 8, -3, 3)},
+                  {{"approximate", std::string(form)}}),
+        1e-6);
   }
 }
 
@@ -74,9 +72,8 @@ TEST(ReferenceElementwise, GeluMatchesKnownValues) {
 
 TEST(ReferenceElementwise, MismatchedShapesNameTheOpAndShapes) {
   auto add = ReferenceOp("add");
-  absl::StatusOr<std::vector<Tensor>> out =
-      TryForward(*add, {RandomTensor({2, 3}, kF32, 1),
-                        RandomTensor({4}, kF32, 2)});
+  absl::StatusOr<std::vector<Tensor>> out = TryForward(
+      *add, {RandomTensor({2, 3}, kF32, 1), RandomTensor({4}, kF32, 2)});
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(out.status().message().find("add"), std::string::npos);
@@ -91,9 +88,8 @@ TEST(ReferenceElementwise, MixedDtypesAndIntsAreRejected) {
   ASSERT_FALSE(mixed.ok());
   EXPECT_NE(mixed.status().message().find("same dtype"), std::string::npos)
       << mixed.status();
-  absl::StatusOr<std::vector<Tensor>> ints =
-      TryForward(*ReferenceOp("exp"),
-                 {*Tensor::FromDoubles({2}, {1, 2}, tensor::kI32)});
+  absl::StatusOr<std::vector<Tensor>> ints = TryForward(
+      *ReferenceOp("exp"), {*Tensor::FromDoubles({2}, {1, 2}, tensor::kI32)});
   ASSERT_FALSE(ints.ok());
   EXPECT_NE(ints.status().message().find("int32"), std::string::npos)
       << ints.status();

@@ -109,17 +109,6 @@ TEST(ReferenceMatmul, BroadcastGradientSumsOverBatches) {
   EXPECT_EQ(g[1].ToDoubles(), (std::vector<double>{3}));
 }
 
-// The status is INVALID_ARGUMENT and the message holds every `parts`.
-void ExpectInvalid(const absl::StatusOr<std::vector<Tensor>>& out,
-                   const std::vector<std::string>& parts) {
-  ASSERT_FALSE(out.ok());
-  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument)
-      << out.status();
-  for (const std::string& p : parts)
-    EXPECT_NE(out.status().message().find(p), std::string::npos)
-        << "missing '" << p << "' in " << out.status();
-}
-
 TEST(ReferenceMatmul, MismatchedInnerDimsNameBothShapesAndTransposes) {
   auto matmul = ReferenceOp("matmul");
   ExpectInvalid(

@@ -22,28 +22,6 @@ void ExpectNear(const std::vector<double>& got, const std::vector<double>& want,
     EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
 }
 
-// GradCheck, after checking that backward wrote every element of every
-// gradient (the gradients are poisoned with NaN first, and GradCheck's
-// max() would skip a NaN).
-double CheckedGrad(const OperatorImpl& impl, const std::vector<Tensor>& inputs,
-                   const AttrList& attrs = {},
-                   runtime::CallOptions options = {}) {
-  std::vector<Tensor> out = RunForward(impl, inputs, attrs, options);
-  if (out.empty()) return INFINITY;
-  std::vector<Tensor> g =
-      RunBackward(impl, inputs, attrs,
-                  RandomTensor(out[0].shape(), tensor::kF64, 98), options);
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (!g[i].defined()) continue;
-    for (double v : g[i].ToDoubles())
-      if (!std::isfinite(v)) {
-        ADD_FAILURE() << "gradient " << i << " has " << v;
-        return INFINITY;
-      }
-  }
-  return GradCheck(impl, inputs, attrs, options);
-}
-
 TEST(ReferenceNorms, LayerNormKnownValuesAndStatistics) {
   auto ln = ReferenceOp("layer_norm");
   for (DLDataType dtype : {kF32, kF64}) {
@@ -152,16 +130,6 @@ TEST(ReferenceNorms, RmsNormGradCheck) {
     EXPECT_LT(CheckedGrad(*rms, {x, Tensor()}), 1e-6);
     EXPECT_LT(CheckedGrad(*rms, {x, w}, {{"eps", 0.5}}), 1e-6);
   }
-}
-
-void ExpectInvalid(const absl::StatusOr<std::vector<Tensor>>& out,
-                   const std::vector<std::string>& words) {
-  ASSERT_FALSE(out.ok());
-  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument)
-      << out.status();
-  for (const std::string& w : words)
-    EXPECT_NE(out.status().message().find(w), std::string::npos)
-        << "missing '" << w << "' in " << out.status();
 }
 
 TEST(ReferenceNorms, BadShapesNameTheOpAndShapes) {

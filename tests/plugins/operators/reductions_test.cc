@@ -211,17 +211,6 @@ TEST(ReferenceReductions, Float32MatchesFloat64) {
   }
 }
 
-// The status is INVALID_ARGUMENT and the message holds every `parts`.
-void ExpectInvalid(const absl::StatusOr<std::vector<Tensor>>& out,
-                   const std::vector<std::string>& parts) {
-  ASSERT_FALSE(out.ok());
-  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument)
-      << out.status();
-  for (const std::string& p : parts)
-    EXPECT_NE(out.status().message().find(p), std::string::npos)
-        << "missing '" << p << "' in " << out.status();
-}
-
 TEST(ReferenceReductions, BadDimsAreRejected) {
   for (const char* op : {"sum", "mean", "max"}) {
     SCOPED_TRACE(op);

@@ -153,6 +153,40 @@ inline double GradCheck(const OperatorImpl& impl,
   return worst;
 }
 
+// GradCheck, after checking that backward wrote a finite value into every
+// element of every gradient (they are poisoned with NaN first).
+inline double CheckedGrad(const OperatorImpl& impl,
+                          const std::vector<Tensor>& inputs,
+                          const AttrList& attrs = {},
+                          runtime::CallOptions options = {}) {
+  std::vector<Tensor> out = RunForward(impl, inputs, attrs, options);
+  if (out.empty()) return INFINITY;
+  std::vector<Tensor> g =
+      RunBackward(impl, inputs, attrs,
+                  RandomTensor(out[0].shape(), tensor::kF64, 98), options);
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (!g[i].defined()) continue;
+    for (double v : g[i].ToDoubles()) {
+      if (!std::isfinite(v)) {
+        ADD_FAILURE() << "gradient " << i << " has " << v;
+        return INFINITY;
+      }
+    }
+  }
+  return GradCheck(impl, inputs, attrs, options);
+}
+
+// The status is INVALID_ARGUMENT and the message holds every one of `parts`.
+inline void ExpectInvalid(const absl::StatusOr<std::vector<Tensor>>& out,
+                          const std::vector<std::string>& parts) {
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument)
+      << out.status();
+  for (const std::string& p : parts)
+    EXPECT_NE(out.status().message().find(p), std::string::npos)
+        << "missing '" << p << "' in " << out.status();
+}
+
 }  // namespace llmsys::plugins_test
 
 #endif  // LLMSYS_TESTS_PLUGINS_OPERATORS_REFERENCE_TEST_UTIL_H_

@@ -24,17 +24,6 @@ Tensor Iota(const tensor::Shape& shape, DLDataType dtype) {
   return *Tensor::FromDoubles(shape, v, dtype);
 }
 
-// The status is INVALID_ARGUMENT and the message holds every `parts`.
-void ExpectInvalid(const absl::StatusOr<std::vector<Tensor>>& out,
-                   const std::vector<std::string>& parts) {
-  ASSERT_FALSE(out.ok());
-  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument)
-      << out.status();
-  for (const std::string& p : parts)
-    EXPECT_NE(out.status().message().find(p), std::string::npos)
-        << "missing '" << p << "' in " << out.status();
-}
-
 // ---- contiguous ----
 
 TEST(ReferenceContiguous, ReadsTheStridesOfATranspose) {

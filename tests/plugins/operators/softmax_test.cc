@@ -19,43 +19,11 @@ using tensor::kF64;
 using tensor::kI32;
 using tensor::kI64;
 
-// GradCheck, after checking that backward wrote every element of every
-// gradient (the gradients are poisoned with NaN first, and GradCheck's
-// max() would skip a NaN).
-double CheckedGrad(const OperatorImpl& impl, const std::vector<Tensor>& inputs,
-                   const AttrList& attrs = {},
-                   runtime::CallOptions options = {}) {
-  std::vector<Tensor> out = RunForward(impl, inputs, attrs, options);
-  if (out.empty()) return INFINITY;
-  std::vector<Tensor> g =
-      RunBackward(impl, inputs, attrs,
-                  RandomTensor(out[0].shape(), tensor::kF64, 98), options);
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (!g[i].defined()) continue;
-    for (double v : g[i].ToDoubles())
-      if (!std::isfinite(v)) {
-        ADD_FAILURE() << "gradient " << i << " has " << v;
-        return INFINITY;
-      }
-  }
-  return GradCheck(impl, inputs, attrs, options);
-}
-
 void ExpectNear(const std::vector<double>& got, const std::vector<double>& want,
                 double tol) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i)
     EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
-}
-
-void ExpectInvalid(const absl::StatusOr<std::vector<Tensor>>& out,
-                   const std::vector<std::string>& words) {
-  ASSERT_FALSE(out.ok());
-  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument)
-      << out.status();
-  for (const std::string& w : words)
-    EXPECT_NE(out.status().message().find(w), std::string::npos)
-        << "missing '" << w << "' in " << out.status();
 }
 
 double Tol(DLDataType dtype) { return dtype.bits == 32 ? 1e-6 : 1e-14; }
