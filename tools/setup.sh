@@ -32,6 +32,7 @@ packages=(
   libdlpack-dev                               # tensors at the ABI
   libopenblas-dev                             # CPU GEMM
   nlohmann-json3-dev                          # JSON output
+  zlib1g-dev                                  # gzip corpora
   libgtest-dev libgmock-dev                   # tests
   python3-torch python3-numpy                 # PyTorch cross-check (tests/torch)
 )

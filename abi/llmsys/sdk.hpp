@@ -393,6 +393,583 @@ class Model {
 };
 
 // ---------------------------------------------------------------------------
+// Building a model: values, op calls, parameters, inputs and outputs
+//
+// A model's create() declares its parameters; its Forward() looks them up
+// again with the same declarations (same name, shape and dtype: the host
+// returns the same tensor), reads its inputs, calls ops and names outputs.
+// Every op call goes through the host, which runs the implementation the
+// experiment chose and records the call for backward. Values are handles
+// valid only during the model call that made them: keep ParameterSpecs in
+// the model, never Values.
+//
+//   class Linear : public llmsys::sdk::Model {
+//    public:
+//     static llmsys::sdk::Info Describe() {
+//       return {.id = "linear",
+//               .params = {llmsys::sdk::ParamSpec::Int("n", 8, "width")}};
+//     }
+//     Linear(const llmsys::sdk::Params& p, llmsys_graph_t* graph)
+//         : w_{.name = "w", .shape = {p.Int("n"), p.Int("n")}} {
+//       w_.Get(graph);  // declares it
+//     }
+//     void Forward(llmsys_graph_t* graph,
+//                  const llmsys_model_inputs_t& inputs) override {
+//       using namespace llmsys::sdk;
+//       Value x = Input(graph, inputs, "x");         // (B, n) float32
+//       Value y = Tanh(Matmul(x, w_.Get(graph), false, true)) * 2.0;
+//       SetOutput(graph, "loss", Mean(y * y));
+//     }
+//
+//    private:
+//     llmsys::sdk::ParameterSpec w_;
+//   };
+//
+// Errors from the host (a shape mismatch in an op, an unknown op) throw
+// sdk::Error with the host's status and message, so they reach the host
+// intact through the SDK's trampolines.
+
+namespace internal {
+
+// Calls host function `f(host, err)` and throws its status and message.
+template <class F>
+void CallHost(const char* what, F&& f) {
+  const llmsys_host_api_t* host = Host();
+  Require(host != nullptr,
+          std::string(what) + ": no host (called outside init)",
+          LLMSYS_STATUS_FAILED_PRECONDITION);
+  char message[2048] = {};
+  llmsys_error_t err{message, sizeof(message)};
+  const llmsys_status_t s = f(host, &err);
+  if (s != LLMSYS_STATUS_OK)
+    Fail(s, message[0] != '\0' ? std::string(message)
+                               : std::string(what) + " failed");
+}
+
+}  // namespace internal
+
+// "(2, 3)" for a shape.
+inline std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string s = "(";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + ")";
+}
+
+// The dtype called `name`: float32, float64, bfloat16, float16, int32,
+// int64, uint8.
+inline DLDataType DtypeNamed(std::string_view name) {
+  if (name == "float32") return LLMSYS_DTYPE_F32;
+  if (name == "float64") return LLMSYS_DTYPE_F64;
+  if (name == "bfloat16") return LLMSYS_DTYPE_BF16;
+  if (name == "float16") return LLMSYS_DTYPE_F16;
+  if (name == "int32") return LLMSYS_DTYPE_I32;
+  if (name == "int64") return LLMSYS_DTYPE_I64;
+  if (name == "uint8") return LLMSYS_DTYPE_U8;
+  Fail(LLMSYS_STATUS_INVALID_ARGUMENT,
+       "unknown dtype '" + std::string(name) +
+           "' (float32, float64, bfloat16, float16, int32, int64, uint8)");
+}
+
+// A tensor value in the model call's graph: owns one reference to a host
+// handle (copying retains, destruction releases) and remembers its graph.
+// A default-constructed Value is null: an absent optional op input.
+class Value {
+ public:
+  Value() = default;
+  // Takes over the reference a host function returned.
+  static Value Adopt(llmsys_graph_t* graph, llmsys_value_t handle) {
+    Value v;
+    v.graph_ = graph;
+    v.handle_ = handle;
+    return v;
+  }
+  // Adds a reference to a borrowed handle (a model input).
+  static Value Borrow(llmsys_graph_t* graph, llmsys_value_t handle) {
+    if (handle != nullptr) Host()->value_retain(Host(), handle);
+    return Adopt(graph, handle);
+  }
+  Value(const Value& other) : graph_(other.graph_), handle_(other.handle_) {
+    if (handle_ != nullptr) Host()->value_retain(Host(), handle_);
+  }
+  Value(Value&& other) noexcept
+      : graph_(other.graph_), handle_(std::exchange(other.handle_, nullptr)) {}
+  Value& operator=(Value other) noexcept {
+    std::swap(graph_, other.graph_);
+    std::swap(handle_, other.handle_);
+    return *this;
+  }
+  ~Value() {
+    if (handle_ != nullptr && Host() != nullptr)
+      Host()->value_release(Host(), handle_);
+  }
+
+  // The host handle (still owned by this Value) and the graph.
+  llmsys_value_t get() const { return handle_; }
+  llmsys_graph_t* graph() const { return graph_; }
+  explicit operator bool() const { return handle_ != nullptr; }
+
+  // A borrowed view of the tensor, valid until the next graph call.
+  DLTensor Tensor() const {
+    DLTensor t{};
+    internal::CallHost("value_tensor", [&](auto* h, auto* e) {
+      return h->value_tensor(h, NonNull(), &t, e);
+    });
+    return t;
+  }
+  std::vector<int64_t> Shape() const {
+    const DLTensor t = Tensor();
+    return std::vector<int64_t>(t.shape, t.shape + t.ndim);
+  }
+  int64_t Ndim() const { return Tensor().ndim; }
+  // The size of dim `d` (negative counts from the end).
+  int64_t Size(int64_t d) const {
+    const std::vector<int64_t> s = Shape();
+    const int64_t n = static_cast<int64_t>(s.size());
+    Require(d >= -n && d < n, "dim " + std::to_string(d) +
+                                  " is out of range for shape " +
+                                  ShapeString(s));
+    return s[static_cast<size_t>(d < 0 ? d + n : d)];
+  }
+  DLDataType Dtype() const { return Tensor().dtype; }
+
+  // Views (no copy; gradients flow through them). Negative dims count from
+  // the end. Reshape copies when the strides allow no view.
+  Value Reshape(const std::vector<int64_t>& shape) const {
+    return ViewOf(LLMSYS_VIEW_RESHAPE, shape);
+  }
+  Value View(const std::vector<int64_t>& shape) const { return Reshape(shape); }
+  Value Permute(const std::vector<int64_t>& dims) const {
+    return ViewOf(LLMSYS_VIEW_PERMUTE, dims);
+  }
+  // Swaps dims d0 and d1.
+  Value Transpose(int64_t d0, int64_t d1) const {
+    const int64_t n = Ndim();
+    std::vector<int64_t> perm(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
+    Require(d0 >= -n && d0 < n && d1 >= -n && d1 < n,
+            "transpose: dims " + std::to_string(d0) + ", " +
+                std::to_string(d1) + " out of range for " + std::to_string(n) +
+                " dims");
+    std::swap(perm[static_cast<size_t>(d0 < 0 ? d0 + n : d0)],
+              perm[static_cast<size_t>(d1 < 0 ? d1 + n : d1)]);
+    return Permute(perm);
+  }
+  // Elements start, start + step, ... < stop of dim `dim` (Python rules for
+  // negative start and stop).
+  Value Slice(int64_t dim, int64_t start, int64_t stop,
+              int64_t step = 1) const {
+    return ViewOf(LLMSYS_VIEW_SLICE, {dim, start, stop, step});
+  }
+  // Broadcasts size-1 dims to `shape` (-1 keeps a dim).
+  Value Expand(const std::vector<int64_t>& shape) const {
+    return ViewOf(LLMSYS_VIEW_EXPAND, shape);
+  }
+  // The same data, cut from the gradient.
+  Value Detach() const { return ViewOf(LLMSYS_VIEW_DETACH, {}); }
+
+ private:
+  llmsys_value_t NonNull() const {
+    Require(handle_ != nullptr, "a null Value was used",
+            LLMSYS_STATUS_FAILED_PRECONDITION);
+    return handle_;
+  }
+  Value ViewOf(uint32_t kind, const std::vector<int64_t>& ints) const {
+    llmsys_value_t out = nullptr;
+    internal::CallHost("value_view", [&](auto* h, auto* e) {
+      return h->value_view(h, graph_, kind, NonNull(), ints.data(),
+                           static_cast<uint32_t>(ints.size()), &out, e);
+    });
+    return Adopt(graph_, out);
+  }
+
+  llmsys_graph_t* graph_ = nullptr;
+  llmsys_value_t handle_ = nullptr;
+};
+
+// One named op attribute; a braced {"name", value} builds one. Lists are
+// spelled with their type: {"dims", std::vector<int64_t>{0, 1}}.
+class Attr {
+ public:
+  Attr(std::string name, bool v) : name_(std::move(name)) {
+    value_.type = LLMSYS_TYPE_BOOL;
+    value_.as.i = v ? 1 : 0;
+  }
+  Attr(std::string name, int v) : Attr(std::move(name), int64_t{v}) {}
+  Attr(std::string name, int64_t v) : name_(std::move(name)) {
+    value_.type = LLMSYS_TYPE_INT;
+    value_.as.i = v;
+  }
+  Attr(std::string name, double v) : name_(std::move(name)) {
+    value_.type = LLMSYS_TYPE_FLOAT;
+    value_.as.f = v;
+  }
+  Attr(std::string name, const char* v)
+      : Attr(std::move(name), std::string(v)) {}
+  Attr(std::string name, std::string v)
+      : name_(std::move(name)), string_(std::move(v)) {
+    value_.type = LLMSYS_TYPE_STRING;
+  }
+  Attr(std::string name, std::vector<int64_t> v)
+      : name_(std::move(name)), ints_(std::move(v)) {
+    value_.type = LLMSYS_TYPE_INT_LIST;
+  }
+  Attr(std::string name, std::vector<double> v)
+      : name_(std::move(name)), floats_(std::move(v)) {
+    value_.type = LLMSYS_TYPE_FLOAT_LIST;
+  }
+
+  // The C view; valid while this Attr lives and is not changed.
+  llmsys_param_t Get() const {
+    llmsys_param_t p{name_.c_str(), value_};
+    if (value_.type == LLMSYS_TYPE_STRING) p.value.as.s = string_.c_str();
+    if (value_.type == LLMSYS_TYPE_INT_LIST) {
+      p.value.as.ints = ints_.data();
+      p.value.count = static_cast<uint32_t>(ints_.size());
+    }
+    if (value_.type == LLMSYS_TYPE_FLOAT_LIST) {
+      p.value.as.floats = floats_.data();
+      p.value.count = static_cast<uint32_t>(floats_.size());
+    }
+    return p;
+  }
+
+ private:
+  std::string name_, string_;
+  std::vector<int64_t> ints_;
+  std::vector<double> floats_;
+  llmsys_typed_value_t value_{};
+};
+
+// Calls op contract `op` (standard or a plugin's own) on `inputs` (a null
+// Value for an absent optional input; a variadic input's values in place)
+// with `attrs` (any subset; the contract's defaults fill the rest). Returns
+// all `num_outputs` outputs, which must be the op's output count.
+inline std::vector<Value> CallOp(llmsys_graph_t* graph, const std::string& op,
+                                 const std::vector<Value>& inputs,
+                                 const std::vector<Attr>& attrs = {},
+                                 uint32_t num_outputs = 1) {
+  std::vector<llmsys_value_t> in;
+  for (const Value& v : inputs) in.push_back(v.get());
+  std::vector<llmsys_param_t> items;
+  for (const Attr& a : attrs) items.push_back(a.Get());
+  const llmsys_params_t c_attrs{items.data(),
+                                static_cast<uint32_t>(items.size())};
+  std::vector<llmsys_value_t> out(num_outputs, nullptr);
+  internal::CallHost("call_op", [&](auto* h, auto* e) {
+    return h->call_op(h, graph, op.c_str(), in.data(),
+                      static_cast<uint32_t>(in.size()), &c_attrs, out.data(),
+                      num_outputs, e);
+  });
+  std::vector<Value> result;
+  for (llmsys_value_t v : out) result.push_back(Value::Adopt(graph, v));
+  return result;
+}
+
+namespace internal {
+// The first output of op `op` on `inputs` (graph from the first input).
+inline Value Op(const std::string& op, const std::vector<Value>& inputs,
+                const std::vector<Attr>& attrs = {}, uint32_t num_outputs = 1) {
+  Require(!inputs.empty() && inputs[0], op + ": the first input is null",
+          LLMSYS_STATUS_FAILED_PRECONDITION);
+  return CallOp(inputs[0].graph(), op, inputs, attrs, num_outputs)[0];
+}
+}  // namespace internal
+
+// A constant copied from `src` (host-visible memory).
+inline Value Constant(llmsys_graph_t* graph, const DLTensor& src) {
+  llmsys_value_t out = nullptr;
+  internal::CallHost("value_from_tensor", [&](auto* h, auto* e) {
+    return h->value_from_tensor(h, graph, &src, &out, e);
+  });
+  return Value::Adopt(graph, out);
+}
+// A constant of `shape` from row-major `values` (float, double, int64_t or
+// int32_t elements).
+template <class T>
+Value Constant(llmsys_graph_t* graph, const std::vector<T>& values,
+               std::vector<int64_t> shape) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> ||
+                    std::is_same_v<T, int64_t> || std::is_same_v<T, int32_t>,
+                "Constant: float, double, int64_t or int32_t elements");
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  Require(n == static_cast<int64_t>(values.size()),
+          "Constant: " + std::to_string(values.size()) +
+              " values do not fill shape " + ShapeString(shape));
+  DLTensor t{};
+  t.data = const_cast<T*>(values.data());
+  t.device = DLDevice{kDLCPU, 0};
+  t.ndim = static_cast<int32_t>(shape.size());
+  t.shape = shape.data();
+  if constexpr (std::is_same_v<T, float>) t.dtype = LLMSYS_DTYPE_F32;
+  if constexpr (std::is_same_v<T, double>) t.dtype = LLMSYS_DTYPE_F64;
+  if constexpr (std::is_same_v<T, int64_t>) t.dtype = LLMSYS_DTYPE_I64;
+  if constexpr (std::is_same_v<T, int32_t>) t.dtype = LLMSYS_DTYPE_I32;
+  return Constant(graph, t);
+}
+// A 0-d constant `value` of `dtype` (float32, float64, int32 or int64).
+inline Value Scalar(llmsys_graph_t* graph, double value, DLDataType dtype) {
+  if (llmsys_dtype_equal(dtype, LLMSYS_DTYPE_F32))
+    return Constant(graph, std::vector<float>{static_cast<float>(value)}, {});
+  if (llmsys_dtype_equal(dtype, LLMSYS_DTYPE_F64))
+    return Constant(graph, std::vector<double>{value}, {});
+  if (llmsys_dtype_equal(dtype, LLMSYS_DTYPE_I64))
+    return Constant(graph, std::vector<int64_t>{static_cast<int64_t>(value)},
+                    {});
+  if (llmsys_dtype_equal(dtype, LLMSYS_DTYPE_I32))
+    return Constant(graph, std::vector<int32_t>{static_cast<int32_t>(value)},
+                    {});
+  Fail(LLMSYS_STATUS_UNIMPLEMENTED,
+       "Scalar: no scalar constants of this dtype (float32, float64, int32, "
+       "int64)");
+}
+
+// Elementwise arithmetic, broadcasting (add, sub, mul, div, neg); a double
+// becomes a 0-d constant of the other operand's dtype.
+inline Value operator+(const Value& a, const Value& b) {
+  return internal::Op("add", {a, b});
+}
+inline Value operator-(const Value& a, const Value& b) {
+  return internal::Op("sub", {a, b});
+}
+inline Value operator*(const Value& a, const Value& b) {
+  return internal::Op("mul", {a, b});
+}
+inline Value operator/(const Value& a, const Value& b) {
+  return internal::Op("div", {a, b});
+}
+inline Value operator-(const Value& x) { return internal::Op("neg", {x}); }
+inline Value operator+(const Value& a, double b) {
+  return a + Scalar(a.graph(), b, a.Dtype());
+}
+inline Value operator-(const Value& a, double b) {
+  return a - Scalar(a.graph(), b, a.Dtype());
+}
+inline Value operator*(const Value& a, double b) {
+  return a * Scalar(a.graph(), b, a.Dtype());
+}
+inline Value operator/(const Value& a, double b) {
+  return a / Scalar(a.graph(), b, a.Dtype());
+}
+inline Value operator+(double a, const Value& b) {
+  return Scalar(b.graph(), a, b.Dtype()) + b;
+}
+inline Value operator-(double a, const Value& b) {
+  return Scalar(b.graph(), a, b.Dtype()) - b;
+}
+inline Value operator*(double a, const Value& b) {
+  return Scalar(b.graph(), a, b.Dtype()) * b;
+}
+inline Value operator/(double a, const Value& b) {
+  return Scalar(b.graph(), a, b.Dtype()) / b;
+}
+
+// op(a) @ op(b) over the last two dims, op transposing when asked; leading
+// dims broadcast.
+inline Value Matmul(const Value& a, const Value& b, bool transpose_a = false,
+                    bool transpose_b = false) {
+  return internal::Op(
+      "matmul", {a, b},
+      {{"transpose_a", transpose_a}, {"transpose_b", transpose_b}});
+}
+// Elementwise functions.
+inline Value Exp(const Value& x) { return internal::Op("exp", {x}); }
+inline Value Log(const Value& x) { return internal::Op("log", {x}); }
+inline Value Sqrt(const Value& x) { return internal::Op("sqrt", {x}); }
+inline Value Tanh(const Value& x) { return internal::Op("tanh", {x}); }
+inline Value Sigmoid(const Value& x) { return internal::Op("sigmoid", {x}); }
+inline Value Relu(const Value& x) { return internal::Op("relu", {x}); }
+// GELU; approximate "none" is the erf form, "tanh" the tanh form (GPT-2).
+inline Value Gelu(const Value& x, const std::string& approximate = "none") {
+  return internal::Op("gelu", {x}, {{"approximate", approximate}});
+}
+inline Value Pow(const Value& x, double exponent) {
+  return internal::Op("pow", {x}, {{"exponent", exponent}});
+}
+// Reductions over `dims` (all dims when empty).
+inline Value Sum(const Value& x, std::vector<int64_t> dims = {},
+                 bool keepdim = false) {
+  return internal::Op("sum", {x},
+                      {{"dims", std::move(dims)}, {"keepdim", keepdim}});
+}
+inline Value Mean(const Value& x, std::vector<int64_t> dims = {},
+                  bool keepdim = false) {
+  return internal::Op("mean", {x},
+                      {{"dims", std::move(dims)}, {"keepdim", keepdim}});
+}
+inline Value Max(const Value& x, std::vector<int64_t> dims = {},
+                 bool keepdim = false) {
+  return internal::Op("max", {x},
+                      {{"dims", std::move(dims)}, {"keepdim", keepdim}});
+}
+// A compact row-major copy.
+inline Value Contiguous(const Value& x) {
+  return internal::Op("contiguous", {x});
+}
+inline Value Softmax(const Value& x, int64_t dim = -1) {
+  return internal::Op("softmax", {x}, {{"dim", dim}});
+}
+inline Value LogSoftmax(const Value& x, int64_t dim = -1) {
+  return internal::Op("log_softmax", {x}, {{"dim", dim}});
+}
+// Concatenation along `dim`.
+inline Value Concat(const std::vector<Value>& xs, int64_t dim = 0) {
+  return internal::Op("concat", xs, {{"dim", dim}});
+}
+// cond ? a : b elementwise, broadcasting.
+inline Value Where(const Value& cond, const Value& a, const Value& b) {
+  return internal::Op("where", {cond, a, b});
+}
+// x with `value` where `mask` (broadcast to x) is non-zero.
+inline Value MaskedFill(const Value& x, const Value& mask, double value) {
+  return internal::Op("masked_fill", {x, mask}, {{"value", value}});
+}
+// Rows of weight (V, C) at int indices (...) -> (..., C).
+inline Value Embedding(const Value& weight, const Value& indices) {
+  return internal::Op("embedding", {weight, indices});
+}
+// Normalizes the last dim; weight and bias may be null. Returns the output
+// only (the saved statistics stay with the host).
+inline Value LayerNorm(const Value& x, const Value* weight, const Value* bias,
+                       double eps = 1e-5) {
+  return internal::Op("layer_norm",
+                      {x, weight ? *weight : Value(), bias ? *bias : Value()},
+                      {{"eps", eps}}, 3);
+}
+inline Value LayerNorm(const Value& x, const Value& weight, const Value& bias,
+                       double eps = 1e-5) {
+  return LayerNorm(x, &weight, &bias, eps);
+}
+// x / sqrt(mean(x^2) + eps) * weight over the last dim; weight may be null.
+inline Value RmsNorm(const Value& x, const Value* weight, double eps = 1e-6) {
+  return internal::Op("rms_norm", {x, weight ? *weight : Value()},
+                      {{"eps", eps}}, 2);
+}
+// Zeroes elements with probability p, scales the rest by 1/(1-p). The
+// output only; the host keeps the mask for backward.
+inline Value Dropout(const Value& x, double p) {
+  return internal::Op("dropout", {x}, {{"p", p}}, 2);
+}
+// Mean (or "sum", or per-element "none") cross entropy of logits (..., V)
+// against int targets (...); targets equal to ignore_index do not count.
+inline Value CrossEntropy(const Value& logits, const Value& targets,
+                          int64_t ignore_index = -100,
+                          double label_smoothing = 0.0,
+                          const std::string& reduction = "mean") {
+  return internal::Op("cross_entropy", {logits, targets},
+                      {{"ignore_index", ignore_index},
+                       {"label_smoothing", label_smoothing},
+                       {"reduction", reduction}});
+}
+// Scaled dot-product attention: q (B, H, N, D), k and v (B, H, M, D),
+// key_padding_mask (B, M) non-zero = masked (may be null); scale 0 means
+// 1/sqrt(D). Returns the output (B, H, N, D) only.
+inline Value Attention(const Value& q, const Value& k, const Value& v,
+                       const Value* key_padding_mask, bool causal,
+                       double dropout_p = 0.0, double scale = 0.0) {
+  return internal::Op(
+      "attention", {q, k, v, key_padding_mask ? *key_padding_mask : Value()},
+      {{"causal", causal}, {"dropout_p", dropout_p}, {"scale", scale}}, 2);
+}
+
+// Declares (in create) or looks up (in forward) the trainable parameter
+// `name`. init: "normal" (mean a, std b), "uniform" [a, b), "zeros",
+// "ones"; no_decay excludes it from weight decay.
+inline Value DeclareParameter(llmsys_graph_t* graph, const std::string& name,
+                              const std::vector<int64_t>& shape,
+                              DLDataType dtype, const std::string& init,
+                              double a = 0.0, double b = 0.0,
+                              bool no_decay = false) {
+  llmsys_parameter_decl_t decl{};
+  decl.struct_size = sizeof(decl);
+  decl.name = name.c_str();
+  decl.ndim = static_cast<int32_t>(shape.size());
+  decl.shape = shape.data();
+  decl.dtype = dtype;
+  decl.init = init.c_str();
+  decl.init_a = a;
+  decl.init_b = b;
+  decl.flags = no_decay ? LLMSYS_PARAMETER_NO_DECAY : 0u;
+  llmsys_value_t out = nullptr;
+  internal::CallHost("declare_parameter", [&](auto* h, auto* e) {
+    return h->declare_parameter(h, graph, &decl, &out, e);
+  });
+  return Value::Adopt(graph, out);
+}
+// Declares or looks up a persistent, zero-initialized, untrained buffer
+// (a key/value cache).
+inline Value DeclareBuffer(llmsys_graph_t* graph, const std::string& name,
+                           const std::vector<int64_t>& shape,
+                           DLDataType dtype) {
+  llmsys_parameter_decl_t decl{};
+  decl.struct_size = sizeof(decl);
+  decl.name = name.c_str();
+  decl.ndim = static_cast<int32_t>(shape.size());
+  decl.shape = shape.data();
+  decl.dtype = dtype;
+  decl.init = "zeros";
+  llmsys_value_t out = nullptr;
+  internal::CallHost("declare_buffer", [&](auto* h, auto* e) {
+    return h->declare_buffer(h, graph, &decl, &out, e);
+  });
+  return Value::Adopt(graph, out);
+}
+
+// A parameter's declaration, kept by the model: Get() in create declares
+// it, Get() in forward returns the same tensor.
+struct ParameterSpec {
+  std::string name = {};
+  std::vector<int64_t> shape = {};
+  DLDataType dtype = LLMSYS_DTYPE_F32;
+  std::string init = "normal";
+  double a = 0.0;   // normal: mean; uniform: low
+  double b = 0.02;  // normal: std; uniform: high
+  bool no_decay = false;
+
+  Value Get(llmsys_graph_t* graph) const {
+    return DeclareParameter(graph, name, shape, dtype, init, a, b, no_decay);
+  }
+  int64_t Numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+};
+
+// Whether the model call was given an input called `name`.
+inline bool HasInput(const llmsys_model_inputs_t& inputs,
+                     std::string_view name) {
+  for (uint32_t i = 0; i < inputs.num_values; ++i)
+    if (inputs.values[i].name != nullptr && name == inputs.values[i].name)
+      return true;
+  return false;
+}
+// The input called `name` (the handle is retained: the Value owns a
+// reference of its own). INVALID_ARGUMENT, listing the inputs, if absent.
+inline Value Input(llmsys_graph_t* graph, const llmsys_model_inputs_t& inputs,
+                   std::string_view name) {
+  std::string given;
+  for (uint32_t i = 0; i < inputs.num_values; ++i) {
+    const char* n = inputs.values[i].name;
+    if (n != nullptr && name == n)
+      return Value::Borrow(graph, inputs.values[i].value);
+    given += (given.empty() ? "" : ", ") + std::string(n ? n : "(null)");
+  }
+  Fail(LLMSYS_STATUS_INVALID_ARGUMENT,
+       "the model needs an input '" + std::string(name) +
+           "' (given: " + (given.empty() ? "none" : given) + ")");
+}
+
+// Names an output of the model call: "loss" (a scalar), "logits", ...
+inline void SetOutput(llmsys_graph_t* graph, const std::string& name,
+                      const Value& value) {
+  internal::CallHost("set_output", [&](auto* h, auto* e) {
+    return h->set_output(h, graph, name.c_str(), value.get(), e);
+  });
+}
+
+// ---------------------------------------------------------------------------
 // C trampolines, one set per component class.
 
 template <class T>

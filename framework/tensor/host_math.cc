@@ -28,6 +28,22 @@ absl::Status AddInto(Tensor& dst, const Tensor& src) {
   if (dst.shape() != src.shape())
     return absl::InvalidArgumentError(absl::StrCat(
         "AddInto: shapes differ: ", dst.Describe(), " += ", src.Describe()));
+  if (dst.dtype() == src.dtype() && dst.is_contiguous() &&
+      src.is_contiguous()) {
+    const int64_t n = dst.numel();
+    if (dst.dtype() == kF32) {
+      float* d = dst.data_as<float>();
+      const float* s = src.data_as<float>();
+      for (int64_t i = 0; i < n; ++i) d[i] += s[i];
+      return absl::OkStatus();
+    }
+    if (dst.dtype() == kF64) {
+      double* d = dst.data_as<double>();
+      const double* s = src.data_as<double>();
+      for (int64_t i = 0; i < n; ++i) d[i] += s[i];
+      return absl::OkStatus();
+    }
+  }
   if (dst.dtype() == kF64 && src.dtype() == kF64) {
     double* d = dst.data_as<double>();
     const double* s = src.data_as<double>();

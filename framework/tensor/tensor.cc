@@ -316,6 +316,7 @@ Tensor Tensor::Scalar(double value, DLDataType dtype) {
 DLDevice Tensor::device() const { return storage_ ? storage_->device() : kCpu; }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // no element to be out of place
   int64_t expected = 1;
   for (size_t i = shape_.size(); i-- > 0;) {
     if (shape_[i] != 1 && strides_[i] != expected) return false;
@@ -523,9 +524,29 @@ absl::Status Tensor::CopyFrom(const Tensor& src) {
   const int64_t so = src.offset_, dof = offset_;
   if (st == dt) {
     const size_t es = element_size();
-    ForEachIndex(shape_, {&strides_, &src.strides_}, [&](const int64_t* o) {
-      std::memcpy(static_cast<char*>(dst_base) + (dof + o[0]) * es,
-                  static_cast<const char*>(src_base) + (so + o[1]) * es, es);
+    char* const d = static_cast<char*>(dst_base) + dof * es;
+    const char* const s = static_cast<const char*>(src_base) + so * es;
+    if (numel() == 0) return absl::OkStatus();
+    if (is_contiguous() && src.is_contiguous()) {
+      std::memmove(d, s, static_cast<size_t>(numel()) * es);
+      return absl::OkStatus();
+    }
+    // Row by row over the last dim (a memcpy when both rows are compact).
+    const Shape outer(shape_.begin(), shape_.end() - 1);
+    const Shape d_outer(strides_.begin(), strides_.end() - 1);
+    const Shape s_outer(src.strides_.begin(), src.strides_.end() - 1);
+    const int64_t n = shape_.back(), ds = strides_.back(),
+                  ss = src.strides_.back();
+    ForEachIndex(outer, {&d_outer, &s_outer}, [&](const int64_t* o) {
+      char* drow = d + o[0] * static_cast<int64_t>(es);
+      const char* srow = s + o[1] * static_cast<int64_t>(es);
+      if (ds == 1 && ss == 1) {
+        std::memcpy(drow, srow, static_cast<size_t>(n) * es);
+        return;
+      }
+      for (int64_t i = 0; i < n; ++i)
+        std::memcpy(drow + i * ds * static_cast<int64_t>(es),
+                    srow + i * ss * static_cast<int64_t>(es), es);
     });
   } else {
     ForEachIndex(shape_, {&strides_, &src.strides_}, [&](const int64_t* o) {

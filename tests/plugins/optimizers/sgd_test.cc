@@ -204,11 +204,9 @@ TEST_F(SgdTest, DeclaresTorchParametersAndDefaults) {
   EXPECT_EQ(plugin_->id(), "llmsys.optimizers");
   EXPECT_EQ(component_->device_type, kDLCPU);
   const std::vector<std::pair<std::string, runtime::ParamValue>> expected = {
-      {"momentum", 0.0},
-      {"dampening", 0.0},
-      {"nesterov", false},
-      {"weight_decay", 0.0},
-      {"maximize", false}};
+      {"momentum", 0.0},   {"dampening", 0.0},
+      {"nesterov", false}, {"weight_decay", 0.0},
+      {"maximize", false}, {"state_dtype", std::string("float32")}};
   ASSERT_EQ(component_->params.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) {
     const runtime::ParamSchemaEntry& e = component_->params[i];
@@ -220,6 +218,8 @@ TEST_F(SgdTest, DeclaresTorchParametersAndDefaults) {
   EXPECT_EQ(component_->params[0].max_value, 1.0);
   EXPECT_EQ(component_->params[3].min_value, 0.0);
   EXPECT_FALSE(component_->params[3].max_value.has_value());
+  EXPECT_EQ(component_->params[5].choices,
+            (std::vector<std::string>{"float32", "float64"}));
 }
 
 TEST_F(SgdTest, StateIsOneFloat32MomentumBufferOnlyWithMomentum) {

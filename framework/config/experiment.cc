@@ -1,0 +1,539 @@
+#include "framework/config/experiment.h"
+
+#include <toml++/toml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "framework/core/status_macros.h"
+#include "framework/core/suggest.h"
+
+namespace llmsys::config {
+namespace {
+
+namespace fs = std::filesystem;
+using runtime::ParamSchema;
+using runtime::ParamSchemaEntry;
+
+// ---- the host's schema ----
+
+ParamSchemaEntry Key(std::string name, llmsys_type_t type,
+                     std::optional<ParamValue> def, std::string doc) {
+  ParamSchemaEntry e;
+  e.name = std::move(name);
+  e.type = type;
+  e.required = !def.has_value();
+  e.default_value = std::move(def);
+  e.doc = std::move(doc);
+  return e;
+}
+ParamSchemaEntry Int(std::string name, int64_t def, std::string doc,
+                     double min = 0) {
+  ParamSchemaEntry e =
+      Key(std::move(name), LLMSYS_TYPE_INT, def, std::move(doc));
+  e.min_value = min;
+  return e;
+}
+ParamSchemaEntry Float(std::string name, double def, std::string doc,
+                       double min, std::optional<double> max = {}) {
+  ParamSchemaEntry e =
+      Key(std::move(name), LLMSYS_TYPE_FLOAT, def, std::move(doc));
+  e.min_value = min;
+  e.max_value = max;
+  return e;
+}
+ParamSchemaEntry Str(std::string name, std::optional<std::string> def,
+                     std::string doc, std::vector<std::string> choices = {}) {
+  std::optional<ParamValue> d;
+  if (def) d = ParamValue(*def);
+  ParamSchemaEntry e =
+      Key(std::move(name), LLMSYS_TYPE_STRING, d, std::move(doc));
+  e.choices = std::move(choices);
+  return e;
+}
+
+std::vector<SectionSchema> MakeSchema() {
+  std::vector<SectionSchema> s;
+  s.push_back({"experiment",
+               "what the run is called and where it goes",
+               {Str("name", "", "run name (default: the file's name)"),
+                Int("seed", 1337, "seed of every random stream"),
+                Str("output", "runs", "folder the run directory goes in")}});
+  s.push_back({"plugins", "extra plugin folders", {}});
+  s.push_back({"data",
+               "the corpus and its tokenizer",
+               {Str("train", std::nullopt, "training text (plain or .gz)"),
+                Str("valid", "", "validation text; empty: the end of train"),
+                Float("val_fraction", 0.1,
+                      "share of train held out for validation", 0.0, 0.5),
+                Str("tokenizer", "char", "tokenizer", {"char", "bpe"}),
+                Int("vocab_size", 1024, "vocabulary size (bpe)", 16)}});
+  s.push_back({"model",
+               "the model: `use` names a model plugin component",
+               {Str("use", std::nullopt, "model component id")},
+               LLMSYS_KIND_MODEL});
+  s.push_back({"ops",
+               "implementation per op: op = \"implementation\"",
+               {},
+               0,
+               /*open=*/true});
+  s.push_back({"optimizer",
+               "the optimizer: `use` names an optimizer component",
+               {Str("use", "adamw", "optimizer component id")},
+               LLMSYS_KIND_OPTIMIZER});
+  s.push_back(
+      {"schedule",
+       "learning rate over the steps",
+       {Float("lr", 1e-3, "peak learning rate", 0.0),
+        Str("decay", "constant", "after warm-up",
+            {"constant", "cosine", "linear", "inverse_sqrt"}),
+        Int("warmup_steps", 0, "linear warm-up from 0 over these steps"),
+        Float("min_lr", 0.0, "floor of cosine and linear decay", 0.0)}});
+  s.push_back(
+      {"train",
+       "the training loop",
+       {Int("steps", 1000, "optimizer steps", 1),
+        Int("batch_size", 12, "sequences per micro-batch", 1),
+        Int("block_size", 64, "tokens per sequence", 1),
+        Int("accumulate", 1, "micro-batches per optimizer step", 1),
+        Float("grad_clip", 1.0, "clip the global gradient norm (0: off)", 0.0),
+        Int("log_every", 10, "steps between log lines", 1),
+        Int("checkpoint_every", 0, "steps between checkpoints (0: at the end)"),
+        Str("device", "cpu", "device", {"cpu", "cuda"}),
+        Int("threads", 0, "CPU threads (0: all cores)"),
+        Str("on_nonfinite", "stop", "a NaN or infinite loss",
+            {"stop", "skip"})}});
+  s.push_back({"evaluate",
+               "evaluation during and after training",
+               {Int("every", 250, "steps between evaluations (0: at the end)"),
+                Int("batches", 20, "validation batches per evaluation", 1)}});
+  s.push_back({"generate",
+               "samples after training",
+               {Str("prompt", "\n", "text the samples start from"),
+                Int("max_tokens", 200, "tokens per sample", 1),
+                Int("samples", 1, "how many samples", 0),
+                Str("sampler", "greedy", "sampler component id")}});
+  return s;
+}
+
+// ---- TOML values ----
+
+std::string Where(const toml::source_region& r, const std::string& file) {
+  return absl::StrCat(file, ":", r.begin.line, ":", r.begin.column);
+}
+
+absl::StatusOr<ParamValue> FromNode(const toml::node& n) {
+  if (auto v = n.value_exact<bool>()) return ParamValue(*v);
+  if (auto v = n.value_exact<int64_t>()) return ParamValue(*v);
+  if (auto v = n.value_exact<double>()) return ParamValue(*v);
+  if (auto v = n.value_exact<std::string>()) return ParamValue(*v);
+  if (const toml::array* a = n.as_array()) {
+    std::vector<int64_t> ints;
+    std::vector<double> floats;
+    bool all_ints = true;
+    for (const toml::node& item : *a) {
+      if (auto i = item.value_exact<int64_t>()) {
+        ints.push_back(*i);
+        floats.push_back(static_cast<double>(*i));
+      } else if (auto f = item.value_exact<double>()) {
+        all_ints = false;
+        floats.push_back(*f);
+      } else {
+        return absl::InvalidArgumentError("a list may hold only numbers here");
+      }
+    }
+    if (all_ints) return ParamValue(ints);
+    return ParamValue(floats);
+  }
+  const char* what = n.is_table()   ? "table"
+                     : n.is_array() ? "list"
+                                    : "date or time";
+  return absl::InvalidArgumentError(
+      absl::StrCat("a ", what, " is not a value this key can take"));
+}
+
+std::string TomlString(const std::string& s) {
+  std::ostringstream out;
+  out << toml::value<std::string>(s);
+  return out.str();
+}
+
+std::string TomlValue(const ParamValue& v) {
+  if (const auto* s = std::get_if<std::string>(&v)) return TomlString(*s);
+  return runtime::FormatParamValue(v);
+}
+
+}  // namespace
+
+std::string Source::Describe() const {
+  if (!set.empty()) return "--set " + set;
+  if (!file.empty()) return absl::StrCat(file, ":", line, ":", column);
+  return "default";
+}
+
+const std::vector<SectionSchema>& ExperimentSchema() {
+  static const std::vector<SectionSchema>* schema =
+      new std::vector<SectionSchema>(MakeSchema());
+  return *schema;
+}
+
+absl::StatusOr<Experiment> Experiment::Load(
+    const fs::path& file, const std::vector<std::string>& overrides,
+    runtime::PluginRegistry& registry) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in)
+    return absl::NotFoundError(
+        absl::StrCat(file.string(), ": cannot open the experiment file"));
+  std::stringstream text;
+  text << in.rdbuf();
+  LLMSYS_ASSIGN_OR_RETURN(
+      Experiment e, Parse(text.str(), file.string(), overrides, registry));
+  return e;
+}
+
+absl::StatusOr<Experiment> Experiment::Parse(
+    std::string_view text, const std::string& name,
+    const std::vector<std::string>& overrides,
+    runtime::PluginRegistry& registry) {
+  Experiment e;
+  e.file_ = name;
+  toml::table root;
+  try {
+    root = toml::parse(text, name);
+  } catch (const toml::parse_error& err) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Where(err.source(), name), ": ", std::string(err.description())));
+  }
+
+  // --set section.key=value
+  std::map<std::pair<std::string, std::string>, std::string> set_by;
+  for (const std::string& o : overrides) {
+    const size_t eq = o.find('=');
+    const size_t dot = o.find('.');
+    if (eq == std::string::npos || dot == std::string::npos || dot > eq ||
+        o.find('.', dot + 1) < eq)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--set ", o, ": expected section.key=value (e.g. train.steps=100)"));
+    const std::string section = o.substr(0, dot);
+    const std::string key = o.substr(dot + 1, eq - dot - 1);
+    const std::string value = o.substr(eq + 1);
+    toml::table* t = root[section].as_table();
+    if (t == nullptr) {
+      if (root.contains(section))
+        return absl::InvalidArgumentError(
+            absl::StrCat("--set ", o, ": '", section, "' is not a section"));
+      root.insert_or_assign(section, toml::table{});
+      t = root[section].as_table();
+    }
+    try {
+      toml::table parsed = toml::parse("v = " + value);
+      parsed.get("v")->visit(
+          [&](auto&& node) { t->insert_or_assign(key, node); });
+    } catch (const toml::parse_error&) {
+      t->insert_or_assign(key, value);  // not TOML: a plain string
+    }
+    set_by[{section, key}] = o;
+  }
+  // Where the value (or key) `n` was written, or the --set that gave it.
+  auto source_of = [&](const std::string& section, const std::string& key,
+                       const auto& n) {
+    Source s;
+    auto it = set_by.find({section, key});
+    if (key.empty() && n.source().begin.line == 0) {
+      // A section that only --set created.
+      it = set_by.lower_bound({section, ""});
+      if (it != set_by.end() && it->first.first != section) it = set_by.end();
+    }
+    if (it != set_by.end()) {
+      s.set = it->second;
+    } else {
+      s.file = name;
+      s.line = static_cast<int>(n.source().begin.line);
+      s.column = static_cast<int>(n.source().begin.column);
+    }
+    return s;
+  };
+
+  const std::vector<SectionSchema>& schema = ExperimentSchema();
+  std::vector<std::string> section_names;
+  for (const SectionSchema& s : schema) section_names.push_back(s.name);
+  for (auto&& [k, node] : root) {
+    const std::string section(k.str());
+    bool known = false;
+    for (const std::string& s : section_names) known = known || s == section;
+    const Source where = source_of(section, "", node);
+    if (!known)
+      return absl::InvalidArgumentError(
+          absl::StrCat(where.Describe(), ": unknown section [", section, "]",
+                       core::DidYouMean(section, section_names),
+                       "; sections: ", absl::StrJoin(section_names, ", ")));
+    if (!node.is_table())
+      return absl::InvalidArgumentError(
+          absl::StrCat(where.Describe(), ": '", section,
+                       "' must be a section ([", section, "]), not a value"));
+  }
+
+  // [plugins] paths first: [model] and [optimizer] may come from them.
+  if (const toml::table* plugins = root["plugins"].as_table()) {
+    for (auto&& [k, node] : *plugins) {
+      const std::string key(k.str());
+      const Source where = source_of("plugins", key, node);
+      if (key != "paths")
+        return absl::InvalidArgumentError(
+            absl::StrCat(where.Describe(), ": [plugins] unknown key '", key,
+                         "' (the only key is 'paths', a list of folders)"));
+      const toml::array* paths = node.as_array();
+      std::vector<std::string> items;
+      if (paths != nullptr) {
+        for (const toml::node& p : *paths) {
+          if (auto s = p.value_exact<std::string>()) items.push_back(*s);
+        }
+      }
+      if (paths == nullptr || items.size() != paths->size())
+        return absl::InvalidArgumentError(absl::StrCat(
+            where.Describe(),
+            ": [plugins] paths must be a list of folder names, e.g. "
+            "paths = [\"plugins/team7\"]"));
+      for (const std::string& p : items) {
+        const fs::path dir = e.ResolvePath(p);
+        LLMSYS_RETURN_IF_ERROR(registry.AddSearchDir(
+            dir, absl::StrCat(where.Describe(), " [plugins] paths")));
+        e.plugin_paths_.push_back(dir);
+      }
+    }
+    registry.LoadAll();
+  }
+
+  for (const SectionSchema& s : schema) {
+    if (s.name == "plugins") continue;
+    const toml::table* table = root[s.name].as_table();
+    if (s.open) {  // [ops]
+      if (table == nullptr) continue;
+      std::vector<std::string> ops;
+      for (const runtime::OpContract& c : runtime::StandardOpContracts())
+        ops.push_back(c.name);
+      for (auto&& [k, node] : *table) {
+        const std::string op(k.str());
+        const Source where = source_of(s.name, op, node);
+        if (registry.FindOpContract(op) == nullptr)
+          return absl::InvalidArgumentError(absl::StrCat(
+              source_of(s.name, op, k).Describe(), ": [ops] unknown op '", op,
+              "'", core::DidYouMean(op, ops)));
+        auto impl = node.value_exact<std::string>();
+        if (!impl)
+          return absl::InvalidArgumentError(
+              absl::StrCat(where.Describe(), ": [ops] ", op,
+                           " must be an implementation name in quotes, e.g. ",
+                           op, " = \"reference\""));
+        e.ops_[op] = *impl;
+        e.ops_sources_[op] = where;
+      }
+      continue;
+    }
+    // The keys this section accepts: the host's, plus the component's.
+    ParamSchema keys = s.keys;
+    const runtime::Component* component = nullptr;
+    if (s.component_kind != 0) {
+      Setting use;
+      use.source.file = "";
+      std::optional<std::string> id;
+      if (table != nullptr) {
+        if (const toml::node* n = table->get("use")) {
+          use.source = source_of(s.name, "use", *n);
+          id = n->value_exact<std::string>();
+          if (!id)
+            return absl::InvalidArgumentError(
+                absl::StrCat(use.source.Describe(), ": [", s.name,
+                             "] use must be a component id in quotes"));
+        }
+      }
+      if (!id) {
+        if (!s.keys[0].default_value)
+          return absl::InvalidArgumentError(absl::StrCat(
+              name, ": [", s.name, "] needs `use = \"...\"` naming the ",
+              runtime::KindName(s.component_kind), " to use"));
+        id = std::get<std::string>(*s.keys[0].default_value);
+      }
+      absl::StatusOr<const runtime::Component*> found =
+          registry.Find(s.component_kind, *id);
+      if (!found.ok())
+        return absl::Status(
+            found.status().code(),
+            absl::StrCat(use.source.Describe(), ": [", s.name, "] use = \"",
+                         *id, "\": ", found.status().message()));
+      component = *found;
+      for (const ParamSchemaEntry& p : component->params) keys.push_back(p);
+      (s.component_kind == LLMSYS_KIND_MODEL ? e.model_ : e.optimizer_) =
+          component;
+    }
+    std::vector<std::string> key_names;
+    for (const ParamSchemaEntry& k : keys) key_names.push_back(k.name);
+    std::vector<std::pair<std::string, Setting>> settings;
+    if (table != nullptr) {
+      for (auto&& [k, node] : *table) {
+        const std::string key(k.str());
+        const Source where = source_of(s.name, key, node);
+        const Source key_where = source_of(s.name, key, k);
+        const ParamSchemaEntry* entry = nullptr;
+        for (const ParamSchemaEntry& candidate : keys)
+          if (candidate.name == key) entry = &candidate;
+        if (entry == nullptr)
+          return absl::InvalidArgumentError(absl::StrCat(
+              key_where.Describe(), ": [", s.name, "] unknown key '", key, "'",
+              core::DidYouMean(key, key_names),
+              component != nullptr
+                  ? absl::StrCat(" (keys: ", absl::StrJoin(key_names, ", "),
+                                 "; `llmsys plugins describe ", component->id,
+                                 "` explains ", component->id, "'s)")
+                  : absl::StrCat(" (keys: ", absl::StrJoin(key_names, ", "),
+                                 ")")));
+        absl::StatusOr<ParamValue> raw = FromNode(node);
+        if (!raw.ok())
+          return absl::InvalidArgumentError(
+              absl::StrCat(where.Describe(), ": [", s.name, "] ", key,
+                           ": expected ", runtime::TypeName(entry->type), " (",
+                           entry->doc, "); ", raw.status().message()));
+        absl::StatusOr<ParamValue> checked =
+            runtime::CheckParamValue(*entry, *raw);
+        if (!checked.ok())
+          return absl::InvalidArgumentError(
+              absl::StrCat(where.Describe(), ": [", s.name, "] ",
+                           checked.status().message(), " (", entry->doc, ")"));
+        settings.push_back({key, Setting{*std::move(checked), where, false}});
+      }
+    }
+    // Schema order, defaults filled; required keys present.
+    std::vector<std::pair<std::string, Setting>> ordered;
+    for (const ParamSchemaEntry& k : keys) {
+      auto it = std::find_if(settings.begin(), settings.end(),
+                             [&](const auto& p) { return p.first == k.name; });
+      if (it != settings.end()) {
+        ordered.push_back(*it);
+      } else if (k.default_value) {
+        ordered.push_back({k.name, Setting{*k.default_value, {}, true}});
+      } else if (!(s.component_kind != 0 && k.name == "use") &&
+                 !(s.component_kind == LLMSYS_KIND_MODEL &&
+                   k.name == "vocab_size")) {  // the host fills it
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, ": [", s.name, "] needs '", k.name, "' (",
+                         runtime::TypeName(k.type), ": ", k.doc, ")"));
+      }
+    }
+    if (s.component_kind != 0 &&
+        !std::any_of(ordered.begin(), ordered.end(),
+                     [](const auto& p) { return p.first == "use"; }))
+      ordered.insert(ordered.begin(),
+                     {"use", Setting{component->id, {}, true}});
+    e.sections_[s.name] = std::move(ordered);
+  }
+  return e;
+}
+
+const Setting& Experiment::Get(const std::string& section,
+                               const std::string& key) const {
+  auto it = sections_.find(section);
+  if (it != sections_.end()) {
+    for (const auto& [k, s] : it->second)
+      if (k == key) return s;
+  }
+  std::abort();  // a key the schema does not declare: a programming error
+}
+
+bool Experiment::Has(const std::string& section, const std::string& key) const {
+  auto it = sections_.find(section);
+  if (it == sections_.end()) return false;
+  for (const auto& [k, s] : it->second)
+    if (k == key) return true;
+  return false;
+}
+
+int64_t Experiment::Int(const std::string& section,
+                        const std::string& key) const {
+  return std::get<int64_t>(Get(section, key).value);
+}
+double Experiment::Float(const std::string& section,
+                         const std::string& key) const {
+  return std::get<double>(Get(section, key).value);
+}
+bool Experiment::Bool(const std::string& section,
+                      const std::string& key) const {
+  return std::get<bool>(Get(section, key).value);
+}
+std::string Experiment::String(const std::string& section,
+                               const std::string& key) const {
+  return std::get<std::string>(Get(section, key).value);
+}
+
+std::vector<std::pair<std::string, ParamValue>> Experiment::ComponentParams(
+    const std::string& section) const {
+  std::vector<std::pair<std::string, ParamValue>> out;
+  auto it = sections_.find(section);
+  if (it == sections_.end()) return out;
+  const runtime::Component* c = section == "model" ? model_ : optimizer_;
+  for (const auto& [k, s] : it->second) {
+    if (c == nullptr) continue;
+    for (const ParamSchemaEntry& p : c->params)
+      if (p.name == k) out.emplace_back(k, s.value);
+  }
+  return out;
+}
+
+void Experiment::Set(const std::string& section, const std::string& key,
+                     ParamValue value) {
+  auto& settings = sections_[section];
+  for (auto& [k, s] : settings) {
+    if (k == key) {
+      s = Setting{std::move(value), Source{.set = "(filled by the host)"},
+                  false};
+      return;
+    }
+  }
+  settings.push_back(
+      {key, Setting{std::move(value), Source{.set = "(filled by the host)"},
+                    false}});
+}
+
+fs::path Experiment::ResolvePath(const std::string& path) const {
+  const fs::path p(path);
+  if (p.is_absolute() || fs::exists(p) || file_.empty()) return p;
+  const fs::path beside = file_.parent_path() / p;
+  return fs::exists(beside) ? beside : p;
+}
+
+std::string Experiment::ResolvedToml() const {
+  std::ostringstream out;
+  out << "# The resolved configuration: every key, defaults filled.\n";
+  for (const SectionSchema& s : ExperimentSchema()) {
+    if (s.name == "plugins") {
+      if (plugin_paths_.empty()) continue;
+      out << "\n[plugins]\npaths = [";
+      for (size_t i = 0; i < plugin_paths_.size(); ++i)
+        out << (i ? ", " : "") << TomlString(plugin_paths_[i].string());
+      out << "]\n";
+      continue;
+    }
+    if (s.open) {
+      if (ops_.empty()) continue;
+      out << "\n[ops]\n";
+      for (const auto& [op, impl] : ops_)
+        out << op << " = " << TomlString(impl) << "\n";
+      continue;
+    }
+    auto it = sections_.find(s.name);
+    if (it == sections_.end()) continue;
+    out << "\n[" << s.name << "]\n";
+    for (const auto& [k, setting] : it->second) {
+      out << k << " = " << TomlValue(setting.value);
+      if (setting.is_default) out << "  # default";
+      out << "\n";
+    }
+  }
+  return out.str();
+}
+
+}  // namespace llmsys::config

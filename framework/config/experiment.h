@@ -1,0 +1,147 @@
+// framework/config/experiment.h — experiment files: TOML, every key checked.
+//
+// An experiment file has fixed sections ([experiment], [plugins], [data],
+// [model], [ops], [optimizer], [schedule], [train], [generate],
+// [evaluate]). [model] and [optimizer] name a component with `use = "id"`;
+// their other keys are that component's parameters, checked against the
+// schema the plugin declares. [ops] maps op names to implementations.
+// Every other key is known to the host's schema (ExperimentSchema()).
+//
+// Every error names where the value came from — `file:line:column` or the
+// `--set` that gave it — the key, what was expected, and a did-you-mean:
+//
+//   experiments/x.toml:12:1: [train] unknown key 'stpes' (did you mean
+//   'steps'?)
+//
+// `--set section.key=value` overrides any key (the value is read as TOML,
+// or as a string when it is not valid TOML: --set data.train=a.txt).
+//
+//   PluginRegistry registry;  ... AddDefaultSearchDirs ...
+//   LLMSYS_ASSIGN_OR_RETURN(Experiment e, Experiment::Load(
+//       "experiments/quickstart.toml", {"train.steps=100"}, registry));
+//   int64_t steps = e.Int("train", "steps");
+//   std::string resolved = e.ResolvedToml();  // defaults filled
+//
+// Thread-safety: an Experiment is an immutable value once loaded.
+#ifndef LLMSYS_FRAMEWORK_CONFIG_EXPERIMENT_H_
+#define LLMSYS_FRAMEWORK_CONFIG_EXPERIMENT_H_
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "framework/runtime/param_schema.h"
+#include "framework/runtime/registry.h"
+
+namespace llmsys::config {
+
+using runtime::ParamValue;
+
+// Where a value came from.
+struct Source {
+  std::string file = {};  // empty for defaults and --set
+  int line = 0;
+  int column = 0;
+  std::string set;  // the --set argument that gave it, if any
+  // "x.toml:3:7", "--set train.steps=5", or "default".
+  std::string Describe() const;
+};
+
+struct Setting {
+  ParamValue value;
+  Source source;
+  bool is_default = false;
+};
+
+// One fixed section of the host's schema.
+struct SectionSchema {
+  std::string name;
+  std::string doc;
+  runtime::ParamSchema keys;
+  // [model] and [optimizer]: `use` names a component of this kind whose
+  // parameter schema checks the other keys.
+  llmsys_kind_t component_kind = 0;
+  // [ops]: any key (an op name) with a string value.
+  bool open = false;
+};
+
+// The host's sections and keys, with defaults and docs.
+const std::vector<SectionSchema>& ExperimentSchema();
+
+class Experiment {
+ public:
+  // Reads `file`, applies `overrides` ("section.key=value"), loads the
+  // plugin folders of [plugins] paths into `registry` (relative to the
+  // file's folder), and checks every key. [ops] names are checked against
+  // the op contracts; the implementations are checked when the run's
+  // dispatcher is configured (Where() gives their positions).
+  static absl::StatusOr<Experiment> Load(
+      const std::filesystem::path& file,
+      const std::vector<std::string>& overrides,
+      runtime::PluginRegistry& registry);
+  // The same from text; `name` stands for the file in messages and paths
+  // resolve against the current folder.
+  static absl::StatusOr<Experiment> Parse(
+      std::string_view text, const std::string& name,
+      const std::vector<std::string>& overrides,
+      runtime::PluginRegistry& registry);
+
+  // Typed values of the host's sections (and of [model]/[optimizer]
+  // parameters). The schema guarantees the key exists with that type;
+  // asking for an undeclared key is a programming error (aborts).
+  const Setting& Get(const std::string& section, const std::string& key) const;
+  bool Has(const std::string& section, const std::string& key) const;
+  int64_t Int(const std::string& section, const std::string& key) const;
+  double Float(const std::string& section, const std::string& key) const;
+  bool Bool(const std::string& section, const std::string& key) const;
+  std::string String(const std::string& section, const std::string& key) const;
+
+  // The component [model] / [optimizer] uses, and its parameters (every
+  // key but `use`, in schema order, defaults filled).
+  const runtime::Component* model() const { return model_; }
+  const runtime::Component* optimizer() const { return optimizer_; }
+  std::vector<std::pair<std::string, ParamValue>> ComponentParams(
+      const std::string& section) const;
+  // [ops]: op -> implementation, and where each was written.
+  const std::map<std::string, std::string>& ops() const { return ops_; }
+  const std::map<std::string, Source>& ops_sources() const {
+    return ops_sources_;
+  }
+  // [plugins] paths, resolved.
+  const std::vector<std::filesystem::path>& plugin_paths() const {
+    return plugin_paths_;
+  }
+  // The experiment file ("" when parsed from text).
+  const std::filesystem::path& file() const { return file_; }
+  // Resolves a path written in the file: relative to the current folder if
+  // it exists there, else relative to the experiment file's folder.
+  std::filesystem::path ResolvePath(const std::string& path) const;
+
+  // Sets `section.key` to `value` as if the file had said so (the host
+  // records what it filled in, e.g. a model's vocab_size, so that the
+  // resolved configuration rebuilds the same run).
+  void Set(const std::string& section, const std::string& key,
+           ParamValue value);
+
+  // The resolved configuration as TOML: every section and key, defaults
+  // filled, each default marked with a comment.
+  std::string ResolvedToml() const;
+
+ private:
+  std::filesystem::path file_;
+  // section -> key -> setting, keys in schema order.
+  std::map<std::string, std::vector<std::pair<std::string, Setting>>> sections_;
+  std::map<std::string, std::string> ops_;
+  std::map<std::string, Source> ops_sources_;
+  std::vector<std::filesystem::path> plugin_paths_;
+  const runtime::Component* model_ = nullptr;
+  const runtime::Component* optimizer_ = nullptr;
+};
+
+}  // namespace llmsys::config
+
+#endif  // LLMSYS_FRAMEWORK_CONFIG_EXPERIMENT_H_

@@ -1,0 +1,62 @@
+#include "framework/train/schedule.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "framework/core/status_macros.h"
+
+namespace llmsys::train {
+
+double Schedule::At(int64_t step) const {
+  if (warmup_steps > 0 && step <= warmup_steps)
+    return lr * static_cast<double>(step) / static_cast<double>(warmup_steps);
+  if (decay == "inverse_sqrt")
+    return lr *
+           std::sqrt(static_cast<double>(std::max<int64_t>(warmup_steps, 1)) /
+                     static_cast<double>(step));
+  const double span =
+      static_cast<double>(std::max<int64_t>(total_steps - warmup_steps, 1));
+  const double progress =
+      std::clamp(static_cast<double>(step - warmup_steps) / span, 0.0, 1.0);
+  if (decay == "cosine")
+    return min_lr + 0.5 * (lr - min_lr) * (1.0 + std::cos(M_PI * progress));
+  if (decay == "linear") return lr - (lr - min_lr) * progress;
+  return lr;  // constant
+}
+
+absl::StatusOr<double> ClipGradNorm(const std::vector<autograd::Var>& params,
+                                    double max_norm) {
+  double sum = 0;
+  for (const autograd::Var& p : params) {
+    if (!p->grad.defined()) continue;
+    if (p->grad.dtype() == tensor::kF32 && p->grad.is_contiguous()) {
+      const float* g = p->grad.data_as<float>();
+      for (int64_t i = 0; i < p->grad.numel(); ++i)
+        sum += static_cast<double>(g[i]) * g[i];
+    } else {
+      for (double g : p->grad.ToDoubles()) sum += g * g;
+    }
+  }
+  const double norm = std::sqrt(sum);
+  if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) {
+    const double scale = max_norm / (norm + 1e-6);  // as torch.nn.utils
+    for (const autograd::Var& p : params) {
+      if (!p->grad.defined()) continue;
+      if (p->grad.dtype() == tensor::kF32) {
+        float* g = p->grad.data_as<float>();
+        for (int64_t i = 0; i < p->grad.numel(); ++i)
+          g[i] = static_cast<float>(g[i] * scale);
+      } else {
+        std::vector<double> v = p->grad.ToDoubles();
+        for (double& x : v) x *= scale;
+        LLMSYS_ASSIGN_OR_RETURN(
+            tensor::Tensor t,
+            tensor::Tensor::FromDoubles(p->grad.shape(), v, p->grad.dtype()));
+        LLMSYS_RETURN_IF_ERROR(p->grad.CopyFrom(t));
+      }
+    }
+  }
+  return norm;
+}
+
+}  // namespace llmsys::train

@@ -1,0 +1,43 @@
+// framework/train/schedule.h — the learning rate of each step, and gradient
+// clipping by global norm.
+//
+//   Schedule s{.lr = 1e-3, .decay = "cosine", .warmup_steps = 100,
+//              .min_lr = 1e-4, .total_steps = 2000};
+//   double lr = s.At(step);   // step counts from 1
+//
+// Thread-safety: pure functions.
+#ifndef LLMSYS_FRAMEWORK_TRAIN_SCHEDULE_H_
+#define LLMSYS_FRAMEWORK_TRAIN_SCHEDULE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "framework/autograd/autograd.h"
+
+namespace llmsys::train {
+
+struct Schedule {
+  double lr = 1e-3;                // the peak
+  std::string decay = "constant";  // constant | cosine | linear | inverse_sqrt
+  int64_t warmup_steps = 0;        // linear from lr/warmup to lr
+  double min_lr = 0.0;             // the floor of cosine and linear
+  int64_t total_steps = 1;
+
+  // The rate of step `step` (1-based): a linear warm-up over warmup_steps,
+  // then the decay: cosine and linear go from lr to min_lr at total_steps;
+  // inverse_sqrt is lr * sqrt(max(warmup, 1) / step) (continuous at the
+  // end of the warm-up).
+  double At(int64_t step) const;
+};
+
+// The global L2 norm of every defined gradient of `params`; if it exceeds
+// `max_norm` (> 0), scales them all by max_norm / norm. Returns the norm
+// before clipping (non-finite if any gradient is).
+absl::StatusOr<double> ClipGradNorm(const std::vector<autograd::Var>& params,
+                                    double max_norm);
+
+}  // namespace llmsys::train
+
+#endif  // LLMSYS_FRAMEWORK_TRAIN_SCHEDULE_H_

@@ -1,0 +1,704 @@
+#include "framework/train/trainer.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "framework/autograd/autograd.h"
+#include "framework/config/experiment.h"
+#include "framework/core/files.h"
+#include "framework/core/logging.h"
+#include "framework/core/status_macros.h"
+#include "framework/core/version.h"
+#include "framework/data/batching.h"
+#include "framework/data/corpus.h"
+#include "framework/data/tokenizer.h"
+#include "framework/runtime/dispatch.h"
+#include "framework/runtime/graph.h"
+#include "framework/runtime/parameters.h"
+#include "framework/tensor/safetensors.h"
+#include "framework/train/optimizer.h"
+#include "framework/train/schedule.h"
+
+namespace llmsys::train {
+namespace {
+
+namespace fs = std::filesystem;
+using autograd::Var;
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+using tensor::Tensor;
+
+constexpr int kCheckpointFormatVersion = 1;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+int64_t PeakMemoryBytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+std::string Duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  if (s >= 3600) return absl::StrFormat("%dh%02dm", s / 3600, s / 60 % 60);
+  if (s >= 60) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  return absl::StrFormat("%ds", s);
+}
+
+// Everything a model call needs: plugins, the configuration, the tokenizer,
+// the ops, the parameters and the model instance.
+class Session {
+ public:
+  ~Session() {
+    if (instance_ != nullptr) model_->As<llmsys_model_t>()->destroy(instance_);
+  }
+
+  static absl::StatusOr<std::unique_ptr<Session>> Open(
+      const fs::path& config, const std::vector<std::string>& sets,
+      const std::vector<std::string>& plugin_dirs) {
+    auto s = std::unique_ptr<Session>(new Session);
+    absl::Status builtin = s->registry_.AddDefaultSearchDirs();
+    if (!builtin.ok() && !absl::IsNotFound(builtin)) return builtin;
+    for (const std::string& d : plugin_dirs)
+      LLMSYS_RETURN_IF_ERROR(s->registry_.AddSearchDir(d, "--plugin-dir"));
+    s->registry_.LoadAll();
+    LLMSYS_ASSIGN_OR_RETURN(
+        config::Experiment e,
+        config::Experiment::Load(config, sets, s->registry_));
+    s->experiment_ = std::make_unique<config::Experiment>(std::move(e));
+    return s;
+  }
+
+  const config::Experiment& experiment() const { return *experiment_; }
+  runtime::PluginRegistry& registry() { return registry_; }
+  runtime::OpDispatcher& ops() { return *ops_; }
+  runtime::ParameterStore& parameters() { return *parameters_; }
+  data::Tokenizer& tokenizer() { return *tokenizer_; }
+  const runtime::Component& model() const { return *model_; }
+  int64_t block_size() const { return block_size_; }
+
+  void SetTokenizer(std::unique_ptr<data::Tokenizer> t) {
+    tokenizer_ = std::move(t);
+  }
+
+  // Creates the ops and the model (its parameters initialized from the
+  // seed).
+  absl::Status CreateModel() {
+    const config::Experiment& e = *experiment_;
+    const uint64_t seed = static_cast<uint64_t>(e.Int("experiment", "seed"));
+    if (e.String("train", "device") != "cpu")
+      return absl::UnimplementedError(
+          absl::StrCat(e.Get("train", "device").source.Describe(),
+                       ": [train] device = \"", e.String("train", "device"),
+                       "\": the CUDA backend comes with a later release"));
+    ops_ = std::make_unique<runtime::OpDispatcher>(&registry_, tensor::kCpu);
+    std::string where = e.file().string() + ": [ops]";
+    if (!e.ops().empty())
+      where = e.ops_sources().begin()->second.Describe() + ": [ops]";
+    LLMSYS_RETURN_IF_ERROR(ops_->Configure(e.ops(), where));
+    ops_->set_seed(seed);
+    const int64_t threads = e.Int("train", "threads");
+    ops_->set_num_threads(static_cast<int32_t>(
+        threads > 0 ? threads
+                    : std::max(1u, std::thread::hardware_concurrency())));
+    parameters_ = std::make_unique<runtime::ParameterStore>(seed, tensor::kCpu);
+    model_ = e.model();
+    block_size_ = e.Int("train", "block_size");
+    // The host fills what it knows: vocab_size from the tokenizer, and a
+    // default block_size from [train].
+    std::vector<std::pair<std::string, runtime::ParamValue>> params;
+    for (auto& [k, v] : e.ComponentParams("model")) {
+      if (k == "vocab_size") continue;
+      if (k == "block_size" && e.Has("model", "block_size") &&
+          e.Get("model", "block_size").is_default)
+        v = block_size_;
+      params.emplace_back(k, v);
+    }
+    bool wants_vocab = false;
+    for (const runtime::ParamSchemaEntry& p : model_->params)
+      wants_vocab = wants_vocab || p.name == "vocab_size";
+    if (wants_vocab)
+      params.emplace_back("vocab_size",
+                          static_cast<int64_t>(tokenizer_->vocab_size()));
+    for (const auto& [k, v] : params) {
+      if (k == "block_size" && std::get<int64_t>(v) < block_size_)
+        return absl::InvalidArgumentError(absl::StrCat(
+            "[train] block_size ", block_size_,
+            " is larger than [model] "
+            "block_size ",
+            std::get<int64_t>(v), " (the positions the model has)"));
+    }
+    // Recorded, so that the run directory's config.toml rebuilds this model.
+    for (const auto& [k, v] : params) experiment_->Set("model", k, v);
+    absl::StatusOr<runtime::ParamPack> pack =
+        runtime::ParamPack::Make(model_->params, params);
+    if (!pack.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("[model] ", model_->id, ": ", pack.status().message()));
+    runtime::Graph graph(ops_.get(), parameters_.get());
+    char message[2048] = {};
+    llmsys_error_t err{message, sizeof(message)};
+    llmsys_status_t st = model_->As<llmsys_model_t>()->create(
+        pack->c_params(), graph.c(), &instance_, &err);
+    if (st != LLMSYS_STATUS_OK)
+      return absl::Status(
+          static_cast<absl::StatusCode>(st),
+          absl::StrCat("model ", model_->id, " create: ", message));
+    return absl::OkStatus();
+  }
+
+  // One forward pass. `y` may be empty (no loss). Returns the outputs.
+  absl::StatusOr<std::map<std::string, Var>> Forward(
+      const std::vector<int32_t>& x, const std::vector<int32_t>& y,
+      int64_t rows, int64_t cols, uint32_t mode) {
+    runtime::Graph graph(ops_.get(), parameters_.get());
+    std::vector<llmsys_named_value_t> values;
+    std::vector<llmsys_value_t> handles;
+    LLMSYS_ASSIGN_OR_RETURN(Tensor xt, data::IdsToTensor(x, rows, cols));
+    handles.push_back(graph.NewValue(autograd::MakeLeaf(xt)));
+    values.push_back({"tokens", handles.back()});
+    if (!y.empty()) {
+      LLMSYS_ASSIGN_OR_RETURN(Tensor yt, data::IdsToTensor(y, rows, cols));
+      handles.push_back(graph.NewValue(autograd::MakeLeaf(yt)));
+      values.push_back({"targets", handles.back()});
+    }
+    llmsys_model_inputs_t inputs{};
+    inputs.struct_size = sizeof(inputs);
+    inputs.mode = mode;
+    inputs.values = values.data();
+    inputs.num_values = static_cast<uint32_t>(values.size());
+    char message[2048] = {};
+    llmsys_error_t err{message, sizeof(message)};
+    llmsys_status_t st = model_->As<llmsys_model_t>()->forward(
+        instance_, graph.c(), &inputs, &err);
+    for (llmsys_value_t h : handles) graph.Release(h);
+    if (st != LLMSYS_STATUS_OK)
+      return absl::Status(
+          static_cast<absl::StatusCode>(st),
+          absl::StrCat("model ", model_->id, " forward: ", message));
+    return graph.outputs();
+  }
+
+  std::vector<Var> TrainableVars() const {
+    std::vector<Var> out;
+    for (const runtime::Parameter& p : parameters_->all())
+      if (p.trainable) out.push_back(p.var);
+    return out;
+  }
+
+ private:
+  Session() = default;
+  runtime::PluginRegistry registry_;
+  std::unique_ptr<config::Experiment> experiment_;
+  std::unique_ptr<data::Tokenizer> tokenizer_;
+  std::unique_ptr<runtime::OpDispatcher> ops_;
+  std::unique_ptr<runtime::ParameterStore> parameters_;
+  const runtime::Component* model_ = nullptr;
+  void* instance_ = nullptr;
+  int64_t block_size_ = 0;
+};
+
+double ScalarOf(const Var& v) { return v->data.ToDoubles().at(0); }
+
+// ---- checkpoints ----
+
+struct TrainerState {
+  int64_t step = 0;
+  data::BatcherState batcher;
+  uint64_t op_calls = 0;
+  int64_t tokens = 0;
+  double elapsed = 0;
+};
+
+absl::Status SaveCheckpoint(const fs::path& dir, Session& session,
+                            const Optimizer& optimizer,
+                            const TrainerState& state) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat(dir.string(), ": cannot create: ", ec.message()));
+  const std::map<std::string, std::string> meta = {
+      {"format", "llmsys-checkpoint"},
+      {"format_version", std::to_string(kCheckpointFormatVersion)},
+      {"step", std::to_string(state.step)},
+      {"model", session.model().id},
+      {"llmsys_version", kHostVersion}};
+  std::vector<std::pair<std::string, Tensor>> weights;
+  for (const runtime::Parameter& p : session.parameters().all())
+    if (p.trainable) weights.emplace_back(p.name, p.var->data);
+  LLMSYS_RETURN_IF_ERROR(tensor::WriteSafetensors(
+      (dir / "model.safetensors").string(), weights, meta));
+  LLMSYS_RETURN_IF_ERROR(tensor::WriteSafetensors(
+      (dir / "optimizer.safetensors").string(), optimizer.State(), meta));
+  json j = {{"format", "llmsys-trainer-state"},
+            {"format_version", kCheckpointFormatVersion},
+            {"step", state.step},
+            {"batcher",
+             {{"seed", state.batcher.seed},
+              {"epoch", state.batcher.epoch},
+              {"step", state.batcher.step}}},
+            {"op_calls", state.op_calls},
+            {"tokens", state.tokens},
+            {"elapsed_seconds", state.elapsed}};
+  return core::AtomicWriteFile(dir / "trainer_state.json", j.dump(2) + "\n");
+}
+
+absl::Status LoadTensors(
+    const fs::path& file,
+    const std::vector<std::pair<std::string, Tensor>>& into, int64_t step) {
+  LLMSYS_ASSIGN_OR_RETURN(tensor::SafetensorsFile f,
+                          tensor::ReadSafetensors(file.string()));
+  auto it = f.metadata.find("step");
+  if (f.metadata["format"] != "llmsys-checkpoint" || it == f.metadata.end())
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.string(), ": not an llmsys checkpoint"));
+  if (it->second != std::to_string(step))
+    return absl::DataLossError(absl::StrCat(
+        file.string(), " is from step ", it->second,
+        " but trainer_state.json from step ", step,
+        ": the checkpoint is inconsistent (interrupted while writing?)"));
+  if (f.tensors.size() != into.size())
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.string(), " holds ", f.tensors.size(),
+                     " tensors, the run has ", into.size()));
+  for (const auto& [name, t] : into) {
+    auto found = f.tensors.find(name);
+    if (found == f.tensors.end())
+      return absl::InvalidArgumentError(
+          absl::StrCat(file.string(), ": no tensor '", name, "'"));
+    if (found->second.shape() != t.shape() ||
+        !(found->second.dtype() == t.dtype()))
+      return absl::InvalidArgumentError(absl::StrCat(
+          file.string(), ": '", name, "' is ", found->second.Describe(),
+          ", the run expects ", t.Describe()));
+    Tensor target = t;
+    LLMSYS_RETURN_IF_ERROR(target.CopyFrom(found->second));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrainerState> LoadCheckpoint(const fs::path& dir,
+                                            Session& session,
+                                            const Optimizer* optimizer) {
+  const fs::path state_file = dir / "trainer_state.json";
+  std::ifstream in(state_file);
+  if (!in)
+    return absl::NotFoundError(
+        absl::StrCat(state_file.string(), ": no checkpoint to resume from"));
+  TrainerState state;
+  try {
+    json j = json::parse(in);
+    if (j.at("format") != "llmsys-trainer-state" ||
+        j.at("format_version") != kCheckpointFormatVersion)
+      return absl::InvalidArgumentError(absl::StrCat(
+          state_file.string(), ": not a trainer state of format version ",
+          kCheckpointFormatVersion));
+    state.step = j.at("step");
+    state.batcher.seed = j.at("batcher").at("seed");
+    state.batcher.epoch = j.at("batcher").at("epoch");
+    state.batcher.step = j.at("batcher").at("step");
+    state.op_calls = j.at("op_calls");
+    state.tokens = j.at("tokens");
+    state.elapsed = j.at("elapsed_seconds");
+  } catch (const json::exception& e) {
+    return absl::DataLossError(absl::StrCat(
+        state_file.string(), ": corrupt trainer state: ", e.what()));
+  }
+  std::vector<std::pair<std::string, Tensor>> weights;
+  for (const runtime::Parameter& p : session.parameters().all())
+    if (p.trainable) weights.emplace_back(p.name, p.var->data);
+  LLMSYS_RETURN_IF_ERROR(
+      LoadTensors(dir / "model.safetensors", weights, state.step));
+  if (optimizer != nullptr)
+    LLMSYS_RETURN_IF_ERROR(LoadTensors(dir / "optimizer.safetensors",
+                                       optimizer->State(), state.step));
+  return state;
+}
+
+// ---- data ----
+
+// Loads the run's tokenizer (resume) or trains one on the training text.
+absl::Status PrepareTokenizer(Session& session, const fs::path& run_dir,
+                              const data::TextCorpus& corpus, bool resume) {
+  const fs::path file = run_dir / "tokenizer.json";
+  if (resume) {
+    LLMSYS_ASSIGN_OR_RETURN(std::unique_ptr<data::Tokenizer> t,
+                            data::LoadTokenizer(file));
+    session.SetTokenizer(std::move(t));
+    return absl::OkStatus();
+  }
+  const config::Experiment& e = session.experiment();
+  data::BpeOptions options;
+  options.vocab_size = static_cast<int32_t>(e.Int("data", "vocab_size"));
+  LLMSYS_ASSIGN_OR_RETURN(std::unique_ptr<data::Tokenizer> t,
+                          data::TrainTokenizer(e.String("data", "tokenizer"),
+                                               corpus.train(), options));
+  session.SetTokenizer(std::move(t));
+  return absl::OkStatus();
+}
+
+// Greedy continuation with the session's model.
+absl::StatusOr<std::string> Continue(Session& session,
+                                     const std::string& prompt,
+                                     int64_t max_tokens) {
+  autograd::NoGradGuard no_grad;
+  std::vector<int32_t> ids = session.tokenizer().Encode(prompt);
+  if (ids.empty()) ids.push_back(data::kBosId);
+  const size_t prompt_len = ids.size();
+  for (int64_t i = 0; i < max_tokens; ++i) {
+    const size_t t = std::min<size_t>(ids.size(), session.block_size());
+    std::vector<int32_t> window(ids.end() - t, ids.end());
+    LLMSYS_ASSIGN_OR_RETURN(
+        auto outputs, session.Forward(window, {}, 1, static_cast<int64_t>(t),
+                                      LLMSYS_MODE_EVAL));
+    auto logits = outputs.find("logits");
+    if (logits == outputs.end())
+      return absl::FailedPreconditionError(absl::StrCat(
+          "model ", session.model().id, " set no 'logits' output"));
+    const Tensor& l = logits->second->data;  // (1, t, V)
+    LLMSYS_ASSIGN_OR_RETURN(Tensor last,
+                            l.Slice(l.ndim() - 2, static_cast<int64_t>(t) - 1,
+                                    static_cast<int64_t>(t)));
+    const std::vector<double> v = last.ToDoubles();
+    size_t best = 0;
+    for (size_t k = 1; k < v.size(); ++k)
+      if (v[k] > v[best]) best = k;
+    ids.push_back(static_cast<int32_t>(best));
+  }
+  LLMSYS_ASSIGN_OR_RETURN(
+      std::string continuation,
+      session.tokenizer().Decode(std::vector<int32_t>(
+          ids.begin() + static_cast<int64_t>(prompt_len), ids.end())));
+  return prompt + continuation;
+}
+
+class MetricsLog {
+ public:
+  absl::Status Open(const fs::path& file, bool append) {
+    out_.open(file, append ? std::ios::app : std::ios::trunc);
+    if (!out_)
+      return absl::InternalError(absl::StrCat(file.string(), ": cannot write"));
+    return absl::OkStatus();
+  }
+  void Write(const json& j) {
+    out_ << j.dump() << "\n";
+    out_.flush();
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+}  // namespace
+
+absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
+  const Clock::time_point start = Clock::now();
+  const bool resume = !options.resume.empty();
+  const fs::path config_file =
+      resume ? options.resume / "config.toml" : options.experiment;
+  if (resume && !fs::exists(config_file))
+    return absl::NotFoundError(
+        absl::StrCat(options.resume.string(),
+                     ": not a run directory (no config.toml to resume from)"));
+  LLMSYS_ASSIGN_OR_RETURN(
+      std::unique_ptr<Session> session,
+      Session::Open(config_file, options.sets, options.plugin_dirs));
+  const config::Experiment& e = session->experiment();
+
+  fs::path run_dir = options.resume;
+  if (!resume) {
+    std::string name = e.String("experiment", "name");
+    if (name.empty()) name = options.experiment.stem().string();
+    run_dir = e.ResolvePath(e.String("experiment", "output")) / name;
+    if (fs::exists(run_dir) && !options.overwrite)
+      return absl::AlreadyExistsError(absl::StrCat(
+          run_dir.string(), " already exists: pass --resume ", run_dir.string(),
+          " to continue it, --overwrite to replace it, or --set "
+          "experiment.name=... for a new one"));
+  }
+
+  // Data and tokenizer.
+  const fs::path train_path = e.ResolvePath(e.String("data", "train"));
+  const std::string valid = e.String("data", "valid");
+  LLMSYS_ASSIGN_OR_RETURN(
+      data::TextCorpus corpus,
+      data::TextCorpus::Load(
+          train_path, valid.empty() ? e.Float("data", "val_fraction") : 0.0));
+  std::string val_text(corpus.validation());
+  if (!valid.empty()) {
+    LLMSYS_ASSIGN_OR_RETURN(val_text, data::ReadTextFile(e.ResolvePath(valid)));
+  }
+  LLMSYS_RETURN_IF_ERROR(PrepareTokenizer(*session, run_dir, corpus, resume));
+  std::vector<int32_t> train_ids = session->tokenizer().Encode(corpus.train());
+  std::vector<int32_t> val_ids = session->tokenizer().Encode(val_text);
+  const int64_t batch = e.Int("train", "batch_size");
+  const int64_t block = e.Int("train", "block_size");
+  const uint64_t seed = static_cast<uint64_t>(e.Int("experiment", "seed"));
+  LLMSYS_ASSIGN_OR_RETURN(
+      data::LmBatcher batcher,
+      data::LmBatcher::Create(train_ids, batch, block, seed, "train"));
+  LLMSYS_ASSIGN_OR_RETURN(
+      data::LmEvalBatches val_batches,
+      data::LmEvalBatches::Create(val_ids, batch, block, "validation"));
+
+  // Model and optimizer.
+  LLMSYS_RETURN_IF_ERROR(session->CreateModel());
+  LLMSYS_ASSIGN_OR_RETURN(
+      std::unique_ptr<Optimizer> optimizer,
+      Optimizer::Create(*e.optimizer(), e.ComponentParams("optimizer"),
+                        session->parameters().all()));
+  // The run directory, once everything it describes is known to work (a
+  // failed start leaves nothing behind).
+  if (!resume) {
+    if (fs::exists(run_dir)) {  // --overwrite (checked above)
+      std::error_code ec;
+      fs::remove_all(run_dir, ec);
+      if (ec)
+        return absl::InternalError(
+            absl::StrCat(run_dir.string(), ": cannot remove: ", ec.message()));
+    }
+    std::error_code ec;
+    fs::create_directories(run_dir, ec);
+    if (ec)
+      return absl::InternalError(
+          absl::StrCat(run_dir.string(), ": cannot create: ", ec.message()));
+    LLMSYS_RETURN_IF_ERROR(
+        core::AtomicWriteFile(run_dir / "config.toml", e.ResolvedToml()));
+    LLMSYS_RETURN_IF_ERROR(
+        session->tokenizer().Save(run_dir / "tokenizer.json"));
+  }
+
+  TrainerState state;
+  state.batcher = batcher.state();
+  if (resume) {
+    LLMSYS_ASSIGN_OR_RETURN(state, LoadCheckpoint(run_dir / "checkpoint",
+                                                  *session, optimizer.get()));
+    LLMSYS_RETURN_IF_ERROR(batcher.Restore(state.batcher));
+    session->ops().set_calls(state.op_calls);
+  }
+  MetricsLog metrics;
+  LLMSYS_RETURN_IF_ERROR(metrics.Open(run_dir / "metrics.jsonl", resume));
+
+  const int64_t steps = e.Int("train", "steps");
+  const int64_t accumulate = e.Int("train", "accumulate");
+  const int64_t log_every = e.Int("train", "log_every");
+  const int64_t eval_every = e.Int("evaluate", "every");
+  const int64_t eval_batches = e.Int("evaluate", "batches");
+  const int64_t ckpt_every = e.Int("train", "checkpoint_every");
+  const double clip = e.Float("train", "grad_clip");
+  const bool skip_nonfinite = e.String("train", "on_nonfinite") == "skip";
+  Schedule schedule{.lr = e.Float("schedule", "lr"),
+                    .decay = e.String("schedule", "decay"),
+                    .warmup_steps = e.Int("schedule", "warmup_steps"),
+                    .min_lr = e.Float("schedule", "min_lr"),
+                    .total_steps = steps};
+  const bool bar = options.progress_bar.value_or(isatty(STDERR_FILENO) != 0);
+  std::vector<Var> params = session->TrainableVars();
+  int64_t n_params = 0;
+  for (const Var& p : params) n_params += p->data.numel();
+  core::Log(
+      core::LogLevel::kInfo,
+      absl::StrFormat(
+          "run %s: model %s (%d parameters), optimizer %s, %d steps of "
+          "%d x %d tokens x %d micro-batches, %d train / %d validation "
+          "tokens, vocabulary %d",
+          run_dir.string(), session->model().id, n_params,
+          optimizer->component().id, steps, batch, block, accumulate,
+          train_ids.size(), val_ids.size(), session->tokenizer().vocab_size()));
+
+  auto evaluate = [&]() -> absl::StatusOr<double> {
+    autograd::NoGradGuard no_grad;
+    val_batches.Reset();
+    double sum = 0;
+    int64_t n = 0;
+    while (n < eval_batches) {
+      std::optional<data::LmBatch> b = val_batches.Next();
+      if (!b) break;
+      LLMSYS_ASSIGN_OR_RETURN(
+          auto out, session->Forward(b->x, b->y, b->batch_size, b->block_size,
+                                     LLMSYS_MODE_EVAL));
+      sum += ScalarOf(out.at("loss"));
+      ++n;
+    }
+    return n > 0 ? sum / static_cast<double>(n) : NAN;
+  };
+
+  RunResult result;
+  result.run_dir = run_dir;
+  double last_loss = NAN, last_val = NAN;
+  int64_t skipped = 0;
+  const Clock::time_point loop_start = Clock::now();
+  const int64_t first_step = state.step + 1;
+  int64_t tokens_this_process = 0;
+  for (int64_t step = first_step; step <= steps; ++step) {
+    for (const Var& p : params) p->grad = Tensor();
+    double loss_sum = 0;
+    for (int64_t micro = 0; micro < accumulate; ++micro) {
+      data::LmBatch b = batcher.Next();
+      LLMSYS_ASSIGN_OR_RETURN(
+          auto out, session->Forward(b.x, b.y, b.batch_size, b.block_size,
+                                     LLMSYS_MODE_TRAIN));
+      auto loss = out.find("loss");
+      if (loss == out.end())
+        return absl::FailedPreconditionError(
+            absl::StrCat("model ", session->model().id,
+                         " set no 'loss' output in training mode"));
+      loss_sum += ScalarOf(loss->second);
+      LLMSYS_ASSIGN_OR_RETURN(
+          Tensor seed_grad,
+          Tensor::FromDoubles(loss->second->data.shape(),
+                              {1.0 / static_cast<double>(accumulate)},
+                              loss->second->data.dtype()));
+      LLMSYS_RETURN_IF_ERROR(autograd::Backward(loss->second, seed_grad));
+    }
+    const double loss = loss_sum / static_cast<double>(accumulate);
+    LLMSYS_ASSIGN_OR_RETURN(double norm, ClipGradNorm(params, clip));
+    state.tokens += batch * block * accumulate;
+    tokens_this_process += batch * block * accumulate;
+    if (!std::isfinite(loss) || !std::isfinite(norm)) {
+      if (!skip_nonfinite) {
+        if (bar) std::cerr << "\n";
+        return absl::InternalError(absl::StrFormat(
+            "step %d: the loss is %g (gradient norm %g); stopping. The last "
+            "checkpoint in %s is intact; lower [schedule] lr, set "
+            "[train] grad_clip, or set [train] on_nonfinite = \"skip\"",
+            step, loss, norm, (run_dir / "checkpoint").string()));
+      }
+      ++skipped;
+      core::Log(core::LogLevel::kWarning,
+                absl::StrFormat("step %d: loss %g, step skipped", step, loss));
+    } else {
+      LLMSYS_RETURN_IF_ERROR(optimizer->Step(step, schedule.At(step)));
+      last_loss = loss;
+    }
+    state.step = step;
+    const double elapsed = Seconds(loop_start);
+    const double tps =
+        static_cast<double>(tokens_this_process) / std::max(elapsed, 1e-9);
+    if (step % log_every == 0 || step == steps) {
+      metrics.Write({{"step", step},
+                     {"loss", loss},
+                     {"lr", schedule.At(step)},
+                     {"grad_norm", norm},
+                     {"tokens", state.tokens},
+                     {"tokens_per_second", tps},
+                     {"elapsed_seconds", state.elapsed + elapsed}});
+      const double eta = elapsed / static_cast<double>(step - first_step + 1) *
+                         static_cast<double>(steps - step);
+      const std::string line = absl::StrFormat(
+          "step %d/%d | loss %.4f | %.0f tok/s | lr %.2e | ETA %s", step, steps,
+          loss, tps, schedule.At(step), Duration(eta));
+      if (bar)
+        std::cerr << "\r" << line << "   " << std::flush;
+      else
+        std::cerr << line << "\n";
+    }
+    const bool last = step == steps;
+    if ((eval_every > 0 && step % eval_every == 0) || last) {
+      LLMSYS_ASSIGN_OR_RETURN(last_val, evaluate());
+      metrics.Write({{"step", step},
+                     {"val_loss", last_val},
+                     {"val_perplexity", std::exp(last_val)}});
+      const std::string line =
+          absl::StrFormat("step %d: validation loss %.4f, perplexity %.2f",
+                          step, last_val, std::exp(last_val));
+      std::cerr << (bar ? "\r" : "") << line
+                << (bar ? "              \n" : "\n");
+    }
+    const bool stop_here =
+        options.stop_after > 0 && step - first_step + 1 >= options.stop_after;
+    if ((ckpt_every > 0 && step % ckpt_every == 0) || last || stop_here) {
+      state.batcher = batcher.state();
+      state.op_calls = session->ops().calls();
+      LLMSYS_RETURN_IF_ERROR(
+          SaveCheckpoint(run_dir / "checkpoint", *session, *optimizer, state));
+    }
+    if (stop_here) break;
+  }
+  if (bar) std::cerr << "\n";
+  const double wall = Seconds(start);
+  result.steps = state.step;
+  result.train_loss = last_loss;
+  result.val_loss = last_val;
+  result.tokens_per_second = static_cast<double>(tokens_this_process) /
+                             std::max(Seconds(loop_start), 1e-9);
+  if (state.step < steps) return result;  // interrupted on purpose
+
+  // Samples.
+  std::string samples;
+  for (int64_t i = 0; i < e.Int("generate", "samples"); ++i) {
+    LLMSYS_ASSIGN_OR_RETURN(std::string text,
+                            Continue(*session, e.String("generate", "prompt"),
+                                     e.Int("generate", "max_tokens")));
+    samples += text + "\n----\n";
+  }
+  LLMSYS_RETURN_IF_ERROR(
+      core::AtomicWriteFile(run_dir / "samples.txt", samples));
+  json ops = json::array();
+  for (const runtime::OpChoice& c : session->ops().Choices())
+    ops.push_back({{"op", c.op},
+                   {"implementation", c.implementation},
+                   {"file", c.file},
+                   {"calls", c.calls}});
+  json summary = {{"experiment", e.file().string()},
+                  {"model", session->model().id},
+                  {"parameters", n_params},
+                  {"optimizer", optimizer->component().id},
+                  {"steps", state.step},
+                  {"skipped_steps", skipped},
+                  {"tokens", state.tokens},
+                  {"train_loss", last_loss},
+                  {"val_loss", last_val},
+                  {"val_perplexity", std::exp(last_val)},
+                  {"wall_seconds", wall},
+                  {"train_seconds", state.elapsed + Seconds(loop_start)},
+                  {"tokens_per_second", result.tokens_per_second},
+                  {"peak_memory_bytes", PeakMemoryBytes()},
+                  {"seed", seed},
+                  {"threads", e.Int("train", "threads")},
+                  {"llmsys_version", kHostVersion},
+                  {"ops", ops}};
+  LLMSYS_RETURN_IF_ERROR(
+      core::AtomicWriteFile(run_dir / "summary.json", summary.dump(2) + "\n"));
+  return result;
+}
+
+absl::StatusOr<std::string> Generate(const GenerateOptions& options) {
+  const fs::path config_file = options.run_dir / "config.toml";
+  if (!fs::exists(config_file))
+    return absl::NotFoundError(absl::StrCat(
+        options.run_dir.string(), ": not a run directory (no config.toml)"));
+  LLMSYS_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
+                          Session::Open(config_file, {}, options.plugin_dirs));
+  LLMSYS_ASSIGN_OR_RETURN(
+      std::unique_ptr<data::Tokenizer> t,
+      data::LoadTokenizer(options.run_dir / "tokenizer.json"));
+  session->SetTokenizer(std::move(t));
+  LLMSYS_RETURN_IF_ERROR(session->CreateModel());
+  LLMSYS_RETURN_IF_ERROR(
+      LoadCheckpoint(options.run_dir / "checkpoint", *session, nullptr)
+          .status());
+  const config::Experiment& e = session->experiment();
+  return Continue(
+      *session,
+      options.prompt.empty() ? e.String("generate", "prompt") : options.prompt,
+      options.max_tokens > 0 ? options.max_tokens
+                             : e.Int("generate", "max_tokens"));
+}
+
+}  // namespace llmsys::train

@@ -1,0 +1,66 @@
+// framework/train/trainer.h — `llmsys run` and `llmsys generate`: an
+// experiment file in, a run directory out.
+//
+// A run directory holds everything needed to compare, resume or share it:
+//   config.toml         the resolved configuration (every key, defaults)
+//   tokenizer.json      the tokenizer trained on the training text
+//   metrics.jsonl       one JSON object per logged step and per evaluation
+//   checkpoint/         model.safetensors, optimizer.safetensors,
+//                       trainer_state.json (step, data position, random
+//                       stream position), written atomically
+//   samples.txt         text generated after training
+//   summary.json        final metrics, wall time, tokens/s, peak memory,
+//                       which implementation served each op
+//
+//   LLMSYS_ASSIGN_OR_RETURN(RunResult r, RunExperiment({.experiment =
+//       "experiments/quickstart.toml"}));
+//
+// Thread-safety: one run per process at a time.
+#ifndef LLMSYS_FRAMEWORK_TRAIN_TRAINER_H_
+#define LLMSYS_FRAMEWORK_TRAIN_TRAINER_H_
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace llmsys::train {
+
+struct RunOptions {
+  std::filesystem::path experiment;  // a new run from this file, or
+  std::filesystem::path resume;      // continue the run in this directory
+  std::vector<std::string> sets;     // --set section.key=value
+  std::vector<std::string> plugin_dirs;
+  bool overwrite = false;  // replace an existing run directory
+  // Live progress bar (a terminal) or plain periodic lines.
+  std::optional<bool> progress_bar;
+  // Stop after this many optimizer steps in this process (tests use it to
+  // interrupt a run); 0: run to the end.
+  int64_t stop_after = 0;
+};
+
+struct RunResult {
+  std::filesystem::path run_dir;
+  int64_t steps = 0;
+  double train_loss = 0;
+  double val_loss = 0;
+  double tokens_per_second = 0;
+};
+
+absl::StatusOr<RunResult> RunExperiment(const RunOptions& options);
+
+struct GenerateOptions {
+  std::filesystem::path run_dir;
+  std::string prompt;      // empty: the run's [generate] prompt
+  int64_t max_tokens = 0;  // 0: the run's [generate] max_tokens
+  std::vector<std::string> plugin_dirs;
+};
+
+// Greedy continuation of the prompt with the run's last checkpoint.
+absl::StatusOr<std::string> Generate(const GenerateOptions& options);
+
+}  // namespace llmsys::train
+
+#endif  // LLMSYS_FRAMEWORK_TRAIN_TRAINER_H_

@@ -1,0 +1,303 @@
+// plugins/models/gpt/gpt.cc — a GPT-2 style language model (plugin
+// "llmsys.gpt", model "gpt"), written with the C++ SDK as the example to
+// copy: every tensor op is one SDK call through the host, which runs the
+// implementation the experiment chose and records it for backward.
+//
+//   tokens (B, T) int64
+//   x = wte[tokens] + wpe[0..T)                      (B, T, C)   dropout
+//   n_layer times (pre-LayerNorm blocks):
+//     x = x + dropout(proj(attention(qkv(ln1(x)))))  causal, n_head heads
+//     x = x + dropout(mlp.proj(gelu_tanh(mlp.fc(ln2(x)))))
+//   logits = ln_f(x) @ wte^T                         (B, T, V)   (tied)
+//   loss = mean cross entropy(logits, targets), targets -100 ignored
+//
+// Linear layers keep torch.nn.Linear's layout: weight (out, in), applied as
+// x @ weight^T (matmul with transpose_b), so the tied output layer is the
+// same call on wte. Parameter names follow nanoGPT / Hugging Face
+// ("wte.weight", "blocks.0.attn.qkv.weight", "ln_f.bias", ...), so a
+// checkpoint reads naturally.
+//
+// Initialization as GPT-2: every weight normal(0, init_std), the residual
+// projections (attn.proj, mlp.proj) normal(0, init_std / sqrt(2 n_layer)),
+// biases zeros, LayerNorm weights ones. Biases and LayerNorm weights are
+// excluded from weight decay.
+//
+// Modes: TRAIN applies dropout (embeddings, attention probabilities,
+// residual branches) and needs "targets"; EVAL and GENERATE do not drop
+// anything and compute "loss" only when "targets" is given. "logits" is
+// always an output. There is no key/value cache yet: GENERATE recomputes the
+// whole prefix (past_length must be 0); the cache comes with a later issue.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "llmsys/sdk.hpp"
+
+namespace {
+
+using llmsys::sdk::Attention;
+using llmsys::sdk::CrossEntropy;
+using llmsys::sdk::Embedding;
+using llmsys::sdk::Gelu;
+using llmsys::sdk::HasInput;
+using llmsys::sdk::Info;
+using llmsys::sdk::Input;
+using llmsys::sdk::Matmul;
+using llmsys::sdk::ParameterSpec;
+using llmsys::sdk::Params;
+using llmsys::sdk::ParamSpec;
+using llmsys::sdk::Require;
+using llmsys::sdk::SetOutput;
+using llmsys::sdk::ShapeString;
+using llmsys::sdk::Value;
+
+// The hyperparameters, read once from the validated schema values.
+struct Config {
+  int64_t vocab_size, block_size, n_layer, n_head, n_embd;
+  double dropout, layer_norm_eps, init_std;
+  bool bias, tie_embeddings;
+  DLDataType dtype;
+};
+
+class Gpt : public llmsys::sdk::Model {
+ public:
+  static Info Describe() {
+    return {
+        .id = "gpt",
+        .version = "0.1.0",
+        .description =
+            "GPT-2 style decoder-only transformer (pre-LayerNorm, "
+            "learned positions, tied embeddings)",
+        .params = {
+            ParamSpec::Required("vocab_size", LLMSYS_TYPE_INT,
+                                "vocabulary size (the host sets it from the "
+                                "tokenizer)")
+                .Min(1),
+            ParamSpec::Int("block_size", 64,
+                           "longest sequence (context length)")
+                .Min(1),
+            ParamSpec::Int("n_layer", 4, "number of transformer blocks").Min(1),
+            ParamSpec::Int("n_head", 4, "attention heads per block").Min(1),
+            ParamSpec::Int("n_embd", 128, "model width (a multiple of n_head)")
+                .Min(1),
+            ParamSpec::Float("dropout", 0.0,
+                             "dropout probability in training, in [0, 1)")
+                .Range(0.0, 1.0),
+            ParamSpec::Bool("bias", true,
+                            "biases in the linear layers and LayerNorms"),
+            ParamSpec::Bool("tie_embeddings", true,
+                            "output layer shares the token embedding"),
+            ParamSpec::Float("layer_norm_eps", 1e-5, "LayerNorm epsilon")
+                .Min(0.0),
+            ParamSpec::Float("init_std", 0.02,
+                             "std of the normal weight initialization")
+                .Min(0.0),
+            ParamSpec::String("dtype", "float32", "parameter dtype")
+                .Choices("float32|float64"),
+        }};
+  }
+
+  // Reads the config and declares every parameter on `graph`.
+  Gpt(const Params& p, llmsys_graph_t* graph)
+      : c_{.vocab_size = p.Int("vocab_size"),
+           .block_size = p.Int("block_size"),
+           .n_layer = p.Int("n_layer"),
+           .n_head = p.Int("n_head"),
+           .n_embd = p.Int("n_embd"),
+           .dropout = p.Float("dropout"),
+           .layer_norm_eps = p.Float("layer_norm_eps"),
+           .init_std = p.Float("init_std"),
+           .bias = p.Bool("bias"),
+           .tie_embeddings = p.Bool("tie_embeddings"),
+           .dtype = llmsys::sdk::DtypeNamed(p.String("dtype"))} {
+    Require(c_.n_embd % c_.n_head == 0, "gpt: n_embd (" +
+                                            std::to_string(c_.n_embd) +
+                                            ") must be a multiple of n_head (" +
+                                            std::to_string(c_.n_head) + ")");
+    Require(c_.dropout < 1.0, "gpt: dropout must be below 1");
+    const int64_t C = c_.n_embd, V = c_.vocab_size;
+    // GPT-2's scaled init for the projections that write into the residual.
+    const double residual_std =
+        c_.init_std / std::sqrt(2.0 * static_cast<double>(c_.n_layer));
+
+    wte_ = Weight("wte.weight", {V, C}, c_.init_std);
+    wpe_ = Weight("wpe.weight", {c_.block_size, C}, c_.init_std);
+    for (int64_t i = 0; i < c_.n_layer; ++i) {
+      const std::string b = "blocks." + std::to_string(i) + ".";
+      Block block;
+      block.ln1 = Norm(b + "ln1", C);
+      block.qkv = Linear(b + "attn.qkv", C, 3 * C, c_.init_std);
+      block.attn_proj = Linear(b + "attn.proj", C, C, residual_std);
+      block.ln2 = Norm(b + "ln2", C);
+      block.fc = Linear(b + "mlp.fc", C, 4 * C, c_.init_std);
+      block.mlp_proj = Linear(b + "mlp.proj", 4 * C, C, residual_std);
+      blocks_.push_back(block);
+    }
+    ln_f_ = Norm("ln_f", C);
+    if (!c_.tie_embeddings)
+      lm_head_ = Weight("lm_head.weight", {V, C}, c_.init_std);
+
+    // Declaring is what create() is for: the host allocates and initializes.
+    for (const ParameterSpec& spec : All()) spec.Get(graph);
+  }
+
+  void Forward(llmsys_graph_t* graph,
+               const llmsys_model_inputs_t& inputs) override {
+    const bool train = inputs.mode == LLMSYS_MODE_TRAIN;
+    const double p_drop = train ? c_.dropout : 0.0;
+    Require(inputs.past_length == 0,
+            "gpt: no key/value cache yet, so past_length must be 0 (got " +
+                std::to_string(inputs.past_length) + ")",
+            LLMSYS_STATUS_UNIMPLEMENTED);
+
+    Value tokens = Input(graph, inputs, "tokens");  // (B, T)
+    const std::vector<int64_t> shape = tokens.Shape();
+    Require(shape.size() == 2,
+            "gpt: tokens must be (B, T), got " + ShapeString(shape));
+    const int64_t B = shape[0], T = shape[1];
+    Require(T <= c_.block_size,
+            "gpt: sequence length " + std::to_string(T) +
+                " exceeds block_size " + std::to_string(c_.block_size) +
+                " (the longest context the model was built for)");
+
+    // Token and position embeddings: (B, T, C) + (T, C) broadcasts.
+    std::vector<int64_t> positions(static_cast<size_t>(T));
+    for (int64_t t = 0; t < T; ++t) positions[static_cast<size_t>(t)] = t;
+    Value pos = llmsys::sdk::Constant(graph, positions, {T});
+    Value x =
+        Embedding(wte_.Get(graph), tokens) + Embedding(wpe_.Get(graph), pos);
+    x = Dropout(x, p_drop);
+
+    for (const Block& block : blocks_) {
+      // x + dropout(attn.proj(attention(ln1(x))))
+      Value a = LayerNorm(graph, block.ln1, x);
+      a = SelfAttention(graph, block, a, B, T, p_drop);
+      x = x + Dropout(a, p_drop);
+      // x + dropout(mlp.proj(gelu(mlp.fc(ln2(x)))))
+      Value h = LayerNorm(graph, block.ln2, x);
+      h = Gelu(Apply(graph, block.fc, h), "tanh");  // (B, T, 4C)
+      x = x + Dropout(Apply(graph, block.mlp_proj, h), p_drop);
+    }
+    x = LayerNorm(graph, ln_f_, x);
+
+    // (B, T, C) @ (V, C)^T -> (B, T, V)
+    const ParameterSpec& head = c_.tie_embeddings ? wte_ : lm_head_;
+    Value logits = Matmul(x, head.Get(graph), false, true);
+    SetOutput(graph, "logits", logits);
+
+    const bool has_targets = HasInput(inputs, "targets");
+    Require(has_targets || !train, "gpt: training needs an input 'targets'");
+    if (has_targets) {
+      Value targets = Input(graph, inputs, "targets");  // (B, T)
+      Require(targets.Shape() == shape,
+              "gpt: targets " + ShapeString(targets.Shape()) +
+                  " must have the shape of tokens " + ShapeString(shape));
+      SetOutput(graph, "loss",
+                CrossEntropy(logits, targets, -100, 0.0, "mean"));
+    }
+  }
+
+ private:
+  // A linear layer y = x @ weight^T + bias, weight (out, in), and a
+  // LayerNorm; `bias` stays unnamed (undeclared) when the config has none.
+  struct LinearSpec {
+    ParameterSpec weight = {}, bias = {};
+  };
+  struct NormSpec {
+    ParameterSpec weight = {}, bias = {};
+  };
+  struct Block {
+    NormSpec ln1, ln2;
+    LinearSpec qkv, attn_proj, fc, mlp_proj;
+  };
+
+  // A weight: normal(0, std), weight decay applies.
+  ParameterSpec Weight(std::string name, std::vector<int64_t> shape,
+                       double std) const {
+    return {.name = std::move(name),
+            .shape = std::move(shape),
+            .dtype = c_.dtype,
+            .init = "normal",
+            .a = 0.0,
+            .b = std};
+  }
+  // A LayerNorm weight or a bias: (n), "zeros" or "ones", no weight decay.
+  ParameterSpec Vector(std::string name, int64_t n, const char* init) const {
+    return {.name = std::move(name),
+            .shape = {n},
+            .dtype = c_.dtype,
+            .init = init,
+            .no_decay = true};
+  }
+  LinearSpec Linear(const std::string& name, int64_t in, int64_t out,
+                    double std) const {
+    LinearSpec l{.weight = Weight(name + ".weight", {out, in}, std)};
+    if (c_.bias) l.bias = Vector(name + ".bias", out, "zeros");
+    return l;
+  }
+  NormSpec Norm(const std::string& name, int64_t n) const {
+    NormSpec l{.weight = Vector(name + ".weight", n, "ones")};
+    if (c_.bias) l.bias = Vector(name + ".bias", n, "zeros");
+    return l;
+  }
+  // Every parameter, in declaration order.
+  std::vector<ParameterSpec> All() const {
+    std::vector<ParameterSpec> all = {wte_, wpe_};
+    auto add = [&all](const ParameterSpec& s) {
+      if (!s.name.empty()) all.push_back(s);
+    };
+    for (const Block& b : blocks_) {
+      for (const NormSpec* n : {&b.ln1, &b.ln2}) add(n->weight), add(n->bias);
+      for (const LinearSpec* l : {&b.qkv, &b.attn_proj, &b.fc, &b.mlp_proj})
+        add(l->weight), add(l->bias);
+    }
+    add(ln_f_.weight), add(ln_f_.bias), add(lm_head_);
+    return all;
+  }
+
+  Value Apply(llmsys_graph_t* graph, const LinearSpec& l,
+              const Value& x) const {
+    Value y = Matmul(x, l.weight.Get(graph), false, true);
+    return c_.bias ? y + l.bias.Get(graph) : y;
+  }
+  Value LayerNorm(llmsys_graph_t* graph, const NormSpec& n,
+                  const Value& x) const {
+    Value w = n.weight.Get(graph);
+    if (!c_.bias)
+      return llmsys::sdk::LayerNorm(x, &w, nullptr, c_.layer_norm_eps);
+    Value b = n.bias.Get(graph);
+    return llmsys::sdk::LayerNorm(x, &w, &b, c_.layer_norm_eps);
+  }
+  // Dropout with probability p (skipped, not called, when p is 0).
+  static Value Dropout(const Value& x, double p) {
+    return p > 0.0 ? llmsys::sdk::Dropout(x, p) : x;
+  }
+
+  // Causal multi-head self-attention of h (B, T, C) -> (B, T, C).
+  Value SelfAttention(llmsys_graph_t* graph, const Block& block, const Value& h,
+                      int64_t B, int64_t T, double p_drop) const {
+    const int64_t C = c_.n_embd, H = c_.n_head, D = C / H;
+    Value qkv = Apply(graph, block.qkv, h);  // (B, T, 3C): q | k | v
+    // (B, T, C) slice -> (B, T, H, D) -> (B, H, T, D)
+    auto head = [&](int64_t i) {
+      return qkv.Slice(2, i * C, (i + 1) * C)
+          .Reshape({B, T, H, D})
+          .Transpose(1, 2);
+    };
+    Value y = Attention(head(0), head(1), head(2), /*key_padding_mask=*/nullptr,
+                        /*causal=*/true, p_drop);  // (B, H, T, D)
+    y = y.Transpose(1, 2).Reshape({B, T, C});      // heads side by side
+    return Apply(graph, block.attn_proj, y);
+  }
+
+  Config c_;
+  ParameterSpec wte_, wpe_, lm_head_;  // lm_head_ only when untied
+  std::vector<Block> blocks_;
+  NormSpec ln_f_;
+};
+
+}  // namespace
+
+LLMSYS_PLUGIN("llmsys.gpt", "0.1.0", "GPT-2 style language model", "MIT") {
+  registry.Add<Gpt>();
+}

@@ -1,0 +1,304 @@
+// attention.blas: scaled dot-product attention per (batch, head) on GEMMs:
+// S = scale Q K^T, a masked softmax per row (the saved lse is its
+// log-sum-exp), dropout on the probabilities, O = P V. Backward recomputes P
+// from the saved lse and runs four more GEMMs (dV = P^T dO, dP = dO V^T,
+// dQ = scale dS K, dK = scale dS^T Q). Masks and dropout follow the
+// reference exactly: causal lets query n see keys m <= n, a query with every
+// key masked gets out 0 and lse -inf, and probability (b, h, n, m) is kept
+// iff llmsys_random_uniform(seed, offset, its row-major index) >= p.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "plugins/operators/cpu/common.h"
+
+namespace llmsys::cpu {
+namespace {
+
+struct Dims {
+  int64_t b, h, n, m, d, dv;
+  const DLTensor* mask;  // key_padding_mask (B, M) or nullptr
+  bool causal;
+};
+
+// One (b, h)'s view of the masks: which keys row n may attend.
+struct RowMask {
+  const uint8_t* pad;  // (M): 1 = masked, or nullptr when no mask
+  bool causal;
+  int64_t m;
+  // Keys [0, Limit(n)) may be allowed; beyond are masked.
+  int64_t Limit(int64_t n) const { return causal ? std::min(n + 1, m) : m; }
+};
+
+// row[0, lim) holds scores; masked entries (pad) become -inf, and returns
+// whether any key is allowed.
+template <class T>
+bool MaskRow(T* row, int64_t lim, const uint8_t* pad) {
+  if (pad == nullptr) return lim > 0;
+  bool any = false;
+  for (int64_t j = 0; j < lim; ++j) {
+    if (pad[j]) row[j] = -std::numeric_limits<T>::infinity();
+    any |= !pad[j];
+  }
+  return any;
+}
+
+// P row from scores: exp(s - shift) over [0, lim), scaled by `mul`; zeros
+// beyond. Returns the sum of the exps (before `mul`).
+template <class T>
+LLMSYS_CPU_KERNEL T ExpRow(T* row, int64_t lim, int64_t m, T shift) {
+  T sum = 0;
+  for (int64_t j = 0; j < lim; ++j) row[j] = Exp(row[j] - shift);
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < lim; ++j) sum += row[j];
+  for (int64_t j = lim; j < m; ++j) row[j] = T(0);
+  return sum;
+}
+
+template <class T>
+LLMSYS_CPU_KERNEL void ScaleRow(T* row, int64_t n, T s) {
+  for (int64_t j = 0; j < n; ++j) row[j] *= s;
+}
+
+template <class T>
+LLMSYS_CPU_KERNEL void MulRow(T* row, const T* by, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) row[j] *= by[j];
+}
+
+// dS = P (dP - sum(P dP)) in place of dp; returns nothing.
+template <class T>
+LLMSYS_CPU_KERNEL void SoftmaxGradRow(const T* p, T* dp, int64_t n) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < n; ++j) sum += p[j] * dp[j];
+  for (int64_t j = 0; j < n; ++j) dp[j] = p[j] * (dp[j] - sum);
+}
+
+class Attention : public sdk::Operator {
+ public:
+  static constexpr bool kHasBackward = true;
+  static sdk::Info Describe() {
+    return {.id = "attention.blas",
+            .description =
+                "scaled dot-product attention, materialized per (b, h) "
+                "on OpenBLAS GEMMs with a vectorized masked softmax",
+            .op = "attention",
+            .op_flags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS |
+                        LLMSYS_OP_BACKWARD_NEEDS_OUTPUTS,
+            .priority = 100};
+  }
+  explicit Attention(const sdk::Params&) {}
+
+  std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
+                                          size_t*) override {
+    const Dims s = Check(call);
+    const DLDataType dtype = call.inputs[0]->dtype;
+    return {SpecOf(call, dtype, {s.b, s.h, s.n, s.dv}),
+            SpecOf(call, dtype, {s.b, s.h, s.n})};
+  }
+
+  void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
+               uint32_t) override {
+    const Dims s = Check(call);
+    const double scale = Scale(call, s);
+    const double p = DropoutP(call);
+    const std::vector<uint8_t> pad = Padding(s);
+    UseThreads(call);
+    ForFloat(call.inputs[0]->dtype, [&]<class T>(T) {
+      const T* pq = sdk::Data<const T>(call.inputs[0]);
+      const T* pk = sdk::Data<const T>(call.inputs[1]);
+      const T* pv = sdk::Data<const T>(call.inputs[2]);
+      T* out = sdk::Data<T>(outputs[0]);                     // (B, H, N, Dv)
+      T* lse = sdk::Data<T>(outputs[1]);                     // (B, H, N)
+      std::vector<T> probs(static_cast<size_t>(s.n * s.m));  // (N, M)
+      std::vector<T> keep(static_cast<size_t>(p > 0 ? s.m : 0));
+      for (int64_t bh = 0; bh < s.b * s.h; ++bh) {
+        const int64_t b = bh / s.h;
+        const RowMask rm{pad.empty() ? nullptr : pad.data() + b * s.m, s.causal,
+                         s.m};
+        // S = scale Q K^T (N, M)
+        Gemm(false, true, s.n, s.m, s.d, static_cast<T>(scale),
+             pq + bh * s.n * s.d, s.d, pk + bh * s.m * s.d, s.d, T(0),
+             probs.data(), s.m);
+        for (int64_t n = 0; n < s.n; ++n) {
+          T* row = probs.data() + n * s.m;
+          const int64_t lim = rm.Limit(n);
+          const int64_t index = bh * s.n + n;  // in (B, H, N)
+          if (!MaskRow(row, lim, rm.pad)) {
+            std::fill(row, row + s.m, T(0));
+            lse[index] = -std::numeric_limits<T>::infinity();
+            continue;
+          }
+          T mx = -std::numeric_limits<T>::infinity();
+          for (int64_t j = 0; j < lim; ++j) mx = std::max(mx, row[j]);
+          const T sum = ExpRow(row, lim, s.m, mx);
+          lse[index] = mx + static_cast<T>(std::log(sum));
+          ScaleRow(row, lim, T(1) / sum);
+          if (p > 0) {
+            KeepScales(call, p, static_cast<uint64_t>(index * s.m), s.m,
+                       keep.data());
+            MulRow(row, keep.data(), lim);
+          }
+        }
+        // O = P V (N, Dv)
+        Gemm(false, false, s.n, s.dv, s.m, T(1), probs.data(), s.m,
+             pv + bh * s.m * s.dv, s.dv, T(0), out + bh * s.n * s.dv, s.dv);
+      }
+    });
+  }
+
+  void Backward(const llmsys_op_call_t& call, const DLTensor* const* outputs,
+                const DLTensor* const* grad_outputs, uint32_t,
+                DLTensor* const* grad_inputs) override {
+    const Dims s = Check(call);
+    const DLTensor* g = grad_outputs[0];  // (B, H, N, Dv) or nullptr
+    DLTensor* gq = grad_inputs[0];
+    DLTensor* gk = grad_inputs[1];
+    DLTensor* gv = grad_inputs[2];
+    if (DLTensor* gmask = grad_inputs[3]; gmask != nullptr) Zero(gmask);
+    if (g == nullptr) {
+      for (DLTensor* t : {gq, gk, gv})
+        if (t != nullptr) Zero(t);
+      return;
+    }
+    const double scale = Scale(call, s);
+    const double p = DropoutP(call);
+    const std::vector<uint8_t> pad = Padding(s);
+    UseThreads(call);
+    ForFloat(call.inputs[0]->dtype, [&]<class T>(T) {
+      const T* pq = sdk::Data<const T>(call.inputs[0]);
+      const T* pk = sdk::Data<const T>(call.inputs[1]);
+      const T* pv = sdk::Data<const T>(call.inputs[2]);
+      const T* plse = sdk::Data<const T>(outputs[1]);
+      const T* pg = sdk::Data<const T>(g);
+      const size_t nm = static_cast<size_t>(s.n * s.m);
+      std::vector<T> probs(nm), dp(nm);        // P, then dP and dS (N, M)
+      std::vector<T> dropped(p > 0 ? nm : 0);  // P * keep / (1 - p)
+      std::vector<T> keep(p > 0 ? nm : 0);
+      for (int64_t bh = 0; bh < s.b * s.h; ++bh) {
+        const int64_t b = bh / s.h;
+        const RowMask rm{pad.empty() ? nullptr : pad.data() + b * s.m, s.causal,
+                         s.m};
+        const T* q = pq + bh * s.n * s.d;
+        const T* k = pk + bh * s.m * s.d;
+        const T* v = pv + bh * s.m * s.dv;
+        const T* go = pg + bh * s.n * s.dv;
+        Gemm(false, true, s.n, s.m, s.d, static_cast<T>(scale), q, s.d, k, s.d,
+             T(0), probs.data(), s.m);
+        for (int64_t n = 0; n < s.n; ++n) {
+          T* row = probs.data() + n * s.m;
+          const int64_t lim = rm.Limit(n);
+          const int64_t index = bh * s.n + n;
+          const T row_lse = plse[index];
+          if (row_lse == -std::numeric_limits<T>::infinity() ||
+              !MaskRow(row, lim, rm.pad)) {
+            std::fill(row, row + s.m, T(0));
+          } else {
+            ExpRow(row, lim, s.m, row_lse);
+          }
+          if (p > 0) {
+            T* kr = keep.data() + n * s.m;
+            KeepScales(call, p, static_cast<uint64_t>(index * s.m), s.m, kr);
+            T* dr = dropped.data() + n * s.m;
+            for (int64_t j = 0; j < s.m; ++j) dr[j] = row[j] * kr[j];
+          }
+        }
+        const T* pp = p > 0 ? dropped.data() : probs.data();
+        // dV (M, Dv) = P'^T dO
+        if (gv != nullptr)
+          Gemm(true, false, s.m, s.dv, s.n, T(1), pp, s.m, go, s.dv, T(0),
+               sdk::Data<T>(gv) + bh * s.m * s.dv, s.dv);
+        if (gq == nullptr && gk == nullptr) continue;
+        // dP (N, M) = dO V^T, times keep; then dS = P (dP - rowsum(P dP)).
+        Gemm(false, true, s.n, s.m, s.dv, T(1), go, s.dv, v, s.dv, T(0),
+             dp.data(), s.m);
+        if (p > 0) MulRow(dp.data(), keep.data(), static_cast<int64_t>(nm));
+        for (int64_t n = 0; n < s.n; ++n)
+          SoftmaxGradRow(probs.data() + n * s.m, dp.data() + n * s.m, s.m);
+        // dQ (N, D) = scale dS K; dK (M, D) = scale dS^T Q.
+        if (gq != nullptr)
+          Gemm(false, false, s.n, s.d, s.m, static_cast<T>(scale), dp.data(),
+               s.m, k, s.d, T(0), sdk::Data<T>(gq) + bh * s.n * s.d, s.d);
+        if (gk != nullptr)
+          Gemm(true, false, s.m, s.d, s.n, static_cast<T>(scale), dp.data(),
+               s.m, q, s.d, T(0), sdk::Data<T>(gk) + bh * s.m * s.d, s.d);
+      }
+    });
+  }
+
+ private:
+  static Dims Check(const llmsys_op_call_t& call) {
+    const DLTensor* q = FloatArg(call, 0, "q");
+    const DLTensor* k = FloatArg(call, 1, "k");
+    const DLTensor* v = FloatArg(call, 2, "v");
+    const DLTensor* mask = OptionalArg(call, 3, "key_padding_mask");
+    if (mask != nullptr) MaskArg(call, 3, "key_padding_mask");
+    RequireSameDtype(call, q, "q", k, "k");
+    RequireSameDtype(call, q, "q", v, "v");
+    const std::string all =
+        cpu::Describe("q", q) + ", " + cpu::Describe("k", k) + ", " +
+        cpu::Describe("v", v) +
+        (mask != nullptr ? ", " + cpu::Describe("key_padding_mask", mask)
+                         : std::string());
+    if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
+      ArgFail(call,
+              "q, k and v must be 4-d (B, H, N, D), (B, H, M, D), "
+              "(B, H, M, Dv), got " +
+                  all);
+    const Shape qs = ShapeOf(q), ks = ShapeOf(k), vs = ShapeOf(v);
+    if (ks[0] != qs[0] || vs[0] != qs[0] || ks[1] != qs[1] || vs[1] != qs[1])
+      ArgFail(call,
+              "q, k and v must agree on B and H (dims 0 and 1), got " + all);
+    if (vs[2] != ks[2])
+      ArgFail(call, "k and v must agree on M (dim 2), got " + all);
+    if (ks[3] != qs[3])
+      ArgFail(call, "q and k must agree on D (dim 3), got " + all);
+    if (mask != nullptr && ShapeOf(mask) != Shape{qs[0], ks[2]})
+      ArgFail(call, "key_padding_mask must have shape (B, M) = " +
+                        Str({qs[0], ks[2]}) + ", got " + all);
+    DropoutP(call);
+    return {qs[0], qs[1], qs[2], ks[2],
+            qs[3], vs[3], mask,  sdk::Params(&call.attrs).Bool("causal")};
+  }
+
+  static double DropoutP(const llmsys_op_call_t& call) {
+    const double p = sdk::Params(&call.attrs).Float("dropout_p");
+    if (!(p >= 0.0 && p <= 1.0))
+      ArgFail(call, "dropout_p must be in [0, 1], got " + std::to_string(p));
+    return p;
+  }
+
+  static double Scale(const llmsys_op_call_t& call, const Dims& s) {
+    const double scale = sdk::Params(&call.attrs).Float("scale");
+    if (scale != 0.0) return scale;
+    return s.d > 0 ? 1.0 / std::sqrt(static_cast<double>(s.d)) : 1.0;
+  }
+
+  // The key padding mask as bytes (B, M), 1 = masked; empty when absent.
+  static std::vector<uint8_t> Padding(const Dims& s) {
+    std::vector<uint8_t> pad;
+    if (s.mask == nullptr) return pad;
+    pad.resize(static_cast<size_t>(s.b * s.m));
+    for (int64_t i = 0; i < s.b * s.m; ++i) pad[i] = MaskAt(s.mask, i) ? 1 : 0;
+    return pad;
+  }
+
+  // out[j] = keep / (1 - p) for probabilities first .. first + count.
+  template <class T>
+  static void KeepScales(const llmsys_op_call_t& call, double p, uint64_t first,
+                         int64_t count, T* out) {
+    std::vector<float> u(static_cast<size_t>(count));
+    Uniforms(call.ctx->rng_seed, call.ctx->rng_offset, first, count, u.data());
+    const T kept = static_cast<T>(1.0 / (1.0 - p));
+    for (int64_t j = 0; j < count; ++j)
+      out[j] = static_cast<double>(u[j]) >= p ? kept : T(0);
+  }
+};
+
+}  // namespace
+
+void RegisterAttention(sdk::Registry& registry) { registry.Add<Attention>(); }
+
+}  // namespace llmsys::cpu

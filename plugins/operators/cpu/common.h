@@ -1,0 +1,225 @@
+// plugins/operators/cpu/common.h — what the llmsys.cpu operators share:
+// argument checks (the reference's helpers, with this plugin's wording),
+// dtype dispatch, the OpenBLAS GEMM wrapper that honours the call's thread
+// count, a vectorizable float exp, and Philox draws four at a time.
+//
+// Every operator here computes float32 on a fast path (BLAS, loops written
+// for the compiler to vectorize) and float64 the same way (so the
+// conformance suite's gradient check runs). Results are deterministic for a
+// fixed thread count: no atomics, no reductions whose order depends on
+// timing.
+#ifndef LLMSYS_PLUGINS_OPERATORS_CPU_COMMON_H_
+#define LLMSYS_PLUGINS_OPERATORS_CPU_COMMON_H_
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "llmsys/random.h"
+#include "llmsys/sdk.hpp"
+#include "plugins/operators/reference/common.h"
+
+// Kernels compiled for AVX-512, AVX2+FMA and baseline x86-64, picked at load
+// time from CPUID (GCC function multiversioning); plain functions elsewhere.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define LLMSYS_CPU_KERNEL \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define LLMSYS_CPU_KERNEL
+#endif
+
+namespace llmsys::cpu {
+
+using reference::ArgFail;
+using reference::BroadcastIndex;
+using reference::BroadcastShape;
+using reference::Describe;
+using reference::IndexAt;
+using reference::IsF32;
+using reference::IsF64;
+using reference::IsIndex;
+using reference::IsMask;
+using reference::MaskAt;
+using reference::NormDim;
+using reference::Numel;
+using reference::Shape;
+using reference::ShapeOf;
+using reference::SpecOf;
+using reference::Str;
+using sdk::Fail;
+
+// Input `index` of the call, required present, on the CPU.
+inline const DLTensor* Arg(const llmsys_op_call_t& call, uint32_t index,
+                           const char* name) {
+  if (index >= call.num_inputs || call.inputs[index] == nullptr)
+    ArgFail(call, std::string("input '") + name + "' is missing");
+  const DLTensor* t = call.inputs[index];
+  if (t->device.device_type != kDLCPU)
+    ArgFail(call, std::string("input '") + name +
+                      "' is not on the CPU (llmsys.cpu runs on the CPU)");
+  return t;
+}
+
+inline const DLTensor* OptionalArg(const llmsys_op_call_t& call, uint32_t index,
+                                   const char* name) {
+  if (index >= call.num_inputs || call.inputs[index] == nullptr) return nullptr;
+  return Arg(call, index, name);
+}
+
+inline const DLTensor* FloatArg(const llmsys_op_call_t& call, uint32_t index,
+                                const char* name) {
+  const DLTensor* t = Arg(call, index, name);
+  if (!IsF32(t->dtype) && !IsF64(t->dtype))
+    ArgFail(call, std::string("input '") + name +
+                      "' must be float32 or float64, got " + Describe(name, t));
+  return t;
+}
+
+inline const DLTensor* IndexArg(const llmsys_op_call_t& call, uint32_t index,
+                                const char* name) {
+  const DLTensor* t = Arg(call, index, name);
+  if (!IsIndex(t->dtype))
+    ArgFail(call, std::string("input '") + name +
+                      "' must be int32 or int64, got " + Describe(name, t));
+  return t;
+}
+
+inline const DLTensor* MaskArg(const llmsys_op_call_t& call, uint32_t index,
+                               const char* name) {
+  const DLTensor* t = Arg(call, index, name);
+  if (!IsMask(t->dtype))
+    ArgFail(call, std::string("input '") + name +
+                      "' must be uint8, int32, int64, float32 or float64, "
+                      "got " +
+                      Describe(name, t));
+  return t;
+}
+
+inline void RequireSameDtype(const llmsys_op_call_t& call, const DLTensor* a,
+                             const char* an, const DLTensor* b,
+                             const char* bn) {
+  if (!llmsys_dtype_equal(a->dtype, b->dtype))
+    ArgFail(call, std::string("inputs must have the same dtype, got ") +
+                      Describe(an, a) + " and " + Describe(bn, b));
+}
+
+// Calls f(T{}) with T = float or double, as `dtype` says.
+template <class F>
+void ForFloat(DLDataType dtype, F&& f) {
+  if (IsF32(dtype)) {
+    f(float{});
+  } else if (IsF64(dtype)) {
+    f(double{});
+  } else {
+    Fail(LLMSYS_STATUS_INVALID_ARGUMENT,
+         "llmsys.cpu computes in float32 or float64, not " +
+             reference::DtypeName(dtype));
+  }
+}
+
+// Sets every element of a float tensor to zero.
+inline void Zero(DLTensor* t) {
+  const size_t bytes = static_cast<size_t>(llmsys_tensor_numel(t)) *
+                       (IsF32(t->dtype) ? sizeof(float) : sizeof(double));
+  if (bytes > 0) std::memset(llmsys_tensor_data(t), 0, bytes);
+}
+
+// ---- BLAS ----
+
+// Makes OpenBLAS use the call's thread count (a process-wide setting,
+// changed only when it differs).
+void UseThreads(const llmsys_op_call_t& call);
+
+// Row-major C (m, n) = alpha * op(A) (m, k) @ op(B) (k, n) + beta * C, with
+// A stored (m, k) or, transposed, (k, m); lda/ldb/ldc are row strides.
+// Sizes of 0 are handled here (BLAS rejects a leading dim of 0).
+void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+          const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+          float* c, int64_t ldc);
+void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
+          const double* a, int64_t lda, const double* b, int64_t ldb,
+          double beta, double* c, int64_t ldc);
+
+// The BLAS core OpenBLAS chose ("SkylakeX", "Haswell", "Prescott", ...).
+std::string BlasCore();
+
+// ---- math ----
+
+// e^x in float, vectorizable (Cephes' polynomial, ~2 ulp; 0 below -87.3,
+// +inf above 88.7, NaN stays NaN).
+inline float FastExp(float x) {
+  const float hi = 88.72283935546875f, lo = -87.33654022216797f;
+  const bool nan = x != x;
+  const bool over = x > hi, under = x < lo;
+  x = x < lo ? lo : (x > hi ? hi : x);
+  // n = round(x / ln 2), by the magic-number trick (exact for |n| < 2^22).
+  const float magic = 12582912.0f;  // 1.5 * 2^23
+  float n = x * 1.44269504088896341f + magic;
+  n -= magic;
+  float r = x - n * 0.693359375f;
+  r -= n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  // 2^n from the exponent bits; n is in [-126, 128], so split the scale in
+  // two to keep both factors normal.
+  const int32_t ni = static_cast<int32_t>(n);
+  const int32_t n1 = ni / 2, n2 = ni - n1;
+  const float s1 = std::bit_cast<float>((n1 + 127) << 23);
+  const float s2 = std::bit_cast<float>((n2 + 127) << 23);
+  float y = p * s1 * s2;
+  y = under ? 0.0f : y;
+  y = over ? std::bit_cast<float>(0x7f800000) : y;
+  return nan ? x : y;
+}
+
+// e^x for the dtype: the vectorizable float form, or std::exp in double.
+inline float Exp(float x) { return FastExp(x); }
+inline double Exp(double x) { return std::exp(x); }
+
+// tanh for the dtype: 1 - 2 / (e^{2x} + 1) in float, std::tanh in double.
+inline float Tanh(float x) { return 1.0f - 2.0f / (FastExp(2.0f * x) + 1.0f); }
+inline double Tanh(double x) { return std::tanh(x); }
+
+// ---- random numbers (llmsys/random.h) ----
+
+// out[j] = llmsys_random_uniform(seed, offset, first + j) for j < count,
+// one Philox evaluation per four numbers.
+inline void Uniforms(uint64_t seed, uint64_t offset, uint64_t first,
+                     int64_t count, float* out) {
+  const uint32_t key[2] = {static_cast<uint32_t>(seed),
+                           static_cast<uint32_t>(seed >> 32)};
+  int64_t j = 0;
+  while (j < count) {
+    const uint64_t i = first + static_cast<uint64_t>(j);
+    const uint64_t counter = offset + i / 4;
+    uint32_t c[4] = {static_cast<uint32_t>(counter),
+                     static_cast<uint32_t>(counter >> 32), 0, 0};
+    llmsys_philox4x32_10(c, key);
+    for (uint64_t w = i % 4; w < 4 && j < count; ++w, ++j)
+      out[j] = static_cast<float>(c[w] >> 8) * (1.0f / 16777216.0f);
+  }
+}
+
+// Registration, one function per source file (plugin.cc calls them all).
+void RegisterMatmul(sdk::Registry& registry);
+void RegisterElementwise(sdk::Registry& registry);
+void RegisterReductions(sdk::Registry& registry);
+void RegisterNorms(sdk::Registry& registry);
+void RegisterSoftmax(sdk::Registry& registry);
+void RegisterEmbedding(sdk::Registry& registry);
+void RegisterDropout(sdk::Registry& registry);
+void RegisterAttention(sdk::Registry& registry);
+void RegisterContiguous(sdk::Registry& registry);
+
+}  // namespace llmsys::cpu
+
+#endif  // LLMSYS_PLUGINS_OPERATORS_CPU_COMMON_H_

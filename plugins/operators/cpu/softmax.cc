@@ -1,0 +1,333 @@
+// softmax.fused and log_softmax.fused along any dim (rows of the last dim
+// vectorized; other dims through a strided lane loop), and
+// cross_entropy.fused (log-softmax + NLL per row, backward straight from
+// the logits).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "plugins/operators/cpu/common.h"
+
+namespace llmsys::cpu {
+namespace {
+
+struct Lanes {
+  int64_t outer = 1, len = 1, inner = 1;
+};
+
+Lanes LanesOf(const llmsys_op_call_t& call, const Shape& shape) {
+  const int64_t ndim = static_cast<int64_t>(shape.size());
+  const int64_t dim = NormDim(call, sdk::Params(&call.attrs).Int("dim"),
+                              ndim > 0 ? ndim : 1, "dim");
+  Lanes l;
+  if (shape.empty()) return l;
+  for (int64_t d = 0; d < dim; ++d) l.outer *= shape[d];
+  l.len = shape[dim];
+  for (int64_t d = dim + 1; d < ndim; ++d) l.inner *= shape[d];
+  return l;
+}
+
+template <class T>
+T RowMax(const T* x, int64_t n) {
+  T mx = -std::numeric_limits<T>::infinity();
+  for (int64_t j = 0; j < n; ++j) mx = std::max(mx, x[j]);
+  return mx;
+}
+
+// y = softmax or log_softmax of each row of `len`, rows contiguous.
+template <class T, bool kLog>
+LLMSYS_CPU_KERNEL void SoftmaxRows(const T* x, T* y, int64_t rows,
+                                   int64_t len) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * len;
+    T* yr = y + r * len;
+    const T mx = RowMax(xr, len);
+    T sum = 0;
+    if constexpr (kLog) {
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < len; ++j) sum += Exp(xr[j] - mx);
+      const T shift = mx + static_cast<T>(std::log(sum));
+      for (int64_t j = 0; j < len; ++j) yr[j] = xr[j] - shift;
+    } else {
+      for (int64_t j = 0; j < len; ++j) yr[j] = Exp(xr[j] - mx);
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < len; ++j) sum += yr[j];
+      const T inv = T(1) / sum;
+      for (int64_t j = 0; j < len; ++j) yr[j] *= inv;
+    }
+  }
+}
+
+// softmax: dx = y (g - sum(g y)); log_softmax: dx = g - exp(y) sum(g).
+template <class T, bool kLog>
+LLMSYS_CPU_KERNEL void SoftmaxRowsBackward(const T* y, const T* g, T* gx,
+                                           int64_t rows, int64_t len) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* yr = y + r * len;
+    const T* gr = g + r * len;
+    T* o = gx + r * len;
+    T sum = 0;
+    if constexpr (kLog) {
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < len; ++j) sum += gr[j];
+      for (int64_t j = 0; j < len; ++j) o[j] = gr[j] - Exp(yr[j]) * sum;
+    } else {
+#pragma omp simd reduction(+ : sum)
+      for (int64_t j = 0; j < len; ++j) sum += gr[j] * yr[j];
+      for (int64_t j = 0; j < len; ++j) o[j] = yr[j] * (gr[j] - sum);
+    }
+  }
+}
+
+template <bool kLog>
+class Softmax : public sdk::Operator {
+ public:
+  static constexpr bool kHasBackward = true;
+  static constexpr const char* kOp = kLog ? "log_softmax" : "softmax";
+  static sdk::Info Describe() {
+    return {.id = std::string(kOp) + ".fused",
+            .description = std::string(kOp) +
+                           " along a dim: max, exp-sum and normalize fused "
+                           "per row, vectorized exp",
+            .op = kOp,
+            .op_flags = LLMSYS_OP_BACKWARD_NEEDS_OUTPUTS,
+            .priority = 100};
+  }
+  explicit Softmax(const sdk::Params&) {}
+
+  std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
+                                          size_t*) override {
+    const DLTensor* x = FloatArg(call, 0, "x");
+    LanesOf(call, ShapeOf(x));
+    return {SpecOf(call, x->dtype, ShapeOf(x))};
+  }
+
+  void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
+               uint32_t) override {
+    const DLTensor* x = call.inputs[0];
+    const Lanes l = LanesOf(call, ShapeOf(x));
+    ForFloat(x->dtype, [&]<class T>(T) {
+      const T* px = sdk::Data<const T>(x);
+      T* py = sdk::Data<T>(outputs[0]);
+      if (l.inner == 1) return SoftmaxRows<T, kLog>(px, py, l.outer, l.len);
+      // A strided lane: gather, compute, scatter.
+      std::vector<T> in(static_cast<size_t>(l.len)), out(in.size());
+      for (int64_t o = 0; o < l.outer; ++o)
+        for (int64_t i = 0; i < l.inner; ++i) {
+          const int64_t base = o * l.len * l.inner + i;
+          for (int64_t j = 0; j < l.len; ++j) in[j] = px[base + j * l.inner];
+          SoftmaxRows<T, kLog>(in.data(), out.data(), 1, l.len);
+          for (int64_t j = 0; j < l.len; ++j) py[base + j * l.inner] = out[j];
+        }
+    });
+  }
+
+  void Backward(const llmsys_op_call_t& call, const DLTensor* const* outputs,
+                const DLTensor* const* grad_outputs, uint32_t,
+                DLTensor* const* grad_inputs) override {
+    DLTensor* gx = grad_inputs[0];
+    if (gx == nullptr) return;
+    const DLTensor* g = grad_outputs[0];
+    if (g == nullptr) return Zero(gx);
+    const DLTensor* y = outputs[0];
+    const Lanes l = LanesOf(call, ShapeOf(y));
+    ForFloat(y->dtype, [&]<class T>(T) {
+      const T* py = sdk::Data<const T>(y);
+      const T* pg = sdk::Data<const T>(g);
+      T* pgx = sdk::Data<T>(gx);
+      if (l.inner == 1)
+        return SoftmaxRowsBackward<T, kLog>(py, pg, pgx, l.outer, l.len);
+      std::vector<T> yl(static_cast<size_t>(l.len)), gl(yl.size()),
+          out(yl.size());
+      for (int64_t o = 0; o < l.outer; ++o)
+        for (int64_t i = 0; i < l.inner; ++i) {
+          const int64_t base = o * l.len * l.inner + i;
+          for (int64_t j = 0; j < l.len; ++j) {
+            yl[j] = py[base + j * l.inner];
+            gl[j] = pg[base + j * l.inner];
+          }
+          SoftmaxRowsBackward<T, kLog>(yl.data(), gl.data(), out.data(), 1,
+                                       l.len);
+          for (int64_t j = 0; j < l.len; ++j) pgx[base + j * l.inner] = out[j];
+        }
+    });
+  }
+};
+
+// ---- cross_entropy ----
+
+enum class Reduction { kMean, kSum, kNone };
+
+// log sum_j exp(row[j]), max-subtracted.
+template <class T>
+LLMSYS_CPU_KERNEL T LogSumExp(const T* row, int64_t v) {
+  const T mx = RowMax(row, v);
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < v; ++j) sum += Exp(row[j] - mx);
+  return mx + static_cast<T>(std::log(sum));
+}
+
+// Row of the gradient: s * (softmax - (1 - eps) [j == t] - eps / V).
+template <class T>
+LLMSYS_CPU_KERNEL void CrossEntropyRowGrad(const T* row, T* out, int64_t v,
+                                           T lse, T s, T smooth) {
+  for (int64_t j = 0; j < v; ++j) out[j] = s * (Exp(row[j] - lse) - smooth);
+}
+
+class CrossEntropy : public sdk::Operator {
+ public:
+  static constexpr bool kHasBackward = true;
+  static sdk::Info Describe() {
+    return {.id = "cross_entropy.fused",
+            .description =
+                "cross_entropy: log-softmax and NLL fused per row, "
+                "backward straight from the logits, vectorized exp",
+            .op = "cross_entropy",
+            .op_flags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS,
+            .priority = 100};
+  }
+  explicit CrossEntropy(const sdk::Params&) {}
+
+  std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
+                                          size_t*) override {
+    const DLTensor* logits = FloatArg(call, 0, "logits");
+    const DLTensor* targets = IndexArg(call, 1, "targets");
+    const Shape ls = ShapeOf(logits);
+    if (ls.empty() || ls.back() == 0)
+      ArgFail(call, "logits must have a non-empty class dim (last), got " +
+                        cpu::Describe("logits", logits));
+    const Shape positions(ls.begin(), ls.end() - 1);
+    if (ShapeOf(targets) != positions)
+      ArgFail(call, "targets must have logits' shape without the class dim " +
+                        Str(positions) + ", got " +
+                        cpu::Describe("logits", logits) + " and " +
+                        cpu::Describe("targets", targets));
+    const Reduction r = ReductionOf(call);
+    Smoothing(call);
+    return {SpecOf(call, logits->dtype,
+                   r == Reduction::kNone ? positions : Shape{})};
+  }
+
+  void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
+               uint32_t) override {
+    const DLTensor* logits = call.inputs[0];
+    const DLTensor* targets = call.inputs[1];
+    const Reduction r = ReductionOf(call);
+    const double eps = Smoothing(call);
+    const int64_t ignore = sdk::Params(&call.attrs).Int("ignore_index");
+    const int64_t v = ShapeOf(logits).back();
+    const int64_t rows = llmsys_tensor_numel(targets);
+    ForFloat(logits->dtype, [&]<class T>(T) {
+      const T* px = sdk::Data<const T>(logits);
+      T* out = sdk::Data<T>(outputs[0]);
+      double total = 0;
+      int64_t count = 0;
+      for (int64_t p = 0; p < rows; ++p) {
+        const int64_t t = CheckedTarget(call, targets, p, v, ignore);
+        double loss = 0;
+        if (t != ignore) {
+          const T* row = px + p * v;
+          const double lse = LogSumExp(row, v);
+          if (eps != 0.0) {
+            double sum = 0;
+            for (int64_t j = 0; j < v; ++j) sum += row[j];
+            const double sum_neg_logp = lse * static_cast<double>(v) - sum;
+            loss = (1 - eps) * (lse - row[t]) +
+                   eps * sum_neg_logp / static_cast<double>(v);
+          } else {
+            loss = lse - row[t];
+          }
+          ++count;
+        }
+        total += loss;
+        if (r == Reduction::kNone) out[p] = static_cast<T>(loss);
+      }
+      if (r == Reduction::kSum) out[0] = static_cast<T>(total);
+      if (r == Reduction::kMean)
+        out[0] = static_cast<T>(count > 0
+                                    ? total / static_cast<double>(count)
+                                    : std::numeric_limits<double>::quiet_NaN());
+    });
+  }
+
+  void Backward(const llmsys_op_call_t& call, const DLTensor* const*,
+                const DLTensor* const* grad_outputs, uint32_t,
+                DLTensor* const* grad_inputs) override {
+    DLTensor* gx = grad_inputs[0];
+    if (gx == nullptr) return;
+    const DLTensor* logits = call.inputs[0];
+    const DLTensor* targets = call.inputs[1];
+    const DLTensor* g = grad_outputs[0];
+    const Reduction r = ReductionOf(call);
+    const double eps = Smoothing(call);
+    const int64_t ignore = sdk::Params(&call.attrs).Int("ignore_index");
+    const int64_t v = ShapeOf(logits).back();
+    const int64_t rows = llmsys_tensor_numel(targets);
+    int64_t count = 0;
+    for (int64_t p = 0; p < rows; ++p)
+      count += CheckedTarget(call, targets, p, v, ignore) != ignore;
+    ForFloat(logits->dtype, [&]<class T>(T) {
+      const T* px = sdk::Data<const T>(logits);
+      const T* pg = g != nullptr ? sdk::Data<const T>(g) : nullptr;
+      T* pgx = sdk::Data<T>(gx);
+      const T smooth = static_cast<T>(eps / static_cast<double>(v));
+      for (int64_t p = 0; p < rows; ++p) {
+        const int64_t t = IndexAt(targets, p);
+        T* o = pgx + p * v;
+        double s = 0;
+        if (pg != nullptr)
+          s = r == Reduction::kNone ? double(pg[p]) : double(pg[0]);
+        if (r == Reduction::kMean && count > 0) s /= static_cast<double>(count);
+        if (t == ignore || pg == nullptr) {
+          std::fill(o, o + v, T(0));
+          continue;
+        }
+        const T* row = px + p * v;
+        CrossEntropyRowGrad<T>(row, o, v, LogSumExp(row, v), static_cast<T>(s),
+                               smooth);
+        o[t] -= static_cast<T>(s * (1 - eps));
+      }
+    });
+  }
+
+ private:
+  static Reduction ReductionOf(const llmsys_op_call_t& call) {
+    const std::string r = sdk::Params(&call.attrs).String("reduction");
+    if (r == "mean") return Reduction::kMean;
+    if (r == "sum") return Reduction::kSum;
+    if (r == "none") return Reduction::kNone;
+    ArgFail(call, "reduction must be 'mean', 'sum' or 'none', got '" + r + "'");
+  }
+  static double Smoothing(const llmsys_op_call_t& call) {
+    const double eps = sdk::Params(&call.attrs).Float("label_smoothing");
+    if (!(eps >= 0.0 && eps <= 1.0))
+      ArgFail(call,
+              "label_smoothing must be in [0, 1], got " + std::to_string(eps));
+    return eps;
+  }
+  static int64_t CheckedTarget(const llmsys_op_call_t& call,
+                               const DLTensor* targets, int64_t p, int64_t v,
+                               int64_t ignore) {
+    const int64_t t = IndexAt(targets, p);
+    if (t != ignore && (t < 0 || t >= v))
+      ArgFail(call, "target " + std::to_string(t) + " at position " +
+                        std::to_string(p) + " (row-major in targets " +
+                        Str(ShapeOf(targets)) + ") is out of range [0, " +
+                        std::to_string(v) + ") and is not ignore_index " +
+                        std::to_string(ignore));
+    return t;
+  }
+};
+
+}  // namespace
+
+void RegisterSoftmax(sdk::Registry& registry) {
+  registry.Add<Softmax<false>>();
+  registry.Add<Softmax<true>>();
+  registry.Add<CrossEntropy>();
+}
+
+}  // namespace llmsys::cpu

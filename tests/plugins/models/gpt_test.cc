@@ -1,0 +1,335 @@
+// Tests of the gpt model (plugins/models/gpt), loaded from the built gpt.so
+// with the reference operators and driven through its C struct as the host
+// drives it: create() declares the parameters into a ParameterStore,
+// forward() runs on a fresh runtime::Graph, the test reads the "loss" and
+// "logits" outputs and runs autograd::Backward. Sizes are tiny: the
+// reference operators are plain loops.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "tests/plugins/models/model_harness.h"
+
+namespace llmsys::models_test {
+namespace {
+
+using autograd::Var;
+
+// A small config; `extra` overrides or adds to it.
+Overrides Config(int64_t vocab, Overrides extra = {}) {
+  Overrides o = {{"vocab_size", vocab},
+                 {"block_size", int64_t{6}},
+                 {"n_layer", int64_t{2}},
+                 {"n_head", int64_t{2}},
+                 {"n_embd", int64_t{8}}};
+  for (auto& e : extra) {
+    auto it = std::find_if(o.begin(), o.end(),
+                           [&](const auto& x) { return x.first == e.first; });
+    if (it != o.end())
+      it->second = e.second;
+    else
+      o.push_back(e);
+  }
+  return o;
+}
+
+// Tokens (B, T) with values from a fixed pseudo-random sequence below `vocab`.
+std::vector<double> Tokens(int64_t n, int64_t vocab, uint64_t seed = 7) {
+  std::vector<double> t;
+  uint64_t s = seed;
+  for (int64_t i = 0; i < n; ++i) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    t.push_back(static_cast<double>((s >> 33) % static_cast<uint64_t>(vocab)));
+  }
+  return t;
+}
+
+Inputs TokensAndTargets(int64_t B, int64_t T, int64_t vocab,
+                        std::vector<double> targets = {}) {
+  std::vector<double> tokens = Tokens(B * T, vocab);
+  if (targets.empty()) targets = Tokens(B * T, vocab, /*seed=*/11);
+  return {{"tokens", MakeTensor({B, T}, tokens, tensor::kI64)},
+          {"targets", MakeTensor({B, T}, targets, tensor::kI64)}};
+}
+
+// The loss of one forward; fails the test on an error.
+double Loss(ModelRun& run, const Inputs& inputs, uint32_t mode) {
+  ForwardResult r = run.Forward(inputs, mode);
+  EXPECT_EQ(r.status, LLMSYS_STATUS_OK) << r.message;
+  if (r.status != LLMSYS_STATUS_OK) return NAN;
+  return r.outputs.at("loss")->data.ToDoubles()[0];
+}
+
+int64_t NumParameters(ModelRun& run) {
+  int64_t n = 0;
+  for (const runtime::Parameter& p : run.params().all())
+    n += p.var->data.numel();
+  return n;
+}
+
+TEST(GptTest, ParametersFollowTheFormulaAndNaming) {
+  const int64_t V = 11, T = 6, L = 2, C = 8;
+  ModelRun run("gpt", Config(V));
+  ASSERT_EQ(run.Create(), LLMSYS_STATUS_OK) << run.message();
+  // wte + wpe + per block (ln1, qkv, proj, ln2, fc, proj) + ln_f
+  EXPECT_EQ(NumParameters(run),
+            V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C);
+  std::vector<std::string> names;
+  for (const runtime::Parameter& p : run.params().all())
+    names.push_back(p.name);
+  const std::vector<std::string> block0 = {
+      "blocks.0.ln1.weight",       "blocks.0.ln1.bias",
+      "blocks.0.ln2.weight",       "blocks.0.ln2.bias",
+      "blocks.0.attn.qkv.weight",  "blocks.0.attn.qkv.bias",
+      "blocks.0.attn.proj.weight", "blocks.0.attn.proj.bias",
+      "blocks.0.mlp.fc.weight",    "blocks.0.mlp.fc.bias",
+      "blocks.0.mlp.proj.weight",  "blocks.0.mlp.proj.bias"};
+  ASSERT_EQ(names.size(), 2u + 2 * block0.size() + 2);
+  EXPECT_EQ(names[0], "wte.weight");
+  EXPECT_EQ(names[1], "wpe.weight");
+  EXPECT_EQ(std::vector<std::string>(names.begin() + 2, names.begin() + 14),
+            block0);
+  EXPECT_EQ(names[names.size() - 2], "ln_f.weight");
+  EXPECT_EQ(names.back(), "ln_f.bias");
+  EXPECT_EQ(run.Param("blocks.1.attn.qkv.weight").var->data.shape(),
+            (tensor::Shape{3 * C, C}));
+  EXPECT_EQ(run.Param("blocks.1.mlp.fc.weight").var->data.shape(),
+            (tensor::Shape{4 * C, C}));
+  // Biases and LayerNorm weights are excluded from weight decay; they start
+  // at zeros and ones.
+  for (const runtime::Parameter& p : run.params().all()) {
+    const bool vector = p.var->data.ndim() == 1;
+    EXPECT_EQ((p.flags & LLMSYS_PARAMETER_NO_DECAY) != 0, vector) << p.name;
+    EXPECT_TRUE(tensor::kF32 == p.var->data.dtype()) << p.name;
+    if (!vector) continue;
+    const double expected = p.name.find(".bias") != std::string::npos ? 0 : 1;
+    for (double x : p.var->data.ToDoubles()) ASSERT_EQ(x, expected) << p.name;
+  }
+
+  // Untied, without biases, in float64: a separate lm_head, weight-only
+  // LayerNorms.
+  ModelRun untied("gpt", Config(V, {{"tie_embeddings", false},
+                                    {"bias", false},
+                                    {"dtype", std::string("float64")}}));
+  ASSERT_EQ(untied.Create(), LLMSYS_STATUS_OK) << untied.message();
+  EXPECT_EQ(NumParameters(untied),
+            2 * V * C + T * C + L * (12 * C * C + 2 * C) + C);
+  EXPECT_NE(untied.params().Find("lm_head.weight"), nullptr);
+  EXPECT_EQ(untied.params().Find("ln_f.bias"), nullptr);
+  EXPECT_TRUE(tensor::kF64 == untied.Param("wte.weight").var->data.dtype());
+}
+
+TEST(GptTest, InitialLossIsNearLogVocabAndLogitsHaveTheirShape) {
+  const int64_t V = 32, B = 2, T = 6;
+  ModelRun run("gpt", Config(V));
+  ASSERT_EQ(run.Create(), LLMSYS_STATUS_OK) << run.message();
+  ForwardResult r = run.Forward(TokensAndTargets(B, T, V), LLMSYS_MODE_EVAL);
+  ASSERT_EQ(r.status, LLMSYS_STATUS_OK) << r.message;
+  EXPECT_EQ(r.leaked_handles, 0);
+  ASSERT_TRUE(r.outputs.count("loss") && r.outputs.count("logits"));
+  EXPECT_NEAR(r.outputs["loss"]->data.ToDoubles()[0], std::log(V), 0.1);
+  EXPECT_EQ(r.outputs["logits"]->data.shape(), (tensor::Shape{B, T, V}));
+
+  // Generation: tokens only, logits only (shorter than block_size is fine).
+  ForwardResult g =
+      run.Forward({{"tokens", MakeTensor({1, 3}, {1, 2, 3}, tensor::kI64)}},
+                  LLMSYS_MODE_GENERATE);
+  ASSERT_EQ(g.status, LLMSYS_STATUS_OK) << g.message;
+  EXPECT_EQ(g.outputs.count("loss"), 0u);
+  EXPECT_EQ(g.outputs.at("logits")->data.shape(), (tensor::Shape{1, 3, V}));
+}
+
+// Changing the last token changes no logits before it (causal attention),
+// and the same token at two positions gets different logits (positions).
+TEST(GptTest, LogitsAreCausalAndPositionAware) {
+  const int64_t V = 10, T = 5;
+  ModelRun run("gpt", Config(V, {{"init_std", 0.5}}));
+  ASSERT_EQ(run.Create(), LLMSYS_STATUS_OK) << run.message();
+  auto logits = [&](std::vector<double> tokens) {
+    ForwardResult r =
+        run.Forward({{"tokens", MakeTensor({1, T}, tokens, tensor::kI64)}},
+                    LLMSYS_MODE_EVAL);
+    EXPECT_EQ(r.status, LLMSYS_STATUS_OK) << r.message;
+    return r.status == LLMSYS_STATUS_OK
+               ? r.outputs.at("logits")->data.ToDoubles()
+               : std::vector<double>(T * V);
+  };
+  const std::vector<double> a = logits({3, 3, 1, 4, 1});
+  const std::vector<double> b = logits({3, 3, 1, 4, 9});
+  EXPECT_EQ(std::vector<double>(a.begin(), a.end() - V),
+            std::vector<double>(b.begin(), b.end() - V));
+  EXPECT_NE(std::vector<double>(a.end() - V, a.end()),
+            std::vector<double>(b.end() - V, b.end()));
+  EXPECT_NE(std::vector<double>(a.begin(), a.begin() + V),
+            std::vector<double>(a.begin() + V, a.begin() + 2 * V));
+}
+
+TEST(GptTest, ErrorsSayWhatIsWrong) {
+  ModelRun run("gpt", Config(5));
+  ASSERT_EQ(run.Create(), LLMSYS_STATUS_OK) << run.message();
+  ForwardResult r = run.Forward(TokensAndTargets(1, 7, 5), LLMSYS_MODE_EVAL);
+  EXPECT_EQ(r.status, LLMSYS_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(r.message.find("sequence length 7 exceeds block_size 6"),
+            std::string::npos)
+      << r.message;
+  EXPECT_EQ(r.leaked_handles, 0);
+
+  r = run.Forward({{"tokens", MakeTensor({1, 2}, {0, 1}, tensor::kI64)}},
+                  LLMSYS_MODE_TRAIN);
+  EXPECT_EQ(r.status, LLMSYS_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(r.message.find("training needs an input 'targets'"),
+            std::string::npos)
+      << r.message;
+
+  r = run.Forward({{"tokns", MakeTensor({1, 2}, {0, 1}, tensor::kI64)}},
+                  LLMSYS_MODE_EVAL);
+  EXPECT_EQ(r.status, LLMSYS_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(r.message.find("needs an input 'tokens' (given: tokns)"),
+            std::string::npos)
+      << r.message;
+
+  // A token out of the vocabulary: the embedding op's own error, intact.
+  r = run.Forward({{"tokens", MakeTensor({1, 2}, {0, 9}, tensor::kI64)}},
+                  LLMSYS_MODE_EVAL);
+  EXPECT_EQ(r.status, LLMSYS_STATUS_INVALID_ARGUMENT) << r.message;
+  EXPECT_NE(r.message.find("embedding"), std::string::npos) << r.message;
+  EXPECT_EQ(r.leaked_handles, 0);
+
+  ModelRun bad("gpt",
+               Config(5, {{"n_embd", int64_t{10}}, {"n_head", int64_t{4}}}));
+  EXPECT_EQ(bad.Create(), LLMSYS_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(bad.message().find("n_embd (10) must be a multiple of n_head (4)"),
+            std::string::npos)
+      << bad.message();
+}
+
+// d(loss)/d(parameter element) by backward and by central differences, in
+// float64, for elements of several parameters. In TRAIN mode with dropout
+// the dispatcher's call counter is reset before every forward, so each one
+// draws the same masks.
+void GradientCheck(uint32_t mode, double dropout) {
+  const int64_t V = 7, B = 2, T = 4;
+  ModelRun run("gpt", Config(V, {{"dtype", std::string("float64")},
+                                 {"init_std", 0.3},
+                                 {"dropout", dropout}}));
+  ASSERT_EQ(run.Create(), LLMSYS_STATUS_OK) << run.message();
+  std::vector<double> targets = Tokens(B * T, V, 11);
+  targets[3] = -100;  // ignored
+  const Inputs inputs = TokensAndTargets(B, T, V, targets);
+  const uint64_t calls = run.ops().calls();
+
+  ForwardResult r = run.Forward(inputs, mode);
+  ASSERT_EQ(r.status, LLMSYS_STATUS_OK) << r.message;
+  ASSERT_TRUE(autograd::Backward(r.outputs.at("loss")).ok());
+
+  const double h = 1e-5;
+  double worst = 0;
+  for (const char* name :
+       {"wte.weight", "wpe.weight", "blocks.0.ln1.weight", "blocks.0.ln1.bias",
+        "blocks.0.attn.qkv.weight", "blocks.0.attn.qkv.bias",
+        "blocks.1.attn.proj.weight", "blocks.1.ln2.weight",
+        "blocks.1.mlp.fc.weight", "blocks.1.mlp.proj.bias", "ln_f.weight",
+        "ln_f.bias"}) {
+    const runtime::Parameter& p = run.Param(name);
+    ASSERT_TRUE(p.var->grad.defined()) << name;
+    const std::vector<double> grad = p.var->grad.ToDoubles();
+    double* w = p.var->data.data_as<double>();
+    const int64_t n = p.var->data.numel();
+    for (int64_t i : {int64_t{0}, n / 3, n - 1}) {
+      const double saved = w[i];
+      run.ops().set_calls(calls);
+      w[i] = saved + h;
+      const double up = Loss(run, inputs, mode);
+      run.ops().set_calls(calls);
+      w[i] = saved - h;
+      const double down = Loss(run, inputs, mode);
+      w[i] = saved;
+      const double numeric = (up - down) / (2 * h);
+      const double error =
+          std::abs(grad[i] - numeric) / std::max(std::abs(numeric), 1e-3);
+      worst = std::max(worst, error);
+      EXPECT_LT(error, 1e-6) << name << "[" << i << "]: backward " << grad[i]
+                             << ", central differences " << numeric;
+    }
+  }
+  char worst_text[32];
+  std::snprintf(worst_text, sizeof(worst_text), "%.2e", worst);
+  ::testing::Test::RecordProperty("worst_relative_error", worst_text);
+}
+
+TEST(GptTest, GradientsMatchCentralDifferencesInFloat64) {
+  GradientCheck(LLMSYS_MODE_EVAL, 0.0);
+}
+
+TEST(GptTest, GradientsMatchCentralDifferencesWithDropout) {
+  GradientCheck(LLMSYS_MODE_TRAIN, 0.2);
+}
+
+TEST(GptTest, PlainSgdOverfitsOneBatch) {
+  const int64_t V = 16, B = 2, T = 8;
+  ModelRun run("gpt", Config(V, {{"block_size", T},
+                                 {"n_layer", int64_t{1}},
+                                 {"n_embd", int64_t{16}}}));
+  ASSERT_EQ(run.Create(), LLMSYS_STATUS_OK) << run.message();
+  const Inputs inputs = TokensAndTargets(B, T, V);
+  const double lr = 0.5;
+  double first = 0, last = 0;
+  for (int step = 0; step < 30; ++step) {
+    run.ZeroGrads();
+    ForwardResult r = run.Forward(inputs, LLMSYS_MODE_TRAIN);
+    ASSERT_EQ(r.status, LLMSYS_STATUS_OK) << r.message;
+    const Var loss = r.outputs.at("loss");
+    last = loss->data.ToDoubles()[0];
+    if (step == 0) first = last;
+    ASSERT_TRUE(autograd::Backward(loss).ok());
+    for (const runtime::Parameter& p : run.params().all()) {
+      ASSERT_TRUE(p.var->grad.defined()) << p.name << " got no gradient";
+      float* w = p.var->data.data_as<float>();
+      const std::vector<double> g = p.var->grad.ToDoubles();
+      for (size_t i = 0; i < g.size(); ++i)
+        w[i] -= static_cast<float>(lr * g[i]);
+    }
+  }
+  char losses[64];
+  std::snprintf(losses, sizeof(losses), "%.4f -> %.4f", first, last);
+  ::testing::Test::RecordProperty("loss", losses);
+  EXPECT_NEAR(first, std::log(V), 0.1);
+  EXPECT_LT(last, 0.5 * first) << "loss went from " << first << " to " << last;
+}
+
+TEST(GptTest, DropoutOnlyInTraining) {
+  const int64_t V = 9, B = 1, T = 5;
+  const Inputs inputs = TokensAndTargets(B, T, V);
+  {
+    ModelRun run("gpt", Config(V));  // dropout 0
+    ASSERT_EQ(run.Create(), LLMSYS_STATUS_OK) << run.message();
+    ForwardResult a = run.Forward(inputs, LLMSYS_MODE_TRAIN);
+    ForwardResult b = run.Forward(inputs, LLMSYS_MODE_TRAIN);
+    ForwardResult e = run.Forward(inputs, LLMSYS_MODE_EVAL);
+    ASSERT_EQ(a.status, LLMSYS_STATUS_OK) << a.message;
+    ASSERT_EQ(b.status, LLMSYS_STATUS_OK) << b.message;
+    ASSERT_EQ(e.status, LLMSYS_STATUS_OK) << e.message;
+    EXPECT_EQ(a.outputs["logits"]->data.ToDoubles(),
+              b.outputs["logits"]->data.ToDoubles());
+    EXPECT_EQ(a.outputs["loss"]->data.ToDoubles(),
+              e.outputs["loss"]->data.ToDoubles());
+  }
+  ModelRun run("gpt", Config(V, {{"dropout", 0.5}}));
+  ASSERT_EQ(run.Create(), LLMSYS_STATUS_OK) << run.message();
+  ForwardResult e1 = run.Forward(inputs, LLMSYS_MODE_EVAL);
+  ForwardResult t = run.Forward(inputs, LLMSYS_MODE_TRAIN);
+  ForwardResult e2 = run.Forward(inputs, LLMSYS_MODE_EVAL);
+  ASSERT_EQ(t.status, LLMSYS_STATUS_OK) << t.message;
+  EXPECT_EQ(e1.outputs["logits"]->data.ToDoubles(),
+            e2.outputs["logits"]->data.ToDoubles());
+  EXPECT_NE(e1.outputs["logits"]->data.ToDoubles(),
+            t.outputs["logits"]->data.ToDoubles());
+}
+
+}  // namespace
+}  // namespace llmsys::models_test

@@ -1,0 +1,159 @@
+// tests/plugins/models/model_harness.h — drives a model plugin as the host
+// does: a registry with the reference operators, an op dispatcher, a
+// parameter store, and one runtime::Graph per create() or forward() call
+// through the model's C struct.
+//
+// clang-format off
+//   ModelRun run("gpt", {{"vocab_size", int64_t{8}}});
+//   ASSERT_EQ(run.Create(), LLMSYS_STATUS_OK) << run.message();
+//   ForwardResult r = run.Forward({{"tokens", tokens}}, LLMSYS_MODE_EVAL);
+//   autograd::Var logits = r.outputs.at("logits");
+// clang-format on
+//
+// Thread-safety: test-only, one thread.
+#ifndef LLMSYS_TESTS_PLUGINS_MODELS_MODEL_HARNESS_H_
+#define LLMSYS_TESTS_PLUGINS_MODELS_MODEL_HARNESS_H_
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "framework/autograd/autograd.h"
+#include "framework/runtime/dispatch.h"
+#include "framework/runtime/graph.h"
+#include "framework/runtime/param_schema.h"
+#include "framework/runtime/parameters.h"
+#include "framework/runtime/registry.h"
+#include "llmsys/plugin.h"
+
+namespace llmsys::models_test {
+
+using Overrides = std::vector<std::pair<std::string, runtime::ParamValue>>;
+using Inputs = std::vector<std::pair<std::string, tensor::Tensor>>;
+
+// reference.so and gpt.so from the build's plugin folder, plus the SDK
+// fixture plugin; loaded once per test binary.
+inline runtime::PluginRegistry& Registry() {
+  static runtime::PluginRegistry* registry = [] {
+    auto* r = new runtime::PluginRegistry;
+    for (const std::string& file :
+         {std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/reference.so",
+          std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/gpt.so",
+          std::string(LLMSYS_SDK_VALUES_PLUGIN)}) {
+      absl::Status s = r->LoadFile(file);
+      EXPECT_TRUE(s.ok()) << s;
+    }
+    return r;
+  }();
+  return *registry;
+}
+
+// A tensor of `dtype` holding `values`.
+inline tensor::Tensor MakeTensor(const tensor::Shape& shape,
+                                 const std::vector<double>& values,
+                                 DLDataType dtype) {
+  absl::StatusOr<tensor::Tensor> t =
+      tensor::Tensor::FromDoubles(shape, values, dtype);
+  EXPECT_TRUE(t.ok()) << t.status();
+  return t.ok() ? *std::move(t) : tensor::Tensor();
+}
+
+struct ForwardResult {
+  llmsys_status_t status = LLMSYS_STATUS_UNKNOWN;
+  std::string message;
+  std::map<std::string, autograd::Var> outputs;
+  // Handles the call left unreleased (the inputs released): should be 0.
+  int64_t leaked_handles = 0;
+};
+
+// One model instance with its own parameters and op dispatcher.
+class ModelRun {
+ public:
+  ModelRun(std::string model_id, Overrides overrides, uint64_t seed = 1)
+      : id_(std::move(model_id)),
+        overrides_(std::move(overrides)),
+        ops_(&Registry(), tensor::kCpu),
+        params_(seed, tensor::kCpu) {}
+  ~ModelRun() {
+    if (instance_ != nullptr) api_->destroy(instance_);
+  }
+  ModelRun(const ModelRun&) = delete;
+  ModelRun& operator=(const ModelRun&) = delete;
+
+  // Calls create(); the message is in message().
+  llmsys_status_t Create() {
+    absl::StatusOr<const runtime::Component*> c =
+        Registry().Find(LLMSYS_KIND_MODEL, id_);
+    if (!c.ok()) {
+      message_ = std::string(c.status().message());
+      return LLMSYS_STATUS_NOT_FOUND;
+    }
+    api_ = (*c)->As<llmsys_model_t>();
+    absl::StatusOr<runtime::ParamPack> pack =
+        runtime::ParamPack::Make((*c)->params, overrides_);
+    if (!pack.ok()) {
+      message_ = std::string(pack.status().message());
+      return LLMSYS_STATUS_INVALID_ARGUMENT;
+    }
+    runtime::Graph graph(&ops_, &params_);
+    char message[2048] = {};
+    llmsys_error_t err{message, sizeof(message)};
+    const llmsys_status_t s =
+        api_->create(pack->c_params(), graph.c(), &instance_, &err);
+    message_ = message;
+    EXPECT_EQ(graph.live_values(), 0) << "create() leaked value handles";
+    return s;
+  }
+
+  // Calls forward() on `inputs` (copied into the graph as constants).
+  ForwardResult Forward(const Inputs& inputs, uint32_t mode) {
+    ForwardResult r;
+    runtime::Graph graph(&ops_, &params_);
+    std::vector<llmsys_named_value_t> values;
+    for (const auto& [name, t] : inputs)
+      values.push_back({name.c_str(), graph.NewValue(autograd::MakeLeaf(t))});
+    llmsys_model_inputs_t in{};
+    in.struct_size = sizeof(in);
+    in.mode = mode;
+    in.values = values.data();
+    in.num_values = static_cast<uint32_t>(values.size());
+    char message[2048] = {};
+    llmsys_error_t err{message, sizeof(message)};
+    r.status = api_->forward(instance_, graph.c(), &in, &err);
+    r.message = message;
+    for (llmsys_named_value_t& v : values) graph.Release(v.value);
+    r.leaked_handles = graph.live_values();
+    r.outputs = graph.outputs();
+    return r;
+  }
+
+  const std::string& message() const { return message_; }
+  runtime::ParameterStore& params() { return params_; }
+  runtime::OpDispatcher& ops() { return ops_; }
+  const runtime::Parameter& Param(const std::string& name) {
+    const runtime::Parameter* p = params_.Find(name);
+    EXPECT_NE(p, nullptr) << "no parameter " << name;
+    return *p;
+  }
+  void ZeroGrads() {
+    for (const runtime::Parameter& p : params_.all())
+      p.var->grad = tensor::Tensor();
+  }
+
+ private:
+  std::string id_;
+  Overrides overrides_;
+  runtime::OpDispatcher ops_;
+  runtime::ParameterStore params_;
+  const llmsys_model_t* api_ = nullptr;
+  void* instance_ = nullptr;
+  std::string message_;
+};
+
+}  // namespace llmsys::models_test
+
+#endif  // LLMSYS_TESTS_PLUGINS_MODELS_MODEL_HARNESS_H_

@@ -1,0 +1,337 @@
+// llmsys.cpu (plugins/operators/cpu) beyond the conformance suite: shapes
+// the size of a small GPT's, compared with the reference in float32, exact
+// dropout masks, determinism for a fixed thread count, and a micro
+// benchmark (printed, not asserted) of the reference and llmsys.cpu.
+//
+// Like the llmsys binary should, this test sets OPENBLAS_CORETYPE before
+// the plugin (and with it OpenBLAS) loads, so the benchmark measures the
+// kernels a user gets.
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/plugins/operators/reference_test_util.h"
+
+namespace llmsys::plugins_test {
+namespace {
+
+using tensor::kF32;
+using tensor::kI64;
+using tensor::kU8;
+
+// OPENBLAS_CORETYPE from CPUID, unless the environment already sets it;
+// runs before main, so before any plugin loads OpenBLAS.
+const bool kCoreTypeSet = [] {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  const char* core = nullptr;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl"))
+    core = "SkylakeX";
+  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    core = "Haswell";
+  if (core != nullptr) setenv("OPENBLAS_CORETYPE", core, /*overwrite=*/0);
+#endif
+  return true;
+}();
+
+const runtime::PluginRegistry& CpuRegistry() {
+  static runtime::PluginRegistry* registry = [] {
+    auto* r = new runtime::PluginRegistry;
+    absl::Status s =
+        r->LoadFile(std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/cpu.so");
+    EXPECT_TRUE(s.ok()) << s;
+    return r;
+  }();
+  return *registry;
+}
+
+std::unique_ptr<OperatorImpl> CpuOp(const std::string& id,
+                                    const std::string& op) {
+  const runtime::PluginRegistry& registry = CpuRegistry();
+  absl::StatusOr<const runtime::Component*> c =
+      registry.Find(LLMSYS_KIND_OPERATOR, id);
+  EXPECT_TRUE(c.ok()) << c.status();
+  const runtime::OpContract* contract = registry.FindOpContract(op);
+  EXPECT_NE(contract, nullptr) << op;
+  if (!c.ok() || contract == nullptr) return nullptr;
+  absl::StatusOr<std::unique_ptr<OperatorImpl>> impl =
+      OperatorImpl::Create(**c, *contract);
+  EXPECT_TRUE(impl.ok()) << impl.status();
+  return impl.ok() ? *std::move(impl) : nullptr;
+}
+
+// The BLAS core OpenBLAS runs (it is loaded by cpu.so).
+std::string BlasCore() {
+  CpuRegistry();
+  void* lib = dlopen("libopenblas.so.0", RTLD_LAZY | RTLD_NOLOAD);
+  if (lib == nullptr) return "unknown (libopenblas.so.0 not loaded)";
+  auto* fn = reinterpret_cast<char* (*)()>(dlsym(lib, "openblas_get_corename"));
+  std::string core = fn != nullptr ? fn() : "unknown";
+  dlclose(lib);
+  return core;
+}
+
+// Worst |a - b| / max(1, |b|).
+double MaxRelError(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  const std::vector<double> x = a.ToDoubles(), y = b.ToDoubles();
+  if (x.size() != y.size()) return INFINITY;
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (std::isinf(x[i]) || std::isinf(y[i])) {
+      if (x[i] != y[i]) return INFINITY;
+      continue;
+    }
+    const double e = std::abs(x[i] - y[i]) / std::max(1.0, std::abs(y[i]));
+    if (!(e <= worst)) worst = e;  // NaN wins
+  }
+  return worst;
+}
+
+// Runs `cpu_id` and `op`.reference on the same inputs and compares every
+// output and every input gradient (loss = sum(w * out0)).
+void ExpectMatchesReference(const std::string& cpu_id, const std::string& op,
+                            const std::vector<Tensor>& inputs,
+                            const AttrList& attrs, double tol = 1e-4,
+                            runtime::CallOptions options = {}) {
+  SCOPED_TRACE(cpu_id);
+  auto cpu = CpuOp(cpu_id, op);
+  auto ref = ReferenceOp(op);
+  ASSERT_NE(cpu, nullptr);
+  ASSERT_NE(ref, nullptr);
+  std::vector<Tensor> a = RunForward(*cpu, inputs, attrs, options);
+  std::vector<Tensor> b = RunForward(*ref, inputs, attrs, options);
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_FALSE(a.empty());
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_LT(MaxRelError(a[i], b[i]), tol) << "output " << i;
+  const Tensor w = RandomTensor(b[0].shape(), b[0].dtype(), 7);
+  std::vector<Tensor> ga = RunBackward(*cpu, inputs, attrs, w, options);
+  std::vector<Tensor> gb = RunBackward(*ref, inputs, attrs, w, options);
+  ASSERT_EQ(ga.size(), gb.size());
+  for (size_t i = 0; i < ga.size(); ++i) {
+    if (!gb[i].defined()) continue;
+    ASSERT_TRUE(ga[i].defined()) << "gradient " << i;
+    EXPECT_LT(MaxRelError(ga[i], gb[i]), tol) << "gradient " << i;
+  }
+}
+
+TEST(CpuOps, MatmulFoldedWeightMatchesReference) {
+  // (3, 64, 128) @ (96, 128)^T: a linear layer, batch folded into rows.
+  ExpectMatchesReference(
+      "matmul.blas", "matmul",
+      {RandomTensor({3, 64, 128}, kF32, 1), RandomTensor({96, 128}, kF32, 2)},
+      {{"transpose_b", true}});
+  ExpectMatchesReference(
+      "matmul.blas", "matmul",
+      {RandomTensor({3, 64, 128}, kF32, 1), RandomTensor({128, 96}, kF32, 2)},
+      {});
+}
+
+TEST(CpuOps, MatmulBatchedBroadcastAndTransposesMatchReference) {
+  ExpectMatchesReference("matmul.blas", "matmul",
+                         {RandomTensor({2, 1, 64, 128}, kF32, 3),
+                          RandomTensor({3, 128, 96}, kF32, 4)},
+                         {});
+  ExpectMatchesReference("matmul.blas", "matmul",
+                         {RandomTensor({2, 3, 128, 64}, kF32, 5),
+                          RandomTensor({2, 3, 96, 128}, kF32, 6)},
+                         {{"transpose_a", true}, {"transpose_b", true}});
+  ExpectMatchesReference(
+      "matmul.blas", "matmul",
+      {RandomTensor({4, 128, 64}, kF32, 7), RandomTensor({128, 96}, kF32, 8)},
+      {{"transpose_a", true}});
+}
+
+TEST(CpuOps, AttentionCausalMatchesReference) {
+  ExpectMatchesReference("attention.blas", "attention",
+                         {RandomTensor({2, 4, 64, 32}, kF32, 11),
+                          RandomTensor({2, 4, 64, 32}, kF32, 12),
+                          RandomTensor({2, 4, 64, 32}, kF32, 13), Tensor()},
+                         {{"causal", true}});
+}
+
+TEST(CpuOps, AttentionMasksAndDropoutMatchReference) {
+  std::vector<double> mask(2 * 64, 0.0);
+  for (int i = 0; i < 64; i += 3) mask[i] = 1;  // every third key of b 0
+  for (int i = 64; i < 128; ++i) mask[i] = 1;   // every key of b 1
+  Tensor pad = *Tensor::FromDoubles({2, 64}, mask, kU8);
+  runtime::CallOptions options;
+  options.rng = {4321, 9ull << 32};
+  ExpectMatchesReference("attention.blas", "attention",
+                         {RandomTensor({2, 4, 48, 32}, kF32, 14),
+                          RandomTensor({2, 4, 64, 32}, kF32, 15),
+                          RandomTensor({2, 4, 64, 16}, kF32, 16), pad},
+                         {{"causal", true}, {"dropout_p", 0.1}}, 1e-4, options);
+  ExpectMatchesReference("attention.blas", "attention",
+                         {RandomTensor({2, 4, 48, 32}, kF32, 14),
+                          RandomTensor({2, 4, 64, 32}, kF32, 15),
+                          RandomTensor({2, 4, 64, 16}, kF32, 16), pad},
+                         {{"scale", 0.3}}, 1e-4, options);
+}
+
+TEST(CpuOps, GptSizedFusedOpsMatchReference) {
+  ExpectMatchesReference(
+      "layer_norm.fused", "layer_norm",
+      {RandomTensor({12, 64, 128}, kF32, 21, -3, 5),
+       RandomTensor({128}, kF32, 22), RandomTensor({128}, kF32, 23)},
+      {});
+  ExpectMatchesReference("gelu.fused", "gelu",
+                         {RandomTensor({768, 512}, kF32, 24, -6, 6)},
+                         {{"approximate", std::string("tanh")}});
+  ExpectMatchesReference("gelu.fused", "gelu",
+                         {RandomTensor({768, 64}, kF32, 25, -6, 6)},
+                         {{"approximate", std::string("none")}});
+  ExpectMatchesReference("softmax.fused", "softmax",
+                         {RandomTensor({768, 65}, kF32, 26, -8, 8)}, {});
+  ExpectMatchesReference("log_softmax.fused", "log_softmax",
+                         {RandomTensor({768, 65}, kF32, 27, -8, 8)}, {});
+  std::vector<double> targets(768);
+  for (size_t i = 0; i < targets.size(); ++i)
+    targets[i] = static_cast<double>((i * 7) % 65);
+  ExpectMatchesReference("cross_entropy.fused", "cross_entropy",
+                         {RandomTensor({12, 64, 65}, kF32, 28, -4, 4),
+                          *Tensor::FromDoubles({12, 64}, targets, kI64)},
+                         {});
+  ExpectMatchesReference("embedding.fused", "embedding",
+                         {RandomTensor({65, 128}, kF32, 29),
+                          *Tensor::FromDoubles({12, 64}, targets, kI64)},
+                         {});
+}
+
+TEST(CpuOps, GptSizedElementwiseAndReductionsMatchReference) {
+  const Tensor x = RandomTensor({12, 64, 128}, kF32, 31);
+  ExpectMatchesReference("add.cpu", "add", {x, RandomTensor({128}, kF32, 32)},
+                         {});
+  ExpectMatchesReference("add.cpu", "add",
+                         {x, RandomTensor({64, 128}, kF32, 33)}, {});
+  ExpectMatchesReference("add.cpu", "add",
+                         {x, RandomTensor({12, 64, 128}, kF32, 34)}, {});
+  ExpectMatchesReference("sub.cpu", "sub", {RandomTensor({128}, kF32, 35), x},
+                         {});
+  ExpectMatchesReference("mul.cpu", "mul", {x, RandomTensor({128}, kF32, 36)},
+                         {});
+  ExpectMatchesReference("div.cpu", "div",
+                         {x, RandomTensor({1, 64, 128}, kF32, 37, 0.5, 2)}, {});
+  ExpectMatchesReference("mul.cpu", "mul",
+                         {x, RandomTensor({12, 1, 128}, kF32, 38)}, {});
+  using Ints = std::vector<int64_t>;
+  ExpectMatchesReference("sum.cpu", "sum", {x}, {{"dims", Ints{0, 1}}});
+  ExpectMatchesReference("mean.cpu", "mean", {x},
+                         {{"dims", Ints{-1}}, {"keepdim", true}});
+  ExpectMatchesReference("sum.cpu", "sum", {x}, {{"dims", Ints{1}}});
+  ExpectMatchesReference("mean.cpu", "mean", {x}, {});
+}
+
+TEST(CpuOps, DropoutMaskIsTheReferences) {
+  runtime::CallOptions options;
+  options.rng = {99, 3ull << 32};
+  const Tensor x = RandomTensor({12, 64, 129}, kF32, 41);
+  auto cpu = CpuOp("dropout.cpu", "dropout");
+  auto ref = ReferenceOp("dropout");
+  std::vector<Tensor> a = RunForward(*cpu, {x}, {{"p", 0.1}}, options);
+  std::vector<Tensor> b = RunForward(*ref, {x}, {{"p", 0.1}}, options);
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].ToDoubles(), b[0].ToDoubles());
+  EXPECT_EQ(a[1].ToDoubles(), b[1].ToDoubles());
+}
+
+TEST(CpuOps, DeterministicForAFixedThreadCount) {
+  runtime::CallOptions options;
+  options.num_threads = 2;
+  auto matmul = CpuOp("matmul.blas", "matmul");
+  const std::vector<Tensor> in = {RandomTensor({8, 96, 256}, kF32, 51),
+                                  RandomTensor({384, 256}, kF32, 52)};
+  const AttrList attrs = {{"transpose_b", true}};
+  const std::vector<double> first =
+      RunForward(*matmul, in, attrs, options)[0].ToDoubles();
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(RunForward(*matmul, in, attrs, options)[0].ToDoubles(), first);
+}
+
+// The best of `reps` calls of `f`: wall seconds and process CPU seconds
+// (every thread's). On a loaded machine the CPU time is the steadier one.
+struct Timing {
+  double wall = INFINITY, cpu = INFINITY;
+};
+
+double CpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) +
+         1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+Timing Time(int reps, const std::function<void()>& f) {
+  Timing best;
+  for (int i = 0; i < reps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double c0 = CpuSeconds();
+    f();
+    const double cpu = CpuSeconds() - c0;
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count();
+    best.wall = std::min(best.wall, wall);
+    best.cpu = std::min(best.cpu, cpu);
+  }
+  return best;
+}
+
+TEST(CpuOps, MicroBenchmark) {
+  std::printf("OpenBLAS core: %s (OPENBLAS_CORETYPE=%s)\n", BlasCore().c_str(),
+              std::getenv("OPENBLAS_CORETYPE")
+                  ? std::getenv("OPENBLAS_CORETYPE")
+                  : "unset");
+  for (int threads : {1, 2}) {
+    runtime::CallOptions options;
+    options.num_threads = threads;
+    {
+      const std::vector<Tensor> in = {RandomTensor({512, 512}, kF32, 61),
+                                      RandomTensor({512, 512}, kF32, 62)};
+      auto cpu = CpuOp("matmul.blas", "matmul");
+      auto ref = ReferenceOp("matmul");
+      const Timing t_cpu = Time(5, [&] { RunForward(*cpu, in, {}, options); });
+      const Timing t_ref =
+          threads == 1 ? Time(1, [&] { RunForward(*ref, in, {}, options); })
+                       : Timing{NAN, NAN};
+      std::printf(
+          "[%d thread(s)] matmul 512^3 forward: reference %.1f ms (cpu %.1f "
+          "ms), matmul.blas %.2f ms (cpu %.2f ms; %.1f GFLOPS wall)\n",
+          threads, t_ref.wall * 1e3, t_ref.cpu * 1e3, t_cpu.wall * 1e3,
+          t_cpu.cpu * 1e3, 2.0 * 512 * 512 * 512 / t_cpu.wall / 1e9);
+    }
+    {
+      const std::vector<Tensor> in = {RandomTensor({2, 4, 64, 32}, kF32, 63),
+                                      RandomTensor({2, 4, 64, 32}, kF32, 64),
+                                      RandomTensor({2, 4, 64, 32}, kF32, 65),
+                                      Tensor()};
+      const AttrList attrs = {{"causal", true}};
+      const Tensor w = RandomTensor({2, 4, 64, 32}, kF32, 66);
+      auto cpu = CpuOp("attention.blas", "attention");
+      auto ref = ReferenceOp("attention");
+      const Timing t_cpu =
+          Time(20, [&] { RunBackward(*cpu, in, attrs, w, options); });
+      const Timing t_ref =
+          Time(3, [&] { RunBackward(*ref, in, attrs, w, options); });
+      std::printf(
+          "[%d thread(s)] attention fwd+bwd B=2 H=4 N=64 D=32 causal: "
+          "reference %.2f ms (cpu %.2f ms), attention.blas %.3f ms (cpu %.3f "
+          "ms)\n",
+          threads, t_ref.wall * 1e3, t_ref.cpu * 1e3, t_cpu.wall * 1e3,
+          t_cpu.cpu * 1e3);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace llmsys::plugins_test
