@@ -224,9 +224,44 @@ struct TrainerState {
   double elapsed = 0;
 };
 
+// A checkpoint is a folder of three files, replaced as a whole: the new one
+// is written to "<dir>.tmp", the old one renamed to "<dir>.old", the new
+// one renamed into place, the old one removed. A process killed at any
+// point leaves either the old or the new checkpoint complete, and
+// CheckpointDir finds it.
+absl::Status WriteCheckpointFiles(const fs::path& dir, Session& session,
+                                  const Optimizer& optimizer,
+                                  const TrainerState& state);
+
 absl::Status SaveCheckpoint(const fs::path& dir, Session& session,
                             const Optimizer& optimizer,
                             const TrainerState& state) {
+  const fs::path tmp = dir.string() + ".tmp", old = dir.string() + ".old";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  LLMSYS_RETURN_IF_ERROR(WriteCheckpointFiles(tmp, session, optimizer, state));
+  fs::remove_all(old, ec);
+  if (fs::exists(dir)) fs::rename(dir, old, ec);
+  if (!ec) fs::rename(tmp, dir, ec);
+  if (ec)
+    return absl::InternalError(absl::StrCat(
+        dir.string(),
+        ": cannot put the new checkpoint in place: ", ec.message()));
+  fs::remove_all(old, ec);
+  return absl::OkStatus();
+}
+
+// The complete checkpoint of a run: <dir>, or <dir>.old when a process was
+// killed between the two renames of SaveCheckpoint.
+fs::path CheckpointDir(const fs::path& dir) {
+  if (!fs::exists(dir) && fs::exists(dir.string() + ".old"))
+    return dir.string() + ".old";
+  return dir;
+}
+
+absl::Status WriteCheckpointFiles(const fs::path& dir, Session& session,
+                                  const Optimizer& optimizer,
+                                  const TrainerState& state) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
@@ -292,9 +327,10 @@ absl::Status LoadTensors(
   return absl::OkStatus();
 }
 
-absl::StatusOr<TrainerState> LoadCheckpoint(const fs::path& dir,
+absl::StatusOr<TrainerState> LoadCheckpoint(const fs::path& run_checkpoint,
                                             Session& session,
                                             const Optimizer* optimizer) {
+  const fs::path dir = CheckpointDir(run_checkpoint);
   const fs::path state_file = dir / "trainer_state.json";
   std::ifstream in(state_file);
   if (!in)

@@ -2,6 +2,7 @@
 // error messages for bad input.
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -246,6 +247,45 @@ TEST(LlmsysCliTest, CheckAWrongPluginFailsNamingTheOpAndTheError) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Contains(r.out, "cannot check operators without the reference"))
       << r.out;
+}
+
+TEST(LlmsysCliTest, RunAndGenerate) {
+  const std::string dir =
+      ::testing::TempDir() + "llmsys_cli_run_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream corpus(dir + "/corpus.txt");
+    for (int i = 0; i < 100; ++i) corpus << "to be or not to be, that is it\n";
+    std::ofstream toml(dir + "/tiny.toml");
+    toml << "[experiment]\noutput = \"" << dir << "/runs\"\n"
+         << "[data]\ntrain = \"" << dir << "/corpus.txt\"\n"
+         << "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
+         << "[train]\nsteps = 6\nbatch_size = 2\nblock_size = 8\n"
+         << "[evaluate]\nbatches = 1\n[generate]\nmax_tokens = 4\n";
+  }
+  Result r = RunLlmsys("run " + dir + "/tiny.toml --no-progress");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(Contains(r.out, "run directory: " + dir + "/runs/tiny")) << r.out;
+  EXPECT_TRUE(Contains(r.err, "step 6/6")) << r.err;
+  r = RunLlmsys("run " + dir + "/tiny.toml");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "already exists: pass --resume")) << r.err;
+  r = RunLlmsys("generate " + dir +
+                "/runs/tiny --prompt \"to be\" --max-tokens 5");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("to be", 0), 0u) << r.out;
+  std::filesystem::remove_all(dir);
+
+  r = RunLlmsys("run");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "takes an experiment file or --resume")) << r.err;
+  r = RunLlmsys("run /no/such/experiment.toml");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "/no/such/experiment.toml: cannot open"))
+      << r.err;
+  r = RunLlmsys("generate /no/such/run");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "not a run directory")) << r.err;
 }
 
 }  // namespace

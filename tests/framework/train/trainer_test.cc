@@ -111,6 +111,11 @@ TEST_F(TrainerTest, AResumedRunEndsWithTheWeightsOfAnUninterruptedOne) {
   absl::StatusOr<RunResult> part = RunExperiment(first);
   ASSERT_TRUE(part.ok()) << part.status();
   EXPECT_EQ(part->steps, 5);
+  // Killed while replacing the checkpoint: after the old one moved aside
+  // and before the new one moved in, with a half-written new one left.
+  fs::rename(Run() / "checkpoint", Run() / "checkpoint.old");
+  fs::create_directories(Run() / "checkpoint.tmp");
+  Write(Run() / "checkpoint.tmp/model.safetensors", "partial");
   RunOptions resume = Options();
   resume.experiment.clear();
   resume.resume = Run();
