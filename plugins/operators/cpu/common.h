@@ -34,92 +34,30 @@
 
 namespace llmsys::cpu {
 
+using reference::Arg;
 using reference::ArgFail;
 using reference::BroadcastIndex;
 using reference::BroadcastShape;
 using reference::Describe;
+using reference::FloatArg;
+using reference::ForFloat;
+using reference::IndexArg;
 using reference::IndexAt;
 using reference::IsF32;
 using reference::IsF64;
 using reference::IsIndex;
 using reference::IsMask;
+using reference::MaskArg;
 using reference::MaskAt;
 using reference::NormDim;
 using reference::Numel;
+using reference::OptionalArg;
+using reference::RequireSameDtype;
 using reference::Shape;
 using reference::ShapeOf;
 using reference::SpecOf;
 using reference::Str;
 using sdk::Fail;
-
-// Input `index` of the call, required present, on the CPU.
-inline const DLTensor* Arg(const llmsys_op_call_t& call, uint32_t index,
-                           const char* name) {
-  if (index >= call.num_inputs || call.inputs[index] == nullptr)
-    ArgFail(call, std::string("input '") + name + "' is missing");
-  const DLTensor* t = call.inputs[index];
-  if (t->device.device_type != kDLCPU)
-    ArgFail(call, std::string("input '") + name +
-                      "' is not on the CPU (llmsys.cpu runs on the CPU)");
-  return t;
-}
-
-inline const DLTensor* OptionalArg(const llmsys_op_call_t& call, uint32_t index,
-                                   const char* name) {
-  if (index >= call.num_inputs || call.inputs[index] == nullptr) return nullptr;
-  return Arg(call, index, name);
-}
-
-inline const DLTensor* FloatArg(const llmsys_op_call_t& call, uint32_t index,
-                                const char* name) {
-  const DLTensor* t = Arg(call, index, name);
-  if (!IsF32(t->dtype) && !IsF64(t->dtype))
-    ArgFail(call, std::string("input '") + name +
-                      "' must be float32 or float64, got " + Describe(name, t));
-  return t;
-}
-
-inline const DLTensor* IndexArg(const llmsys_op_call_t& call, uint32_t index,
-                                const char* name) {
-  const DLTensor* t = Arg(call, index, name);
-  if (!IsIndex(t->dtype))
-    ArgFail(call, std::string("input '") + name +
-                      "' must be int32 or int64, got " + Describe(name, t));
-  return t;
-}
-
-inline const DLTensor* MaskArg(const llmsys_op_call_t& call, uint32_t index,
-                               const char* name) {
-  const DLTensor* t = Arg(call, index, name);
-  if (!IsMask(t->dtype))
-    ArgFail(call, std::string("input '") + name +
-                      "' must be uint8, int32, int64, float32 or float64, "
-                      "got " +
-                      Describe(name, t));
-  return t;
-}
-
-inline void RequireSameDtype(const llmsys_op_call_t& call, const DLTensor* a,
-                             const char* an, const DLTensor* b,
-                             const char* bn) {
-  if (!llmsys_dtype_equal(a->dtype, b->dtype))
-    ArgFail(call, std::string("inputs must have the same dtype, got ") +
-                      Describe(an, a) + " and " + Describe(bn, b));
-}
-
-// Calls f(T{}) with T = float or double, as `dtype` says.
-template <class F>
-void ForFloat(DLDataType dtype, F&& f) {
-  if (IsF32(dtype)) {
-    f(float{});
-  } else if (IsF64(dtype)) {
-    f(double{});
-  } else {
-    Fail(LLMSYS_STATUS_INVALID_ARGUMENT,
-         "llmsys.cpu computes in float32 or float64, not " +
-             reference::DtypeName(dtype));
-  }
-}
 
 // Sets every element of a float tensor to zero.
 inline void Zero(DLTensor* t) {

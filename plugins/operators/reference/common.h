@@ -1,6 +1,7 @@
 // plugins/operators/reference/common.h — helpers shared by the reference
-// operators: argument checks with messages that name the op, the argument
-// and the shapes; dtype dispatch; broadcasting; dims.
+// operators (and by llmsys.cpu, which includes this header): argument checks
+// with messages that name the op, the argument and the shapes; dtype dispatch;
+// broadcasting; dims.
 //
 // The reference operators are the oracle every other implementation is
 // checked against, so they are written to be read: plain loops over
@@ -64,8 +65,7 @@ inline std::string DtypeName(DLDataType t) {
 
 // "x float32 (2, 3)"
 inline std::string Describe(const char* name, const DLTensor* t) {
-  return std::string(name) + " " + DtypeName(t->dtype) + " " +
-         Str(ShapeOf(t));
+  return std::string(name) + " " + DtypeName(t->dtype) + " " + Str(ShapeOf(t));
 }
 
 // Throws INVALID_ARGUMENT "<op>: <message>".
@@ -74,8 +74,12 @@ inline std::string Describe(const char* name, const DLTensor* t) {
   Fail(LLMSYS_STATUS_INVALID_ARGUMENT, std::string(call.op) + ": " + message);
 }
 
-inline bool IsF32(DLDataType t) { return llmsys_dtype_equal(t, LLMSYS_DTYPE_F32); }
-inline bool IsF64(DLDataType t) { return llmsys_dtype_equal(t, LLMSYS_DTYPE_F64); }
+inline bool IsF32(DLDataType t) {
+  return llmsys_dtype_equal(t, LLMSYS_DTYPE_F32);
+}
+inline bool IsF64(DLDataType t) {
+  return llmsys_dtype_equal(t, LLMSYS_DTYPE_F64);
+}
 inline bool IsIndex(DLDataType t) {
   return llmsys_dtype_equal(t, LLMSYS_DTYPE_I32) ||
          llmsys_dtype_equal(t, LLMSYS_DTYPE_I64);
@@ -92,16 +96,16 @@ inline const DLTensor* Arg(const llmsys_op_call_t& call, uint32_t index,
     ArgFail(call, std::string("input '") + name + "' is missing");
   const DLTensor* t = call.inputs[index];
   if (t->device.device_type != kDLCPU)
-    ArgFail(call, std::string("input '") + name +
-                      "' is not on the CPU (the reference runs on the CPU)");
+    ArgFail(call,
+            std::string("input '") + name +
+                "' is not on the CPU (this implementation runs on the CPU)");
   return t;
 }
 
 // Input `index`, or nullptr when the optional input is absent.
-inline const DLTensor* OptionalArg(const llmsys_op_call_t& call,
-                                   uint32_t index, const char* name) {
-  if (index >= call.num_inputs || call.inputs[index] == nullptr)
-    return nullptr;
+inline const DLTensor* OptionalArg(const llmsys_op_call_t& call, uint32_t index,
+                                   const char* name) {
+  if (index >= call.num_inputs || call.inputs[index] == nullptr) return nullptr;
   return Arg(call, index, name);
 }
 
@@ -111,8 +115,7 @@ inline const DLTensor* FloatArg(const llmsys_op_call_t& call, uint32_t index,
   const DLTensor* t = Arg(call, index, name);
   if (!IsF32(t->dtype) && !IsF64(t->dtype))
     ArgFail(call, std::string("input '") + name +
-                      "' must be float32 or float64, got " +
-                      Describe(name, t));
+                      "' must be float32 or float64, got " + Describe(name, t));
   return t;
 }
 
@@ -175,7 +178,7 @@ void ForFloat(DLDataType dtype, F&& f) {
     f(double{});
   } else {
     Fail(LLMSYS_STATUS_INVALID_ARGUMENT,
-         "the reference computes in float32 or float64, not " +
+         "this implementation computes in float32 or float64, not " +
              DtypeName(dtype));
   }
 }
@@ -195,12 +198,11 @@ inline llmsys_tensor_spec_t SpecOf(const llmsys_op_call_t& call,
 
 // `dim` in [-ndim, ndim) made non-negative, or INVALID_ARGUMENT naming the
 // attribute.
-inline int64_t NormDim(const llmsys_op_call_t& call, int64_t dim,
-                       int64_t ndim, const char* what) {
+inline int64_t NormDim(const llmsys_op_call_t& call, int64_t dim, int64_t ndim,
+                       const char* what) {
   if (dim < -ndim || dim >= ndim)
     ArgFail(call, std::string(what) + " " + std::to_string(dim) +
-                      " is out of range for " + std::to_string(ndim) +
-                      " dims");
+                      " is out of range for " + std::to_string(ndim) + " dims");
   return dim < 0 ? dim + ndim : dim;
 }
 

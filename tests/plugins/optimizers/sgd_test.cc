@@ -17,69 +17,11 @@
 #include "framework/runtime/param_schema.h"
 #include "framework/runtime/plugin.h"
 #include "llmsys/plugin.h"
+#include "tests/plugins/optimizers/optimizer_test_util.h"
 #include "tests/plugins/plugin_test_util.h"
 
 namespace llmsys::plugins_test {
 namespace {
-
-using Overrides = std::vector<std::pair<std::string, runtime::ParamValue>>;
-// [step][parameter][element]
-using Trace = std::vector<std::vector<std::vector<double>>>;
-
-// The arguments of one step, as the host would pass them.
-struct StepCall {
-  std::vector<DLTensor*> params;
-  std::vector<const DLTensor*> grads;
-  std::vector<DLTensor*> state;
-  uint32_t num_state = 0;
-  const uint8_t* no_decay = nullptr;
-  int64_t step = 1;
-  double lr = 0.1;
-};
-
-// One sgd instance, destroyed with this object.
-class SgdInstance {
- public:
-  SgdInstance(const llmsys_optimizer_t* api, void* instance)
-      : api_(api), instance_(instance) {}
-  ~SgdInstance() { api_->destroy(instance_); }
-  SgdInstance(const SgdInstance&) = delete;
-  SgdInstance& operator=(const SgdInstance&) = delete;
-
-  // The declared state: (name, dtype) pairs.
-  std::vector<std::pair<std::string, DLDataType>> State() {
-    const llmsys_state_spec_t* const* specs = nullptr;
-    uint32_t n = 0;
-    ErrorBuffer err;
-    EXPECT_EQ(api_->state(instance_, &specs, &n, err.get()), LLMSYS_STATUS_OK)
-        << err.message();
-    std::vector<std::pair<std::string, DLDataType>> out;
-    for (uint32_t i = 0; i < n; ++i) {
-      out.emplace_back(specs[i]->name, specs[i]->dtype);
-    }
-    return out;
-  }
-
-  llmsys_status_t Step(const StepCall& c, ErrorBuffer* err) {
-    llmsys_call_context_t ctx = CpuContext();
-    llmsys_optimizer_step_t args{};
-    args.struct_size = sizeof(args);
-    args.ctx = &ctx;
-    args.num_params = static_cast<uint32_t>(c.params.size());
-    args.params = c.params.data();
-    args.grads = c.grads.data();
-    args.state = c.state.empty() ? nullptr : c.state.data();
-    args.num_state = c.num_state;
-    args.no_decay = c.no_decay;
-    args.step = c.step;
-    args.lr = c.lr;
-    return api_->step(instance_, &args, err->get());
-  }
-
- private:
-  const llmsys_optimizer_t* api_;
-  void* instance_;
-};
 
 class SgdTest : public ::testing::Test {
  protected:
@@ -93,7 +35,7 @@ class SgdTest : public ::testing::Test {
 
   // Calls create(); on success *out owns the instance.
   llmsys_status_t Create(const Overrides& overrides,
-                         std::unique_ptr<SgdInstance>* out,
+                         std::unique_ptr<OptimizerInstance>* out,
                          std::string* message = nullptr) {
     absl::StatusOr<runtime::ParamPack> pack =
         runtime::ParamPack::Make(component_->params, overrides);
@@ -104,13 +46,13 @@ class SgdTest : public ::testing::Test {
     llmsys_status_t s = api_->create(pack->c_params(), &instance, err.get());
     if (message != nullptr) *message = err.message();
     if (s == LLMSYS_STATUS_OK) {
-      *out = std::make_unique<SgdInstance>(api_, instance);
+      *out = std::make_unique<OptimizerInstance>(api_, instance);
     }
     return s;
   }
 
-  std::unique_ptr<SgdInstance> MustCreate(const Overrides& overrides) {
-    std::unique_ptr<SgdInstance> sgd;
+  std::unique_ptr<OptimizerInstance> MustCreate(const Overrides& overrides) {
+    std::unique_ptr<OptimizerInstance> sgd;
     std::string message;
     EXPECT_EQ(Create(overrides, &sgd, &message), LLMSYS_STATUS_OK) << message;
     return sgd;
@@ -126,7 +68,7 @@ class SgdTest : public ::testing::Test {
            const std::vector<std::vector<std::vector<double>>>& grads,
            const std::vector<double>& lrs, const uint8_t* no_decay,
            Trace* params_after, Trace* buffers_after) {
-    std::unique_ptr<SgdInstance> sgd = MustCreate(overrides);
+    std::unique_ptr<OptimizerInstance> sgd = MustCreate(overrides);
     ASSERT_NE(sgd, nullptr);
     const auto state = sgd->State();
     const uint32_t num_state = static_cast<uint32_t>(state.size());
@@ -223,11 +165,11 @@ TEST_F(SgdTest, DeclaresTorchParametersAndDefaults) {
 }
 
 TEST_F(SgdTest, StateIsOneFloat32MomentumBufferOnlyWithMomentum) {
-  std::unique_ptr<SgdInstance> plain = MustCreate({});
+  std::unique_ptr<OptimizerInstance> plain = MustCreate({});
   ASSERT_NE(plain, nullptr);
   EXPECT_TRUE(plain->State().empty());
 
-  std::unique_ptr<SgdInstance> heavy = MustCreate({{"momentum", 0.9}});
+  std::unique_ptr<OptimizerInstance> heavy = MustCreate({{"momentum", 0.9}});
   ASSERT_NE(heavy, nullptr);
   const auto state = heavy->State();
   ASSERT_EQ(state.size(), 1u);
@@ -347,7 +289,7 @@ TEST_F(SgdTest, MaximizeNegatesTheGradientBeforeWeightDecay) {
 // A resumed run (fresh instance, restored buffer, step 3) continues the
 // DampeningSkipsTheFirstStep trajectory: only step 1 resets the buffer.
 TEST_F(SgdTest, ResumeContinuesFromTheRestoredBuffer) {
-  std::unique_ptr<SgdInstance> sgd =
+  std::unique_ptr<OptimizerInstance> sgd =
       MustCreate({{"momentum", 0.9}, {"dampening", 0.5}});
   ASSERT_NE(sgd, nullptr);
   TestTensor<float> param({1}, {0.9175f});
@@ -405,7 +347,7 @@ TEST_F(SgdTest, Float32MatchesAFloat64ReferenceOnAnOddSizedTensor) {
 }
 
 TEST_F(SgdTest, NesterovNeedsMomentumAndNoDampening) {
-  std::unique_ptr<SgdInstance> sgd;
+  std::unique_ptr<OptimizerInstance> sgd;
   std::string message;
   EXPECT_EQ(Create({{"momentum", 0.9}, {"dampening", 0.1}, {"nesterov", true}},
                    &sgd, &message),
@@ -427,7 +369,7 @@ TEST_F(SgdTest, NesterovNeedsMomentumAndNoDampening) {
 // A bad second parameter is reported by index and shapes, and the first
 // parameter is left untouched: a rejected step changes nothing.
 TEST_F(SgdTest, ShapeMismatchNamesTheParameterAndChangesNothing) {
-  std::unique_ptr<SgdInstance> sgd = MustCreate({});
+  std::unique_ptr<OptimizerInstance> sgd = MustCreate({});
   ASSERT_NE(sgd, nullptr);
   TestTensor<float> p0({3}, {1, 2, 3});
   TestTensor<float> g0({3}, {1, 1, 1});
@@ -446,7 +388,7 @@ TEST_F(SgdTest, ShapeMismatchNamesTheParameterAndChangesNothing) {
 }
 
 TEST_F(SgdTest, DtypesMustBeFloatAndAgree) {
-  std::unique_ptr<SgdInstance> sgd = MustCreate({});
+  std::unique_ptr<OptimizerInstance> sgd = MustCreate({});
   ASSERT_NE(sgd, nullptr);
   TestTensor<float> p({2}, {1, 2});
   TestTensor<double> g({2}, {1, 1});
@@ -470,7 +412,7 @@ TEST_F(SgdTest, DtypesMustBeFloatAndAgree) {
 }
 
 TEST_F(SgdTest, RejectsMissingStateAndNonCpuTensors) {
-  std::unique_ptr<SgdInstance> sgd = MustCreate({{"momentum", 0.9}});
+  std::unique_ptr<OptimizerInstance> sgd = MustCreate({{"momentum", 0.9}});
   ASSERT_NE(sgd, nullptr);
   TestTensor<float> p({2}, {1, 2});
   TestTensor<float> g({2}, {1, 1});
