@@ -1,5 +1,9 @@
 // The `llmsys` command as a user runs it: exit codes, tables, JSON and the
 // error messages for bad input.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -286,6 +290,63 @@ TEST(LlmsysCliTest, RunAndGenerate) {
   r = RunLlmsys("generate /no/such/run");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Contains(r.err, "not a run directory")) << r.err;
+}
+
+// Killed with SIGKILL mid-run, then resumed: the final weights are those of
+// a run never interrupted, byte for byte.
+TEST(LlmsysCliTest, AKilledRunResumesToTheSameWeights) {
+  const std::string dir =
+      ::testing::TempDir() + "llmsys_cli_kill_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  const std::string toml = dir + "/tiny.toml";
+  {
+    std::ofstream corpus(dir + "/corpus.txt");
+    for (int i = 0; i < 100; ++i) corpus << "to be or not to be, that is it\n";
+    std::ofstream out(toml);
+    out << "[experiment]\noutput = \"" << dir << "/runs\"\n"
+        << "[data]\ntrain = \"" << dir << "/corpus.txt\"\n"
+        << "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
+        << "[train]\nsteps = 400\nbatch_size = 2\nblock_size = 8\n"
+        << "checkpoint_every = 10\nthreads = 1\n"
+        << "[evaluate]\nevery = 0\nbatches = 1\n"
+        << "[generate]\nsamples = 0\n";
+  }
+  Result whole =
+      RunLlmsys("run " + toml + " --set experiment.name=whole --no-progress");
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stderr);
+    std::freopen("/dev/null", "w", stdout);
+    execl(LLMSYS_BINARY, "llmsys", "run", toml.c_str(), "--set",
+          "experiment.name=killed", "--no-progress", nullptr);
+    _exit(127);
+  }
+  const std::string state = dir + "/runs/killed/checkpoint/trainer_state.json";
+  for (int i = 0; i < 6000 && !std::filesystem::exists(state); ++i)
+    usleep(10000);
+  usleep(20000);
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(WIFSIGNALED(status)) << "the run ended before it was killed";
+  ASSERT_TRUE(std::filesystem::exists(dir + "/runs/killed/checkpoint") ||
+              std::filesystem::exists(dir + "/runs/killed/checkpoint.old"));
+  Result resumed =
+      RunLlmsys("run --resume " + dir + "/runs/killed --no-progress");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  auto bytes = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  const std::string a = bytes(dir + "/runs/whole/checkpoint/model.safetensors");
+  EXPECT_FALSE(a.empty());
+  EXPECT_TRUE(a == bytes(dir + "/runs/killed/checkpoint/model.safetensors"));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
