@@ -23,102 +23,37 @@
 namespace llmsys::plugins_test {
 namespace {
 
+// The sgd component, driven by the optimizer harness.
 class SgdTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    plugin_ = LoadBuiltinPlugin("optimizers.so");
-    ASSERT_NE(plugin_, nullptr);
-    component_ = plugin_->FindComponent(LLMSYS_KIND_OPTIMIZER, "sgd");
-    ASSERT_NE(component_, nullptr);
-    api_ = component_->As<llmsys_optimizer_t>();
+    ASSERT_TRUE(harness_.ok());
+    plugin_ = harness_.plugin();
+    component_ = harness_.component();
   }
 
-  // Calls create(); on success *out owns the instance.
   llmsys_status_t Create(const Overrides& overrides,
                          std::unique_ptr<OptimizerInstance>* out,
                          std::string* message = nullptr) {
-    absl::StatusOr<runtime::ParamPack> pack =
-        runtime::ParamPack::Make(component_->params, overrides);
-    EXPECT_TRUE(pack.ok()) << pack.status();
-    if (!pack.ok()) return LLMSYS_STATUS_INTERNAL;
-    void* instance = nullptr;
-    ErrorBuffer err;
-    llmsys_status_t s = api_->create(pack->c_params(), &instance, err.get());
-    if (message != nullptr) *message = err.message();
-    if (s == LLMSYS_STATUS_OK) {
-      *out = std::make_unique<OptimizerInstance>(api_, instance);
-    }
-    return s;
+    return harness_.Create(overrides, out, message);
   }
-
   std::unique_ptr<OptimizerInstance> MustCreate(const Overrides& overrides) {
-    std::unique_ptr<OptimizerInstance> sgd;
-    std::string message;
-    EXPECT_EQ(Create(overrides, &sgd, &message), LLMSYS_STATUS_OK) << message;
-    return sgd;
+    return harness_.MustCreate(overrides);
   }
-
-  // Runs sgd with `overrides` on 1-D parameters of element type T that start
-  // at `initial`, feeding grads[s] and lrs[s] at step s + 1, as the host
-  // would (state allocated zero-filled, step counting from 1). Returns the
-  // parameters and, with momentum, the buffers after each step.
+  // Parameters and, with momentum, the buffers after each step.
   template <class T>
   void Run(const Overrides& overrides,
            const std::vector<std::vector<double>>& initial,
            const std::vector<std::vector<std::vector<double>>>& grads,
            const std::vector<double>& lrs, const uint8_t* no_decay,
            Trace* params_after, Trace* buffers_after) {
-    std::unique_ptr<OptimizerInstance> sgd = MustCreate(overrides);
-    ASSERT_NE(sgd, nullptr);
-    const auto state = sgd->State();
-    const uint32_t num_state = static_cast<uint32_t>(state.size());
-    std::vector<std::unique_ptr<TestTensor<T>>> params;
-    std::vector<std::unique_ptr<TestTensor<float>>> buffers;
-    for (const std::vector<double>& values : initial) {
-      const int64_t n = static_cast<int64_t>(values.size());
-      params.push_back(std::make_unique<TestTensor<T>>(
-          std::vector<int64_t>{n},
-          std::vector<T>(values.begin(), values.end())));
-      for (uint32_t s = 0; s < num_state; ++s) {
-        buffers.push_back(std::make_unique<TestTensor<float>>(
-            std::vector<int64_t>{n}, std::vector<float>(values.size(), 0.0f)));
-      }
-    }
-    ASSERT_EQ(grads.size(), lrs.size());
-    for (size_t s = 0; s < grads.size(); ++s) {
-      ASSERT_EQ(grads[s].size(), initial.size());
-      std::vector<std::unique_ptr<TestTensor<T>>> g;
-      StepCall call;
-      for (size_t i = 0; i < initial.size(); ++i) {
-        g.push_back(std::make_unique<TestTensor<T>>(
-            std::vector<int64_t>{static_cast<int64_t>(grads[s][i].size())},
-            std::vector<T>(grads[s][i].begin(), grads[s][i].end())));
-        call.params.push_back(params[i]->dl());
-        call.grads.push_back(g[i]->dl());
-      }
-      for (auto& b : buffers) call.state.push_back(b->dl());
-      call.num_state = num_state;
-      call.no_decay = no_decay;
-      call.step = static_cast<int64_t>(s) + 1;
-      call.lr = lrs[s];
-      ErrorBuffer err;
-      ASSERT_EQ(sgd->Step(call, &err), LLMSYS_STATUS_OK) << err.message();
-      params_after->emplace_back();
-      buffers_after->emplace_back();
-      for (auto& p : params) {
-        params_after->back().emplace_back(p->values().begin(),
-                                          p->values().end());
-      }
-      for (auto& b : buffers) {
-        buffers_after->back().emplace_back(b->values().begin(),
-                                           b->values().end());
-      }
-    }
+    harness_.Run<T>(overrides, initial, grads, lrs, no_decay, params_after,
+                    buffers_after);
   }
 
-  std::shared_ptr<runtime::Plugin> plugin_;
+  OptimizerHarness harness_{"sgd"};
+  const runtime::Plugin* plugin_ = nullptr;
   const runtime::Component* component_ = nullptr;
-  const llmsys_optimizer_t* api_ = nullptr;
 };
 
 void ExpectTrace(const Trace& actual, const Trace& expected, double tol,
