@@ -10,43 +10,18 @@
 namespace llmsys::cpu {
 namespace {
 
-// op(a) is (..., N, K), op(b) is (..., K, M), out is (batch..., N, M).
-struct Dims {
-  Shape batch_a, batch_b, batch;
-  int64_t n = 0, k = 0, m = 0;
-  bool ta = false, tb = false;
-  // Batch folds into rows: b is one matrix shared by every batch, a has one
-  // per batch and is not transposed.
+// The reference's checked sizes, plus: the batch folds into rows when b is
+// one matrix shared by every batch and a has one per batch, not transposed.
+struct Dims : reference::MatmulDims {
   bool fold = false;
 };
 
 Dims DimsOf(const llmsys_op_call_t& call, const DLTensor* a,
             const DLTensor* b) {
-  const sdk::Params p(&call.attrs);
   Dims d;
-  d.ta = p.Bool("transpose_a");
-  d.tb = p.Bool("transpose_b");
-  const std::string both = Describe("a", a) +
-                           " (transpose_a=" + (d.ta ? "true" : "false") +
-                           ") and " + Describe("b", b) +
-                           " (transpose_b=" + (d.tb ? "true" : "false") + ")";
-  if (a->ndim < 2 || b->ndim < 2)
-    ArgFail(call, "both inputs must have at least 2 dims, got " + both);
-  const Shape as = ShapeOf(a), bs = ShapeOf(b);
-  const size_t ra = as.size(), rb = bs.size();
-  d.batch_a = Shape(as.begin(), as.end() - 2);
-  d.batch_b = Shape(bs.begin(), bs.end() - 2);
-  d.n = d.ta ? as[ra - 1] : as[ra - 2];
-  const int64_t ka = d.ta ? as[ra - 2] : as[ra - 1];
-  const int64_t kb = d.tb ? bs[rb - 1] : bs[rb - 2];
-  d.m = d.tb ? bs[rb - 2] : bs[rb - 1];
-  if (ka != kb)
-    ArgFail(call, "inner dims differ (K " + std::to_string(ka) + " vs " +
-                      std::to_string(kb) + ") for " + both);
-  d.k = ka;
-  d.batch = BroadcastShape(call, d.batch_a, "a's batch dims", d.batch_b,
-                           "b's batch dims");
-  d.fold = !d.ta && Numel(d.batch_b) == 1 && Numel(d.batch_a) == Numel(d.batch);
+  static_cast<reference::MatmulDims&>(d) = reference::MatmulDimsOf(call, a, b);
+  d.fold = !d.transpose_a && Numel(d.batch_b) == 1 &&
+           Numel(d.batch_a) == Numel(d.batch);
   return d;
 }
 
@@ -84,21 +59,22 @@ class Matmul : public sdk::Operator {
     const Dims d = DimsOf(call, a, b);
     UseThreads(call);
     // Row strides of the stored matrices.
-    const int64_t lda = d.ta ? d.n : d.k, ldb = d.tb ? d.k : d.m;
+    const int64_t lda = d.transpose_a ? d.n : d.k,
+                  ldb = d.transpose_b ? d.k : d.m;
     ForFloat(a->dtype, [&]<class T>(T) {
       const T* pa = sdk::Data<const T>(a);
       const T* pb = sdk::Data<const T>(b);
       T* po = sdk::Data<T>(outputs[0]);
       if (d.fold) {
-        Gemm(false, d.tb, Numel(d.batch) * d.n, d.m, d.k, T(1), pa, lda, pb,
-             ldb, T(0), po, d.m);
+        Gemm(false, d.transpose_b, Numel(d.batch) * d.n, d.m, d.k, T(1), pa,
+             lda, pb, ldb, T(0), po, d.m);
         return;
       }
       const std::vector<int64_t> ia = BroadcastIndex(d.batch_a, d.batch);
       const std::vector<int64_t> ib = BroadcastIndex(d.batch_b, d.batch);
       for (size_t i = 0; i < ia.size(); ++i)
-        Gemm(d.ta, d.tb, d.n, d.m, d.k, T(1), pa + ia[i] * d.n * d.k, lda,
-             pb + ib[i] * d.k * d.m, ldb, T(0),
+        Gemm(d.transpose_a, d.transpose_b, d.n, d.m, d.k, T(1),
+             pa + ia[i] * d.n * d.k, lda, pb + ib[i] * d.k * d.m, ldb, T(0),
              po + static_cast<int64_t>(i) * d.n * d.m, d.m);
     });
   }
@@ -121,7 +97,8 @@ class Matmul : public sdk::Operator {
     const DLTensor* b = Arg(call, 1, "b");
     const Dims d = DimsOf(call, a, b);
     UseThreads(call);
-    const int64_t lda = d.ta ? d.n : d.k, ldb = d.tb ? d.k : d.m;
+    const int64_t lda = d.transpose_a ? d.n : d.k,
+                  ldb = d.transpose_b ? d.k : d.m;
     ForFloat(a->dtype, [&]<class T>(T) {
       const T* pa = sdk::Data<const T>(a);
       const T* pb = sdk::Data<const T>(b);
@@ -130,11 +107,11 @@ class Matmul : public sdk::Operator {
         const int64_t rows = Numel(d.batch) * d.n;
         // ga (rows, K) = g (rows, M) @ op(b)^T
         if (ga != nullptr)
-          Gemm(false, !d.tb, rows, d.k, d.m, T(1), pg, d.m, pb, ldb, T(0),
-               sdk::Data<T>(ga), d.k);
+          Gemm(false, !d.transpose_b, rows, d.k, d.m, T(1), pg, d.m, pb, ldb,
+               T(0), sdk::Data<T>(ga), d.k);
         // gb: (K, M) = a^T g, or (M, K) = g^T a; the batch is in `rows`.
         if (gb != nullptr) {
-          if (!d.tb)
+          if (!d.transpose_b)
             Gemm(true, false, d.k, d.m, rows, T(1), pa, d.k, pg, d.m, T(0),
                  sdk::Data<T>(gb), d.m);
           else
@@ -153,21 +130,21 @@ class Matmul : public sdk::Operator {
         const T* gi = pg + static_cast<int64_t>(i) * d.n * d.m;  // (N, M)
         if (ga != nullptr) {
           T* out = sdk::Data<T>(ga) + ia[i] * d.n * d.k;
-          if (!d.ta)  // (N, K) = g op(b)^T
-            Gemm(false, !d.tb, d.n, d.k, d.m, T(1), gi, d.m, bi, ldb, T(1), out,
-                 d.k);
+          if (!d.transpose_a)  // (N, K) = g op(b)^T
+            Gemm(false, !d.transpose_b, d.n, d.k, d.m, T(1), gi, d.m, bi, ldb,
+                 T(1), out, d.k);
           else  // (K, N) = op(b) g^T
-            Gemm(d.tb, true, d.k, d.n, d.m, T(1), bi, ldb, gi, d.m, T(1), out,
-                 d.n);
+            Gemm(d.transpose_b, true, d.k, d.n, d.m, T(1), bi, ldb, gi, d.m,
+                 T(1), out, d.n);
         }
         if (gb != nullptr) {
           T* out = sdk::Data<T>(gb) + ib[i] * d.k * d.m;
-          if (!d.tb)  // (K, M) = op(a)^T g
-            Gemm(!d.ta, false, d.k, d.m, d.n, T(1), ai, lda, gi, d.m, T(1), out,
-                 d.m);
+          if (!d.transpose_b)  // (K, M) = op(a)^T g
+            Gemm(!d.transpose_a, false, d.k, d.m, d.n, T(1), ai, lda, gi, d.m,
+                 T(1), out, d.m);
           else  // (M, K) = g^T op(a)
-            Gemm(true, d.ta, d.m, d.k, d.n, T(1), gi, d.m, ai, lda, T(1), out,
-                 d.k);
+            Gemm(true, d.transpose_a, d.m, d.k, d.n, T(1), gi, d.m, ai, lda,
+                 T(1), out, d.k);
         }
       }
     });

@@ -249,6 +249,57 @@ inline std::vector<int64_t> BroadcastIndex(const Shape& in, const Shape& out) {
   return index;
 }
 
+// ---- shape checks shared with llmsys.cpu ----
+
+// The sizes of one matmul call: op(a) is (..., N, K), op(b) is (..., K, M),
+// out is (batch..., N, M), op transposing the last two dims when asked.
+struct MatmulDims {
+  Shape batch_a, batch_b, batch;  // leading dims of a, b and out
+  int64_t n = 0, k = 0, m = 0;
+  bool transpose_a = false, transpose_b = false;
+};
+
+// Checks a matmul call (INVALID_ARGUMENT naming both shapes and the
+// transposes) and returns its sizes.
+inline MatmulDims MatmulDimsOf(const llmsys_op_call_t& call, const DLTensor* a,
+                               const DLTensor* b) {
+  const sdk::Params p(&call.attrs);
+  MatmulDims d;
+  d.transpose_a = p.Bool("transpose_a");
+  d.transpose_b = p.Bool("transpose_b");
+  const std::string both =
+      Describe("a", a) + " (transpose_a=" + (d.transpose_a ? "true" : "false") +
+      ") and " + Describe("b", b) +
+      " (transpose_b=" + (d.transpose_b ? "true" : "false") + ")";
+  if (a->ndim < 2 || b->ndim < 2)
+    ArgFail(call, "both inputs must have at least 2 dims, got " + both);
+  const Shape as = ShapeOf(a), bs = ShapeOf(b);
+  const size_t ra = as.size(), rb = bs.size();
+  d.batch_a = Shape(as.begin(), as.end() - 2);
+  d.batch_b = Shape(bs.begin(), bs.end() - 2);
+  d.n = d.transpose_a ? as[ra - 1] : as[ra - 2];
+  const int64_t ka = d.transpose_a ? as[ra - 2] : as[ra - 1];
+  const int64_t kb = d.transpose_b ? bs[rb - 1] : bs[rb - 2];
+  d.m = d.transpose_b ? bs[rb - 2] : bs[rb - 1];
+  if (ka != kb)
+    ArgFail(call, "inner dims differ (K " + std::to_string(ka) + " vs " +
+                      std::to_string(kb) + ") for " + both);
+  d.k = ka;
+  // Leading dims broadcast (NumPy rules).
+  const size_t nb =
+      d.batch_a.size() > d.batch_b.size() ? d.batch_a.size() : d.batch_b.size();
+  d.batch.assign(nb, 0);
+  for (size_t i = 0; i < nb; ++i) {
+    const size_t la = d.batch_a.size(), lb = d.batch_b.size();
+    const int64_t da = i + la < nb ? 1 : d.batch_a[i + la - nb];
+    const int64_t db = i + lb < nb ? 1 : d.batch_b[i + lb - nb];
+    if (da != db && da != 1 && db != 1)
+      ArgFail(call, "batch dims do not broadcast for " + both);
+    d.batch[i] = da == 1 ? db : da;
+  }
+  return d;
+}
+
 // Registration, one function per source file (plugin.cc calls them all).
 void RegisterElementwise(sdk::Registry& registry);
 void RegisterReductions(sdk::Registry& registry);

@@ -8,53 +8,6 @@
 namespace llmsys::reference {
 namespace {
 
-// The sizes of one call: op(a) is (..., N, K), op(b) is (..., K, M), out is
-// (batch..., N, M).
-struct Dims {
-  Shape batch_a, batch_b, batch;  // leading dims of a, b and out
-  int64_t n = 0, k = 0, m = 0;
-  bool transpose_a = false, transpose_b = false;
-};
-
-Dims DimsOf(const llmsys_op_call_t& call, const DLTensor* a,
-            const DLTensor* b) {
-  const sdk::Params p(&call.attrs);
-  Dims d;
-  d.transpose_a = p.Bool("transpose_a");
-  d.transpose_b = p.Bool("transpose_b");
-  const std::string both =
-      Describe("a", a) + " (transpose_a=" + (d.transpose_a ? "true" : "false") +
-      ") and " + Describe("b", b) +
-      " (transpose_b=" + (d.transpose_b ? "true" : "false") + ")";
-  if (a->ndim < 2 || b->ndim < 2)
-    ArgFail(call, "both inputs must have at least 2 dims, got " + both);
-  const Shape as = ShapeOf(a), bs = ShapeOf(b);
-  const size_t ra = as.size(), rb = bs.size();
-  d.batch_a = Shape(as.begin(), as.end() - 2);
-  d.batch_b = Shape(bs.begin(), bs.end() - 2);
-  d.n = d.transpose_a ? as[ra - 1] : as[ra - 2];
-  const int64_t ka = d.transpose_a ? as[ra - 2] : as[ra - 1];
-  const int64_t kb = d.transpose_b ? bs[rb - 1] : bs[rb - 2];
-  d.m = d.transpose_b ? bs[rb - 2] : bs[rb - 1];
-  if (ka != kb)
-    ArgFail(call, "inner dims differ (K " + std::to_string(ka) + " vs " +
-                      std::to_string(kb) + ") for " + both);
-  d.k = ka;
-  // Leading dims broadcast (NumPy rules).
-  const size_t nb =
-      d.batch_a.size() > d.batch_b.size() ? d.batch_a.size() : d.batch_b.size();
-  d.batch.assign(nb, 0);
-  for (size_t i = 0; i < nb; ++i) {
-    const size_t la = d.batch_a.size(), lb = d.batch_b.size();
-    const int64_t da = i + la < nb ? 1 : d.batch_a[i + la - nb];
-    const int64_t db = i + lb < nb ? 1 : d.batch_b[i + lb - nb];
-    if (da != db && da != 1 && db != 1)
-      ArgFail(call, "batch dims do not broadcast for " + both);
-    d.batch[i] = da == 1 ? db : da;
-  }
-  return d;
-}
-
 // Element (row, col) of op(x), for one matrix of x stored at `p`: op(x) is
 // (rows, cols), and x itself is (cols, rows) when transposed.
 template <class T>
@@ -100,7 +53,7 @@ class Matmul : public sdk::Operator {
     const DLTensor* a = FloatArg(call, 0, "a");  // (..., N, K) or (..., K, N)
     const DLTensor* b = FloatArg(call, 1, "b");  // (..., K, M) or (..., M, K)
     RequireSameDtype(call, a, "a", b, "b");
-    const Dims d = DimsOf(call, a, b);
+    const MatmulDims d = MatmulDimsOf(call, a, b);
     Shape out = d.batch;  // (batch..., N, M)
     out.push_back(d.n);
     out.push_back(d.m);
@@ -112,7 +65,7 @@ class Matmul : public sdk::Operator {
     const DLTensor* a = call.inputs[0];  // (batch_a..., op: N, K)
     const DLTensor* b = call.inputs[1];  // (batch_b..., op: K, M)
     const DLTensor* out = outputs[0];    // (batch..., N, M)
-    const Dims d = DimsOf(call, a, b);
+    const MatmulDims d = MatmulDimsOf(call, a, b);
     const std::vector<int64_t> ia = BroadcastIndex(d.batch_a, d.batch);
     const std::vector<int64_t> ib = BroadcastIndex(d.batch_b, d.batch);
     const int64_t size_a = d.n * d.k, size_b = d.k * d.m, size_o = d.n * d.m;
@@ -151,7 +104,7 @@ class Matmul : public sdk::Operator {
     if (ga == nullptr && gb == nullptr) return;
     const DLTensor* a = Arg(call, 0, "a");  // kept for backward
     const DLTensor* b = Arg(call, 1, "b");  // kept for backward
-    const Dims d = DimsOf(call, a, b);
+    const MatmulDims d = MatmulDimsOf(call, a, b);
     const std::vector<int64_t> ia = BroadcastIndex(d.batch_a, d.batch);
     const std::vector<int64_t> ib = BroadcastIndex(d.batch_b, d.batch);
     const int64_t size_a = d.n * d.k, size_b = d.k * d.m, size_o = d.n * d.m;
