@@ -7,6 +7,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "framework/runtime/param_schema.h"
@@ -60,7 +61,10 @@ class GreedyTest : public ::testing::Test {
 TEST_F(GreedyTest, DescribesItself) {
   EXPECT_EQ(plugin_->id(), "llmsys.samplers");
   EXPECT_EQ(component_->device_type, kDLCPU);
-  EXPECT_TRUE(component_->params.empty());
+  // One parameter, off by default (sampling_test.cc tests its effect).
+  ASSERT_EQ(component_->params.size(), 1u);
+  EXPECT_EQ(component_->params[0].name, "repetition_penalty");
+  EXPECT_EQ(std::get<double>(*component_->params[0].default_value), 1.0);
 }
 
 TEST_F(GreedyTest, PicksTheLargestLogitOfEachRow) {
