@@ -4,10 +4,12 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "framework/core/status_macros.h"
+#include "framework/core/suggest.h"
 
 namespace llmsys::runtime {
 namespace {
@@ -287,6 +289,104 @@ absl::StatusOr<ParamValue> CheckParamValue(const ParamSchemaEntry& e,
     }
   }
   return v;
+}
+
+namespace {
+
+template <class T>
+bool ParseNumber(std::string_view text, T* out) {
+  if (text.empty()) return false;
+  const absl::string_view t(text.data(), text.size());
+  if constexpr (std::is_same_v<T, double>) {
+    return absl::SimpleAtod(t, out);
+  } else {
+    return absl::SimpleAtoi(t, out);
+  }
+}
+
+template <class T>
+bool ParseNumberList(std::string_view text, std::vector<T>* out) {
+  for (absl::string_view item :
+       absl::StrSplit(absl::string_view(text.data(), text.size()), ',',
+                      absl::SkipEmpty())) {
+    T v{};
+    if (!ParseNumber(std::string_view(item.data(), item.size()), &v))
+      return false;
+    out->push_back(v);
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::pair<std::string, ParamValue>> ParseParamAssignment(
+    const ParamSchema& schema, const std::string& assignment,
+    const std::string& what) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", assignment, "': expected name=value (e.g. tokenize=intl)"));
+  const std::string name = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  const ParamSchemaEntry* entry = nullptr;
+  std::vector<std::string> names;
+  for (const ParamSchemaEntry& e : schema) {
+    names.push_back(e.name);
+    if (e.name == name) entry = &e;
+  }
+  if (entry == nullptr)
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " has no parameter '", name, "'",
+                     core::DidYouMean(name, names), "; its parameters: ",
+                     names.empty() ? "(none)" : absl::StrJoin(names, ", ")));
+  ParamValue value;
+  bool ok = true;
+  switch (entry->type) {
+    case LLMSYS_TYPE_BOOL:
+      if (text == "true" || text == "yes" || text == "1") {
+        value = true;
+      } else if (text == "false" || text == "no" || text == "0") {
+        value = false;
+      } else {
+        ok = false;
+      }
+      break;
+    case LLMSYS_TYPE_INT: {
+      int64_t v = 0;
+      ok = ParseNumber(text, &v);
+      value = v;
+      break;
+    }
+    case LLMSYS_TYPE_FLOAT: {
+      double v = 0;
+      ok = ParseNumber(text, &v);
+      value = v;
+      break;
+    }
+    case LLMSYS_TYPE_INT_LIST: {
+      std::vector<int64_t> v;
+      ok = ParseNumberList(text, &v);
+      value = v;
+      break;
+    }
+    case LLMSYS_TYPE_FLOAT_LIST: {
+      std::vector<double> v;
+      ok = ParseNumberList(text, &v);
+      value = v;
+      break;
+    }
+    default:
+      value = text;
+  }
+  if (!ok)
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": '", name, "' expects ", TypeName(entry->type),
+                     ", got '", text, "'"));
+  absl::StatusOr<ParamValue> checked = CheckParamValue(*entry, value);
+  if (!checked.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", checked.status().message()));
+  return std::make_pair(name, *std::move(checked));
 }
 
 absl::StatusOr<ParamPack> ParamPack::Make(

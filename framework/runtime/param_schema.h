@@ -69,6 +69,15 @@ absl::StatusOr<ParamValue> ParamValueFromC(const llmsys_typed_value_t& value);
 absl::StatusOr<ParamValue> CheckParamValue(const ParamSchemaEntry& entry,
                                            const ParamValue& value);
 
+// A command-line "name=value" for a component with `schema`: the value is
+// read as the named parameter's type ("true"/"false"/"yes"/"no"/"1"/"0"
+// for bool; lists separated by commas) and checked with CheckParamValue.
+// `what` names the component in errors ("evaluator bleu"); an unknown name
+// lists the parameters with a did-you-mean.
+absl::StatusOr<std::pair<std::string, ParamValue>> ParseParamAssignment(
+    const ParamSchema& schema, const std::string& assignment,
+    const std::string& what);
+
 // A complete llmsys_params_t for a schema: the defaults, replaced by
 // `overrides` where named (each checked with CheckParamValue). Required
 // entries must be overridden.

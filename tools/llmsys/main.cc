@@ -9,6 +9,7 @@
 #include "framework/core/suggest.h"
 #include "framework/core/version.h"
 #include "llmsys/version.h"
+#include "tools/llmsys/eval_command.h"
 #include "tools/llmsys/plugins_command.h"
 #include "tools/llmsys/run_command.h"
 
@@ -20,6 +21,8 @@ constexpr char kUsage[] =
     "commands:\n"
     "  run                train an experiment file into a run directory\n"
     "  generate           continue a prompt with a run's model\n"
+    "  eval               score hypotheses against references (BLEU, chrF, "
+    "ROUGE, ...)\n"
     "  plugins            list every component of every plugin found\n"
     "  plugins describe   show a component's description and parameters\n"
     "  plugins check      load one plugin file alone and report on it\n"
@@ -60,12 +63,14 @@ int main(int argc, char** argv) {
     if (command == "plugins") return llmsys::cli::RunPluginsCommand(args);
     if (command == "run") return llmsys::cli::RunCommand(args);
     if (command == "generate") return llmsys::cli::GenerateCommand(args);
+    if (command == "eval") return llmsys::cli::EvalCommand(args);
   } catch (const std::exception& e) {
     std::cerr << "llmsys " << command << ": " << e.what() << "\n";
     return 2;
   }
   std::cerr << "llmsys: unknown command '" << command << "'"
-            << llmsys::core::DidYouMean(command, {"plugins", "run", "generate"})
+            << llmsys::core::DidYouMean(command,
+                                        {"plugins", "run", "generate", "eval"})
             << "\n\n"
             << kUsage;
   return 2;

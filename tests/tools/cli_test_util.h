@@ -1,0 +1,56 @@
+// tests/tools/cli_test_util.h — running the built `llmsys` command from a
+// test and capturing what it prints.
+#ifndef LLMSYS_TESTS_TOOLS_CLI_TEST_UTIL_H_
+#define LLMSYS_TESTS_TOOLS_CLI_TEST_UTIL_H_
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace llmsys::cli_test {
+
+struct Result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `llmsys ARGS` (a shell command line) with a clean plugin path;
+// captures stdout and stderr.
+inline Result RunLlmsys(const std::string& args) {
+  const std::string err_file =
+      ::testing::TempDir() + "llmsys_cli_stderr_" + std::to_string(getpid());
+  const std::string command = "env -u LLMSYS_PLUGIN_PATH " +
+                              std::string(LLMSYS_BINARY) + " " + args + " 2>" +
+                              err_file;
+  Result r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return r;
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    r.out.append(buffer.data(), n);
+  int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.err = ss.str();
+  std::remove(err_file.c_str());
+  return r;
+}
+
+inline bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace llmsys::cli_test
+
+#endif  // LLMSYS_TESTS_TOOLS_CLI_TEST_UTIL_H_
