@@ -8,6 +8,27 @@
  * training, "logits" for generation). The host records the op calls and runs
  * backward itself.
  *
+ * Key/value cache (LLMSYS_MODE_GENERATE): the cache is the host's, passed
+ * in and out as values, so the host can reorder, select or drop batch rows
+ * (beam search, finished sequences) by indexing dim 0 and the model keeps
+ * no state between calls.
+ *   - inputs: "tokens" (B, T_new), the new tokens, at positions
+ *     past_length .. past_length + T_new - 1; and, when past_length = P > 0,
+ *     every value the previous call output under a name starting "cache."
+ *     (e.g. "cache.blocks.0.k"), under the same name, rows selected or
+ *     reordered by the host as it wishes (dim 0 is the batch).
+ *   - outputs: "logits" (B, T_new, V) and, for every cache entry,
+ *     "cache.<name>" holding the keys/values of all P + T_new positions,
+ *     batch as dim 0 (the past concatenated with the new: a new value,
+ *     the inputs are never written in place).
+ *   - P = 0 starts a sequence (no cache inputs). A model may output no
+ *     "cache." values at all; the host then recomputes the whole prefix
+ *     each step. The new queries attend to every past position and causally
+ *     among themselves. P + T_new beyond the model's context is an error;
+ *     the host re-runs the last tokens from P = 0 instead.
+ * LLMSYS_MODE_TRAIN and LLMSYS_MODE_EVAL take past_length 0 and output no
+ * cache.
+ *
  * Usage (C++): derive from llmsys::sdk::Model in llmsys/sdk.hpp.
  *
  * Thread-safety: one instance is used by one thread at a time.
@@ -28,7 +49,7 @@
 /* What a forward call is for. */
 #define LLMSYS_MODE_TRAIN 0    /* dropout on, "loss" expected */
 #define LLMSYS_MODE_EVAL 1     /* dropout off, "loss" and/or "logits" */
-#define LLMSYS_MODE_GENERATE 2 /* dropout off, incremental: use buffers */
+#define LLMSYS_MODE_GENERATE 2 /* dropout off, incremental: "cache." values */
 
 /* A named input value. Frozen: used in arrays. */
 typedef struct llmsys_named_value {
@@ -42,7 +63,8 @@ typedef struct llmsys_model_inputs {
   uint32_t mode; /* LLMSYS_MODE_* */
   const llmsys_named_value_t* values;
   uint32_t num_values;
-  /* LLMSYS_MODE_GENERATE: tokens already in the key/value buffers. */
+  /* LLMSYS_MODE_GENERATE: tokens already seen, held by the "cache." inputs
+   * (0: none; see the cache convention at the top). */
   int64_t past_length;
 } llmsys_model_inputs_t;
 

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
@@ -9,7 +10,9 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "framework/core/logging.h"
 #include "framework/core/status_macros.h"
 #include "framework/core/suggest.h"
 
@@ -106,18 +109,58 @@ std::vector<SectionSchema> MakeSchema() {
         Int("checkpoint_every", 0, "steps between checkpoints (0: at the end)"),
         Str("device", "cpu", "device", {"cpu", "cuda"}),
         Int("threads", 0, "CPU threads (0: all cores)"),
-        Str("on_nonfinite", "stop", "a NaN or infinite loss",
-            {"stop", "skip"})}});
-  s.push_back({"evaluate",
-               "evaluation during and after training",
-               {Int("every", 250, "steps between evaluations (0: at the end)"),
-                Int("batches", 20, "validation batches per evaluation", 1)}});
-  s.push_back({"generate",
-               "samples after training",
-               {Str("prompt", "\n", "text the samples start from"),
-                Int("max_tokens", 200, "tokens per sample", 1),
-                Int("samples", 1, "how many samples", 0),
-                Str("sampler", "greedy", "sampler component id")}});
+        Str("on_nonfinite", "stop", "a NaN or infinite loss", {"stop", "skip"}),
+        Int("eval_every", 250,
+            "steps between validation losses (0: at the end only)"),
+        Int("eval_batches", 20, "validation batches per validation loss", 1)}});
+  // `sampler` (first: it names the component) merges the sampler's own
+  // parameters into the section, as `use` does for [model] and [optimizer].
+  ParamSchemaEntry use_cache =
+      Key("use_cache", LLMSYS_TYPE_BOOL, ParamValue(true),
+          "reuse the model's key/value cache between tokens");
+  ParamSchemaEntry length_penalty =
+      Key("length_penalty", LLMSYS_TYPE_FLOAT, ParamValue(1.0),
+          "beam search: score = sum log p / length^length_penalty");
+  s.push_back(
+      {"generate",
+       "samples after training and `llmsys generate`: `sampler` names a "
+       "sampler component whose parameters are keys here too",
+       {Str("sampler", "greedy", "sampler component id"),
+        Str("prompt", "\n", "text the samples start from"),
+        Int("max_tokens", 200, "tokens per sample", 1),
+        Int("samples", 1, "how many samples", 0),
+        Int("seed", -1, "seed of the sampler (-1: [experiment] seed)", -1),
+        use_cache,
+        Str("stop", "[]",
+            "strings that end a sample, a list (the sample stops before "
+            "them)"),
+        Int("num_beams", 1, "beam search width (1: use the sampler)", 1),
+        length_penalty},
+       LLMSYS_KIND_SAMPLER,
+       /*open=*/false,
+       /*string_lists=*/{"stop"}});
+  s.push_back(
+      {"evaluate",
+       "[[evaluate]] entries: `use` names an evaluator component, whose "
+       "parameters are keys here too (docs/evaluation.md)",
+       {Str("use", std::nullopt, "evaluator component id"),
+        Int("every", 0, "steps between evaluations (0: once, after training)",
+            0),
+        Int("batches", 0,
+            "validation batches read (0: all; log-probability and "
+            "prediction evaluators)",
+            0),
+        Int("segments", 20, "continuation tasks (text evaluators)", 1),
+        Int("prompt_tokens", 32,
+            "tokens of each task's prompt (text evaluators)", 1),
+        Int("max_tokens", 32,
+            "tokens of each task's reference and continuation (text "
+            "evaluators)",
+            1)},
+       LLMSYS_KIND_EVALUATOR,
+       /*open=*/false,
+       /*string_lists=*/{},
+       /*array=*/true});
   return s;
 }
 
@@ -157,10 +200,29 @@ absl::StatusOr<ParamValue> FromNode(const toml::node& n) {
       absl::StrCat("a ", what, " is not a value this key can take"));
 }
 
+// A TOML basic string, every control character escaped. (toml++ writes
+// text with a newline as a multi-line string, whose first newline a reader
+// drops: the default prompt "\n" read back as "".)
 std::string TomlString(const std::string& s) {
-  std::ostringstream out;
-  out << toml::value<std::string>(s);
-  return out.str();
+  std::string out = "\"";
+  for (const char ch : s) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f) {
+      out += absl::StrFormat("\\u%04X", c);
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
 }
 
 std::string TomlValue(const ParamValue& v) {
@@ -259,6 +321,34 @@ absl::StatusOr<Experiment> Experiment::Parse(
     return s;
   };
 
+  // Files written before [[evaluate]] entries existed (and the run
+  // directories they made) had [evaluate] every/batches for the validation
+  // loss: read those as [train] eval_every/eval_batches.
+  if (toml::table* legacy = root["evaluate"].as_table()) {
+    if (root["train"].as_table() == nullptr)
+      root.insert_or_assign("train", toml::table{});
+    toml::table* train = root["train"].as_table();
+    for (auto&& [k, node] : *legacy) {
+      const std::string key(k.str());
+      if (key != "every" && key != "batches")
+        return absl::InvalidArgumentError(absl::StrCat(
+            source_of("evaluate", key, node).Describe(),
+            ": [evaluate] is a list of evaluator entries now, each written "
+            "[[evaluate]] with `use = \"perplexity\"` (or bleu, chrf, "
+            "rouge, ...); the validation loss is [train] eval_every / "
+            "eval_batches"));
+      if (!train->contains("eval_" + key))
+        node.visit([&](auto&& value) {
+          train->insert_or_assign("eval_" + key, value);
+        });
+    }
+    root.erase("evaluate");
+    core::Log(core::LogLevel::kWarning,
+              absl::StrCat(name,
+                           ": [evaluate] every/batches are [train] "
+                           "eval_every/eval_batches now; read as those"));
+  }
+
   const std::vector<SectionSchema>& schema = ExperimentSchema();
   std::vector<std::string> section_names;
   for (const SectionSchema& s : schema) section_names.push_back(s.name);
@@ -272,7 +362,14 @@ absl::StatusOr<Experiment> Experiment::Parse(
           absl::StrCat(where.Describe(), ": unknown section [", section, "]",
                        core::DidYouMean(section, section_names),
                        "; sections: ", absl::StrJoin(section_names, ", ")));
-    if (!node.is_table())
+    const bool array = std::any_of(
+        schema.begin(), schema.end(),
+        [&](const SectionSchema& s) { return s.name == section && s.array; });
+    if (array && !node.is_array())
+      return absl::InvalidArgumentError(absl::StrCat(
+          where.Describe(), ": '", section, "' must be a list of entries, ",
+          "each written [[", section, "]]"));
+    if (!array && !node.is_table())
       return absl::InvalidArgumentError(
           absl::StrCat(where.Describe(), ": '", section,
                        "' must be a section ([", section, "]), not a value"));
@@ -335,101 +432,178 @@ absl::StatusOr<Experiment> Experiment::Parse(
       }
       continue;
     }
-    // The keys this section accepts: the host's, plus the component's.
-    ParamSchema keys = s.keys;
-    const runtime::Component* component = nullptr;
-    if (s.component_kind != 0) {
-      Setting use;
-      use.source.file = "";
-      std::optional<std::string> id;
-      if (table != nullptr) {
-        if (const toml::node* n = table->get("use")) {
-          use.source = source_of(s.name, "use", *n);
-          id = n->value_exact<std::string>();
-          if (!id)
+    // Each table of the section ([[evaluate]] has one per entry).
+    std::vector<std::pair<const toml::table*, std::string>> tables;
+    if (s.array) {
+      const toml::array* entries = root[s.name].as_array();
+      for (size_t i = 0; entries != nullptr && i < entries->size(); ++i) {
+        const toml::table* entry = entries->get(i)->as_table();
+        if (entry == nullptr)
+          return absl::InvalidArgumentError(
+              absl::StrCat(Where(entries->get(i)->source(), name), ": [[",
+                           s.name, "]] entries must be tables"));
+        tables.emplace_back(entry, absl::StrCat("[[", s.name, "]] #", i + 1));
+      }
+    } else {
+      tables.emplace_back(table, absl::StrCat("[", s.name, "]"));
+    }
+    for (const auto& [table, label] : tables) {
+      // The keys this section accepts: the host's, plus the component's.
+      ParamSchema keys = s.keys;
+      const runtime::Component* component = nullptr;
+      // The key naming the component: `use`, or [generate]'s `sampler`.
+      const std::string use_key =
+          s.component_kind != 0 ? s.keys[0].name : std::string();
+      if (s.component_kind != 0) {
+        Setting use;
+        use.source.file = "";
+        std::optional<std::string> id;
+        if (table != nullptr) {
+          if (const toml::node* n = table->get(use_key)) {
+            use.source = source_of(s.name, use_key, *n);
+            id = n->value_exact<std::string>();
+            if (!id)
+              return absl::InvalidArgumentError(
+                  absl::StrCat(use.source.Describe(), ": ", label, " ", use_key,
+                               " must be a component id in quotes"));
+          }
+        }
+        if (!id) {
+          if (!s.keys[0].default_value)
             return absl::InvalidArgumentError(
-                absl::StrCat(use.source.Describe(), ": [", s.name,
-                             "] use must be a component id in quotes"));
+                absl::StrCat(name, ": ", label, " needs `", use_key,
+                             " = \"...\"` naming the ",
+                             runtime::KindName(s.component_kind), " to use"));
+          id = std::get<std::string>(*s.keys[0].default_value);
+        }
+        absl::StatusOr<const runtime::Component*> found =
+            registry.Find(s.component_kind, *id);
+        // The default sampler not loaded is not an error here (a test's
+        // registry, a file that never generates): sampler() is null then and
+        // the host asks again when it generates.
+        const bool optional =
+            s.component_kind == LLMSYS_KIND_SAMPLER &&
+            s.keys[0].default_value &&
+            *id == std::get<std::string>(*s.keys[0].default_value);
+        if (!found.ok() && !(optional && absl::IsNotFound(found.status())))
+          return absl::Status(
+              found.status().code(),
+              absl::StrCat(use.source.Describe(), ": ", label, " ", use_key,
+                           " = \"", *id, "\": ", found.status().message()));
+        if (found.ok()) component = *found;
+        if (component != nullptr) {
+          for (const ParamSchemaEntry& p : component->params) {
+            for (const ParamSchemaEntry& host : s.keys)
+              if (host.name == p.name)
+                return absl::InvalidArgumentError(absl::StrCat(
+                    use.source.Describe(), ": ", label, " ", use_key, " = \"",
+                    *id, "\": its parameter '", p.name, "' has the name of a [",
+                    s.name, "] key of the host; the plugin must rename it"));
+            keys.push_back(p);
+          }
+        }
+        if (s.component_kind == LLMSYS_KIND_MODEL) e.model_ = component;
+        if (s.component_kind == LLMSYS_KIND_OPTIMIZER) e.optimizer_ = component;
+        if (s.component_kind == LLMSYS_KIND_SAMPLER) e.sampler_ = component;
+      }
+      std::vector<std::string> key_names;
+      for (const ParamSchemaEntry& k : keys) key_names.push_back(k.name);
+      std::vector<std::pair<std::string, Setting>> settings;
+      if (table != nullptr) {
+        for (auto&& [k, node] : *table) {
+          const std::string key(k.str());
+          const Source where = source_of(s.name, key, node);
+          const Source key_where = source_of(s.name, key, k);
+          const ParamSchemaEntry* entry = nullptr;
+          for (const ParamSchemaEntry& candidate : keys)
+            if (candidate.name == key) entry = &candidate;
+          if (entry == nullptr)
+            return absl::InvalidArgumentError(absl::StrCat(
+                key_where.Describe(), ": ", label, " unknown key '", key, "'",
+                core::DidYouMean(key, key_names),
+                component != nullptr
+                    ? absl::StrCat(" (keys: ", absl::StrJoin(key_names, ", "),
+                                   "; `llmsys plugins describe ", component->id,
+                                   "` explains ", component->id, "'s)")
+                    : absl::StrCat(" (keys: ", absl::StrJoin(key_names, ", "),
+                                   ")")));
+          if (std::find(s.string_lists.begin(), s.string_lists.end(), key) !=
+              s.string_lists.end()) {
+            // A list of strings (or one string): kept as its TOML text, the
+            // strings themselves in string_lists_.
+            std::vector<std::string> items;
+            bool strings = true;
+            if (auto one = node.value_exact<std::string>()) {
+              strings = !one->empty();
+              items.push_back(*one);
+            } else if (const toml::array* a = node.as_array()) {
+              for (const toml::node& item : *a) {
+                auto text = item.value_exact<std::string>();
+                strings = strings && text.has_value() && !text->empty();
+                if (text) items.push_back(*text);
+              }
+            } else {
+              strings = false;
+            }
+            if (!strings)
+              return absl::InvalidArgumentError(
+                  absl::StrCat(where.Describe(), ": ", label, " ", key,
+                               " must be a list of non-empty strings, e.g. ",
+                               key, " = [\"\\n\\n\"] (", entry->doc, ")"));
+            std::vector<std::string> quoted;
+            for (const std::string& item : items)
+              quoted.push_back(TomlString(item));
+            e.string_lists_[s.name][key] = items;
+            settings.push_back(
+                {key, Setting{ParamValue(absl::StrCat(
+                                  "[", absl::StrJoin(quoted, ", "), "]")),
+                              where, false}});
+            continue;
+          }
+          absl::StatusOr<ParamValue> raw = FromNode(node);
+          if (!raw.ok())
+            return absl::InvalidArgumentError(
+                absl::StrCat(where.Describe(), ": ", label, " ", key,
+                             ": expected ", runtime::TypeName(entry->type),
+                             " (", entry->doc, "); ", raw.status().message()));
+          absl::StatusOr<ParamValue> checked =
+              runtime::CheckParamValue(*entry, *raw);
+          if (!checked.ok())
+            return absl::InvalidArgumentError(absl::StrCat(
+                where.Describe(), ": ", label, " ", checked.status().message(),
+                " (", entry->doc, ")"));
+          settings.push_back({key, Setting{*std::move(checked), where, false}});
         }
       }
-      if (!id) {
-        if (!s.keys[0].default_value)
-          return absl::InvalidArgumentError(absl::StrCat(
-              name, ": [", s.name, "] needs `use = \"...\"` naming the ",
-              runtime::KindName(s.component_kind), " to use"));
-        id = std::get<std::string>(*s.keys[0].default_value);
-      }
-      absl::StatusOr<const runtime::Component*> found =
-          registry.Find(s.component_kind, *id);
-      if (!found.ok())
-        return absl::Status(
-            found.status().code(),
-            absl::StrCat(use.source.Describe(), ": [", s.name, "] use = \"",
-                         *id, "\": ", found.status().message()));
-      component = *found;
-      for (const ParamSchemaEntry& p : component->params) keys.push_back(p);
-      (s.component_kind == LLMSYS_KIND_MODEL ? e.model_ : e.optimizer_) =
-          component;
-    }
-    std::vector<std::string> key_names;
-    for (const ParamSchemaEntry& k : keys) key_names.push_back(k.name);
-    std::vector<std::pair<std::string, Setting>> settings;
-    if (table != nullptr) {
-      for (auto&& [k, node] : *table) {
-        const std::string key(k.str());
-        const Source where = source_of(s.name, key, node);
-        const Source key_where = source_of(s.name, key, k);
-        const ParamSchemaEntry* entry = nullptr;
-        for (const ParamSchemaEntry& candidate : keys)
-          if (candidate.name == key) entry = &candidate;
-        if (entry == nullptr)
-          return absl::InvalidArgumentError(absl::StrCat(
-              key_where.Describe(), ": [", s.name, "] unknown key '", key, "'",
-              core::DidYouMean(key, key_names),
-              component != nullptr
-                  ? absl::StrCat(" (keys: ", absl::StrJoin(key_names, ", "),
-                                 "; `llmsys plugins describe ", component->id,
-                                 "` explains ", component->id, "'s)")
-                  : absl::StrCat(" (keys: ", absl::StrJoin(key_names, ", "),
-                                 ")")));
-        absl::StatusOr<ParamValue> raw = FromNode(node);
-        if (!raw.ok())
+      // Schema order, defaults filled; required keys present.
+      std::vector<std::pair<std::string, Setting>> ordered;
+      for (const ParamSchemaEntry& k : keys) {
+        auto it =
+            std::find_if(settings.begin(), settings.end(),
+                         [&](const auto& p) { return p.first == k.name; });
+        if (it != settings.end()) {
+          ordered.push_back(*it);
+        } else if (k.default_value) {
+          ordered.push_back({k.name, Setting{*k.default_value, {}, true}});
+        } else if (!(s.component_kind != 0 && k.name == use_key) &&
+                   !(s.component_kind == LLMSYS_KIND_MODEL &&
+                     k.name == "vocab_size")) {  // the host fills it
           return absl::InvalidArgumentError(
-              absl::StrCat(where.Describe(), ": [", s.name, "] ", key,
-                           ": expected ", runtime::TypeName(entry->type), " (",
-                           entry->doc, "); ", raw.status().message()));
-        absl::StatusOr<ParamValue> checked =
-            runtime::CheckParamValue(*entry, *raw);
-        if (!checked.ok())
-          return absl::InvalidArgumentError(
-              absl::StrCat(where.Describe(), ": [", s.name, "] ",
-                           checked.status().message(), " (", entry->doc, ")"));
-        settings.push_back({key, Setting{*std::move(checked), where, false}});
+              absl::StrCat(name, ": ", label, " needs '", k.name, "' (",
+                           runtime::TypeName(k.type), ": ", k.doc, ")"));
+        }
+      }
+      if (s.component_kind != 0 && component != nullptr &&
+          !std::any_of(ordered.begin(), ordered.end(),
+                       [&](const auto& p) { return p.first == use_key; }))
+        ordered.insert(ordered.begin(),
+                       {use_key, Setting{component->id, {}, true}});
+      if (s.array) {
+        e.evaluations_.push_back(EvaluateEntry(component, std::move(ordered)));
+      } else {
+        e.sections_[s.name] = std::move(ordered);
       }
     }
-    // Schema order, defaults filled; required keys present.
-    std::vector<std::pair<std::string, Setting>> ordered;
-    for (const ParamSchemaEntry& k : keys) {
-      auto it = std::find_if(settings.begin(), settings.end(),
-                             [&](const auto& p) { return p.first == k.name; });
-      if (it != settings.end()) {
-        ordered.push_back(*it);
-      } else if (k.default_value) {
-        ordered.push_back({k.name, Setting{*k.default_value, {}, true}});
-      } else if (!(s.component_kind != 0 && k.name == "use") &&
-                 !(s.component_kind == LLMSYS_KIND_MODEL &&
-                   k.name == "vocab_size")) {  // the host fills it
-        return absl::InvalidArgumentError(
-            absl::StrCat(name, ": [", s.name, "] needs '", k.name, "' (",
-                         runtime::TypeName(k.type), ": ", k.doc, ")"));
-      }
-    }
-    if (s.component_kind != 0 &&
-        !std::any_of(ordered.begin(), ordered.end(),
-                     [](const auto& p) { return p.first == "use"; }))
-      ordered.insert(ordered.begin(),
-                     {"use", Setting{component->id, {}, true}});
-    e.sections_[s.name] = std::move(ordered);
   }
   return e;
 }
@@ -469,12 +643,44 @@ std::string Experiment::String(const std::string& section,
   return std::get<std::string>(Get(section, key).value);
 }
 
+EvaluateEntry::EvaluateEntry(const runtime::Component* c,
+                             std::vector<std::pair<std::string, Setting>> s)
+    : component(c), settings(std::move(s)) {
+  for (const auto& [key, setting] : settings) {
+    const ParamValue& v = setting.value;
+    if (key == "every") {
+      every = std::get<int64_t>(v);
+    } else if (key == "batches") {
+      batches = std::get<int64_t>(v);
+    } else if (key == "segments") {
+      segments = std::get<int64_t>(v);
+    } else if (key == "prompt_tokens") {
+      prompt_tokens = std::get<int64_t>(v);
+    } else if (key == "max_tokens") {
+      max_tokens = std::get<int64_t>(v);
+    } else if (key != "use") {
+      params.emplace_back(key, v);
+    }
+  }
+}
+
+std::vector<std::string> Experiment::Strings(const std::string& section,
+                                             const std::string& key) const {
+  auto s = string_lists_.find(section);
+  if (s == string_lists_.end()) return {};
+  auto k = s->second.find(key);
+  return k == s->second.end() ? std::vector<std::string>{} : k->second;
+}
+
 std::vector<std::pair<std::string, ParamValue>> Experiment::ComponentParams(
     const std::string& section) const {
   std::vector<std::pair<std::string, ParamValue>> out;
   auto it = sections_.find(section);
   if (it == sections_.end()) return out;
-  const runtime::Component* c = section == "model" ? model_ : optimizer_;
+  const runtime::Component* c = section == "model"       ? model_
+                                : section == "optimizer" ? optimizer_
+                                : section == "generate"  ? sampler_
+                                                         : nullptr;
   for (const auto& [k, s] : it->second) {
     if (c == nullptr) continue;
     for (const ParamSchemaEntry& p : c->params)
@@ -524,11 +730,26 @@ std::string Experiment::ResolvedToml() const {
         out << op << " = " << TomlString(impl) << "\n";
       continue;
     }
+    if (s.array) {
+      for (const EvaluateEntry& entry : evaluations_) {
+        out << "\n[[" << s.name << "]]\n";
+        for (const auto& [k, setting] : entry.settings) {
+          out << k << " = " << TomlValue(setting.value);
+          if (setting.is_default) out << "  # default";
+          out << "\n";
+        }
+      }
+      continue;
+    }
     auto it = sections_.find(s.name);
     if (it == sections_.end()) continue;
     out << "\n[" << s.name << "]\n";
     for (const auto& [k, setting] : it->second) {
-      out << k << " = " << TomlValue(setting.value);
+      const bool list = std::find(s.string_lists.begin(), s.string_lists.end(),
+                                  k) != s.string_lists.end();
+      out << k << " = "
+          << (list ? std::get<std::string>(setting.value)
+                   : TomlValue(setting.value));
       if (setting.is_default) out << "  # default";
       out << "\n";
     }

@@ -1,10 +1,12 @@
 // framework/config/experiment.h — experiment files: TOML, every key checked.
 //
 // An experiment file has fixed sections ([experiment], [plugins], [data],
-// [model], [ops], [optimizer], [schedule], [train], [generate],
-// [evaluate]). [model] and [optimizer] name a component with `use = "id"`;
-// their other keys are that component's parameters, checked against the
-// schema the plugin declares. [ops] maps op names to implementations.
+// [model], [ops], [optimizer], [schedule], [train], [generate]) and a list
+// of [[evaluate]] entries. [model], [optimizer] and each [[evaluate]] name
+// a component with `use = "id"`, [generate] its sampler with
+// `sampler = "id"`; their other keys include that component's parameters,
+// checked against the schema the plugin declares. [ops] maps op names to
+// implementations.
 // Every other key is known to the host's schema (ExperimentSchema()).
 //
 // Every error names where the value came from — `file:line:column` or the
@@ -62,11 +64,32 @@ struct SectionSchema {
   std::string name;
   std::string doc;
   runtime::ParamSchema keys;
-  // [model] and [optimizer]: `use` names a component of this kind whose
-  // parameter schema checks the other keys.
+  // [model], [optimizer], [generate], [[evaluate]]: the first key (`use`,
+  // `sampler`) names a component of this kind whose parameter schema checks the
+  // other keys. A default sampler that is not loaded leaves sampler() null.
   llmsys_kind_t component_kind = 0;
   // [ops]: any key (an op name) with a string value.
   bool open = false;
+  // Keys that take a list of strings ([generate] stop), a type parameters do
+  // not have: declared in `keys` as a string (their TOML text, "[]" by
+  // default); Strings() gives the list.
+  std::vector<std::string> string_lists = {};
+  // [[evaluate]]: a list of tables, each checked like a section of this
+  // schema (Experiment::evaluations()).
+  bool array = false;
+};
+
+// One [[evaluate]] entry: its evaluator, the host's keys, and the
+// evaluator's parameters (every key of its schema, defaults filled).
+struct EvaluateEntry {
+  EvaluateEntry(const runtime::Component* component,
+                std::vector<std::pair<std::string, Setting>> settings);
+  const runtime::Component* component;
+  int64_t every = 0;    // steps between evaluations (0: after training)
+  int64_t batches = 0;  // validation batches (0: all)
+  int64_t segments = 0, prompt_tokens = 0, max_tokens = 0;  // text tasks
+  std::vector<std::pair<std::string, ParamValue>> params;   // the evaluator's
+  std::vector<std::pair<std::string, Setting>> settings;    // every key
 };
 
 // The host's sections and keys, with defaults and docs.
@@ -100,10 +123,17 @@ class Experiment {
   bool Bool(const std::string& section, const std::string& key) const;
   std::string String(const std::string& section, const std::string& key) const;
 
-  // The component [model] / [optimizer] uses, and its parameters (every
-  // key but `use`, in schema order, defaults filled).
+  // A list-of-strings key (SectionSchema::string_lists); empty by default.
+  std::vector<std::string> Strings(const std::string& section,
+                                   const std::string& key) const;
+
+  // The component [model] / [optimizer] / [generate] uses, and its
+  // parameters (every key of its schema, in schema order, defaults filled).
   const runtime::Component* model() const { return model_; }
   const runtime::Component* optimizer() const { return optimizer_; }
+  const runtime::Component* sampler() const { return sampler_; }
+  // The [[evaluate]] entries, in file order.
+  const std::vector<EvaluateEntry>& evaluations() const { return evaluations_; }
   std::vector<std::pair<std::string, ParamValue>> ComponentParams(
       const std::string& section) const;
   // [ops]: op -> implementation, and where each was written.
@@ -140,6 +170,11 @@ class Experiment {
   std::vector<std::filesystem::path> plugin_paths_;
   const runtime::Component* model_ = nullptr;
   const runtime::Component* optimizer_ = nullptr;
+  const runtime::Component* sampler_ = nullptr;
+  std::vector<EvaluateEntry> evaluations_;
+  // section -> key -> strings, for SectionSchema::string_lists keys.
+  std::map<std::string, std::map<std::string, std::vector<std::string>>>
+      string_lists_;
 };
 
 }  // namespace llmsys::config

@@ -24,10 +24,12 @@
 #include "framework/data/batching.h"
 #include "framework/data/corpus.h"
 #include "framework/data/tokenizer.h"
+#include "framework/generate/decoding.h"
 #include "framework/runtime/dispatch.h"
 #include "framework/runtime/graph.h"
 #include "framework/runtime/parameters.h"
 #include "framework/tensor/safetensors.h"
+#include "framework/train/evaluation.h"
 #include "framework/train/optimizer.h"
 #include "framework/train/schedule.h"
 
@@ -89,6 +91,7 @@ class Session {
   runtime::ParameterStore& parameters() { return *parameters_; }
   data::Tokenizer& tokenizer() { return *tokenizer_; }
   const runtime::Component& model() const { return *model_; }
+  void* model_instance() const { return instance_; }
   int64_t block_size() const { return block_size_; }
 
   void SetTokenizer(std::unique_ptr<data::Tokenizer> t) {
@@ -388,39 +391,193 @@ absl::Status PrepareTokenizer(Session& session, const fs::path& run_dir,
   return absl::OkStatus();
 }
 
-// Greedy continuation with the session's model.
-absl::StatusOr<std::string> Continue(Session& session,
-                                     const std::string& prompt,
-                                     int64_t max_tokens) {
-  autograd::NoGradGuard no_grad;
-  std::vector<int32_t> ids = session.tokenizer().Encode(prompt);
-  if (ids.empty()) ids.push_back(data::kBosId);
-  const size_t prompt_len = ids.size();
-  for (int64_t i = 0; i < max_tokens; ++i) {
-    const size_t t = std::min<size_t>(ids.size(), session.block_size());
-    std::vector<int32_t> window(ids.end() - t, ids.end());
+// ---- generation ----
+
+// What to generate and how: the run's [generate] section, or that with the
+// overrides of `llmsys generate`.
+struct GenerationPlan {
+  std::vector<std::string> prompts;
+  int64_t max_tokens = 0;
+  std::string sampler;  // component id
+  std::vector<std::pair<std::string, runtime::ParamValue>> sampler_params;
+  uint64_t seed = 0;
+  bool use_cache = true;
+  std::vector<std::string> stop;
+  int64_t num_beams = 1;
+  double length_penalty = 1.0;
+  // Beam search: hypotheses kept per prompt, best first (<= num_beams).
+  int64_t hypotheses = 1;
+};
+
+// The run's [generate] section as a plan for `samples` samples (with beam
+// search: the best `samples` hypotheses of one search).
+GenerationPlan PlanFromConfig(const Session& session) {
+  const config::Experiment& e = session.experiment();
+  GenerationPlan plan;
+  plan.max_tokens = e.Int("generate", "max_tokens");
+  plan.num_beams = e.Int("generate", "num_beams");
+  const int64_t samples = e.Int("generate", "samples");
+  const int64_t copies =
+      plan.num_beams > 1 ? std::min<int64_t>(samples, 1) : samples;
+  plan.prompts.assign(static_cast<size_t>(copies),
+                      e.String("generate", "prompt"));
+  plan.hypotheses = std::min(samples, plan.num_beams);
+  plan.sampler = e.String("generate", "sampler");
+  plan.sampler_params = e.ComponentParams("generate");
+  const int64_t seed = e.Int("generate", "seed");
+  plan.seed =
+      static_cast<uint64_t>(seed >= 0 ? seed : e.Int("experiment", "seed"));
+  plan.use_cache = e.Bool("generate", "use_cache");
+  plan.stop = e.Strings("generate", "stop");
+  plan.length_penalty = e.Float("generate", "length_penalty");
+  return plan;
+}
+
+// The sampler component `id`; `where` says who named it.
+absl::StatusOr<const runtime::Component*> FindSampler(
+    Session& session, const std::string& id, const std::string& where) {
+  absl::StatusOr<const runtime::Component*> found =
+      session.registry().Find(LLMSYS_KIND_SAMPLER, id);
+  if (!found.ok())
+    return absl::Status(
+        found.status().code(),
+        absl::StrCat(where, " \"", id, "\": ", found.status().message()));
+  return found;
+}
+
+// `text` up to the first stop string in it.
+std::string CutAtStop(const std::string& text,
+                      const std::vector<std::string>& stop) {
+  size_t cut = text.size();
+  for (const std::string& s : stop)
+    if (!s.empty()) cut = std::min(cut, text.find(s));
+  return text.substr(0, cut);
+}
+
+// Runs the plan with the session's model: each prompt followed by its
+// continuation (with beam search, by its best `hypotheses` ones). <eos>
+// ends a sample; a stop string ends it before the string.
+absl::StatusOr<GenerateResult> RunGeneration(Session& session,
+                                             const GenerationPlan& plan) {
+  generate::PluginLanguageModel lm(session.model(), session.model_instance(),
+                                   &session.ops(), &session.parameters(),
+                                   session.block_size());
+  const data::Tokenizer& tokenizer = session.tokenizer();
+  std::vector<std::vector<int32_t>> ids;
+  for (const std::string& prompt : plan.prompts) {
+    ids.push_back(tokenizer.Encode(prompt));
+    if (ids.back().empty()) ids.back().push_back(data::kBosId);
+  }
+  GenerateResult result;
+  result.used_cache = plan.use_cache;
+  auto text_of =
+      [&](size_t i,
+          const std::vector<int32_t>& tokens) -> absl::StatusOr<std::string> {
+    LLMSYS_ASSIGN_OR_RETURN(std::string continuation, tokenizer.Decode(tokens));
+    return plan.prompts[i] + CutAtStop(continuation, plan.stop);
+  };
+  if (plan.num_beams > 1) {
+    generate::BeamOptions options{.num_beams = plan.num_beams,
+                                  .max_tokens = plan.max_tokens,
+                                  .length_penalty = plan.length_penalty,
+                                  .eos_tokens = {data::kEosId}};
     LLMSYS_ASSIGN_OR_RETURN(
-        auto outputs, session.Forward(window, {}, 1, static_cast<int64_t>(t),
-                                      LLMSYS_MODE_EVAL));
-    auto logits = outputs.find("logits");
-    if (logits == outputs.end())
-      return absl::FailedPreconditionError(absl::StrCat(
-          "model ", session.model().id, " set no 'logits' output"));
-    const Tensor& l = logits->second->data;  // (1, t, V)
-    LLMSYS_ASSIGN_OR_RETURN(Tensor last,
-                            l.Slice(l.ndim() - 2, static_cast<int64_t>(t) - 1,
-                                    static_cast<int64_t>(t)));
-    const std::vector<double> v = last.ToDoubles();
-    size_t best = 0;
-    for (size_t k = 1; k < v.size(); ++k)
-      if (v[k] > v[best]) best = k;
-    ids.push_back(static_cast<int32_t>(best));
+        auto hyps,
+        generate::BeamSearch(lm, ids, options, plan.use_cache, &result.stats));
+    for (size_t i = 0; i < hyps.size(); ++i) {
+      for (size_t h = 0;
+           h < hyps[i].size() && static_cast<int64_t>(h) < plan.hypotheses;
+           ++h) {
+        LLMSYS_ASSIGN_OR_RETURN(std::string text,
+                                text_of(i, hyps[i][h].tokens));
+        result.texts.push_back(std::move(text));
+      }
+    }
+    return result;
   }
   LLMSYS_ASSIGN_OR_RETURN(
-      std::string continuation,
-      session.tokenizer().Decode(std::vector<int32_t>(
-          ids.begin() + static_cast<int64_t>(prompt_len), ids.end())));
-  return prompt + continuation;
+      const runtime::Component* component,
+      FindSampler(session, plan.sampler, "[generate] sampler ="));
+  LLMSYS_ASSIGN_OR_RETURN(
+      std::unique_ptr<generate::Sampler> sampler,
+      generate::Sampler::Create(*component, plan.sampler_params));
+  generate::DecodeOptions options{
+      .max_tokens = plan.max_tokens,
+      .stop_tokens = {data::kEosId},
+      .stop_strings = plan.stop,
+      .token_text = [&](int32_t id) { return tokenizer.TokenBytes(id); },
+      .use_cache = plan.use_cache,
+      .seed = plan.seed};
+  LLMSYS_ASSIGN_OR_RETURN(generate::DecodeResult r,
+                          generate::Decode(lm, *sampler, ids, options));
+  for (size_t i = 0; i < r.outputs.size(); ++i) {
+    LLMSYS_ASSIGN_OR_RETURN(std::string text, text_of(i, r.outputs[i].tokens));
+    result.texts.push_back(std::move(text));
+  }
+  result.stats = r.stats;
+  return result;
+}
+
+// The model and tokenizer of `session` as an evaluation reads them; text
+// tasks continue their prompts with the run's [generate] sampler.
+ModelAccess AccessOf(Session& session) {
+  ModelAccess access;
+  access.logits = [&session](const std::vector<int32_t>& x, int64_t batch,
+                             int64_t block) -> absl::StatusOr<Tensor> {
+    autograd::NoGradGuard no_grad;
+    LLMSYS_ASSIGN_OR_RETURN(
+        auto out, session.Forward(x, {}, batch, block, LLMSYS_MODE_EVAL));
+    auto logits = out.find("logits");
+    if (logits == out.end())
+      return absl::FailedPreconditionError(
+          absl::StrCat("model ", session.model().id,
+                       " set no 'logits' output, which [[evaluate]] reads"));
+    return logits->second->data;
+  };
+  access.generate = [&session](const std::vector<std::vector<int32_t>>& prompts,
+                               int64_t max_tokens)
+      -> absl::StatusOr<std::vector<std::vector<int32_t>>> {
+    const GenerationPlan plan = PlanFromConfig(session);
+    generate::PluginLanguageModel lm(session.model(), session.model_instance(),
+                                     &session.ops(), &session.parameters(),
+                                     session.block_size());
+    LLMSYS_ASSIGN_OR_RETURN(
+        const runtime::Component* component,
+        FindSampler(session, plan.sampler, "[generate] sampler ="));
+    LLMSYS_ASSIGN_OR_RETURN(
+        std::unique_ptr<generate::Sampler> sampler,
+        generate::Sampler::Create(*component, plan.sampler_params));
+    generate::DecodeOptions options{.max_tokens = max_tokens,
+                                    .stop_tokens = {data::kEosId},
+                                    .use_cache = plan.use_cache,
+                                    .seed = plan.seed};
+    LLMSYS_ASSIGN_OR_RETURN(generate::DecodeResult r,
+                            generate::Decode(lm, *sampler, prompts, options));
+    std::vector<std::vector<int32_t>> out;
+    for (generate::Continuation& c : r.outputs)
+      out.push_back(std::move(c.tokens));
+    return out;
+  };
+  // Byte-level tokens cut at a window's edge may split a character: such
+  // bytes become U+FFFD, so the text metrics always get valid UTF-8.
+  access.decode =
+      [&session](
+          const std::vector<int32_t>& ids) -> absl::StatusOr<std::string> {
+    LLMSYS_ASSIGN_OR_RETURN(std::string text, session.tokenizer().Decode(ids));
+    std::string valid;
+    for (size_t i = 0; i < text.size();) {
+      const int n = data::Utf8CharLength(text, i);
+      if (n == 0) {
+        valid += "\xEF\xBF\xBD";
+        ++i;
+      } else {
+        valid.append(text, i, static_cast<size_t>(n));
+        i += static_cast<size_t>(n);
+      }
+    }
+    return valid;
+  };
+  return access;
 }
 
 class MetricsLog {
@@ -494,6 +651,14 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
 
   // Model and optimizer.
   LLMSYS_RETURN_IF_ERROR(session->CreateModel());
+  for (const config::EvaluateEntry& entry : e.evaluations())
+    LLMSYS_RETURN_IF_ERROR(CheckEvaluation(entry));
+  // The sampler of the samples, found now rather than after training.
+  if (e.Int("generate", "samples") > 0 && e.Int("generate", "num_beams") == 1)
+    LLMSYS_RETURN_IF_ERROR(FindSampler(*session,
+                                       e.String("generate", "sampler"),
+                                       "[generate] sampler =")
+                               .status());
   LLMSYS_ASSIGN_OR_RETURN(
       std::unique_ptr<Optimizer> optimizer,
       Optimizer::Create(*e.optimizer(), e.ComponentParams("optimizer"),
@@ -533,8 +698,8 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   const int64_t steps = e.Int("train", "steps");
   const int64_t accumulate = e.Int("train", "accumulate");
   const int64_t log_every = e.Int("train", "log_every");
-  const int64_t eval_every = e.Int("evaluate", "every");
-  const int64_t eval_batches = e.Int("evaluate", "batches");
+  const int64_t eval_every = e.Int("train", "eval_every");
+  const int64_t eval_batches = e.Int("train", "eval_batches");
   const int64_t ckpt_every = e.Int("train", "checkpoint_every");
   const double clip = e.Float("train", "grad_clip");
   const bool skip_nonfinite = e.String("train", "on_nonfinite") == "skip";
@@ -573,6 +738,9 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     }
     return n > 0 ? sum / static_cast<double>(n) : NAN;
   };
+
+  const ModelAccess access = AccessOf(*session);
+  json evaluations = json::array();  // the [[evaluate]] results at the end
 
   RunResult result;
   result.run_dir = run_dir;
@@ -656,6 +824,23 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       std::cerr << (bar ? "\r" : "") << line
                 << (bar ? "              \n" : "\n");
     }
+    for (const config::EvaluateEntry& entry : e.evaluations()) {
+      if (!((entry.every > 0 && step % entry.every == 0) || last)) continue;
+      LLMSYS_ASSIGN_OR_RETURN(
+          eval::EvalResult r,
+          RunEvaluation(entry, access, val_ids, batch, block));
+      const json record = {{"step", step},
+                           {"evaluator", entry.component->id},
+                           {"metrics", eval::MetricsJson(r)},
+                           {"signature", r.signature}};
+      metrics.Write(record);
+      if (last) evaluations.push_back(record);
+      std::string line =
+          absl::StrFormat("step %d: %s", step, entry.component->id);
+      for (const auto& [name, value] : r.metrics)
+        absl::StrAppend(&line, absl::StrFormat(" %s %.6g", name, value));
+      std::cerr << (bar ? "\r" : "") << line << (bar ? "   \n" : "\n");
+    }
     const bool stop_here =
         options.stop_after > 0 && step - first_step + 1 >= options.stop_after;
     if ((ckpt_every > 0 && step % ckpt_every == 0) || last || stop_here) {
@@ -677,11 +862,14 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
 
   // Samples.
   std::string samples;
-  for (int64_t i = 0; i < e.Int("generate", "samples"); ++i) {
-    LLMSYS_ASSIGN_OR_RETURN(std::string text,
-                            Continue(*session, e.String("generate", "prompt"),
-                                     e.Int("generate", "max_tokens")));
-    samples += text + "\n----\n";
+  if (e.Int("generate", "samples") > 0) {
+    const GenerationPlan plan = PlanFromConfig(*session);
+    LLMSYS_ASSIGN_OR_RETURN(GenerateResult generated,
+                            RunGeneration(*session, plan));
+    for (const std::string& text : generated.texts)
+      samples += text + "\n----\n";
+    std::cerr << "samples: " << generated.stats.Describe()
+              << (plan.use_cache ? "" : " [no cache]") << "\n";
   }
   LLMSYS_RETURN_IF_ERROR(
       core::AtomicWriteFile(run_dir / "samples.txt", samples));
@@ -701,6 +889,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                   {"train_loss", last_loss},
                   {"val_loss", last_val},
                   {"val_perplexity", std::exp(last_val)},
+                  {"evaluations", evaluations},
                   {"wall_seconds", wall},
                   {"train_seconds", state.elapsed + Seconds(loop_start)},
                   {"tokens_per_second", result.tokens_per_second},
@@ -714,7 +903,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   return result;
 }
 
-absl::StatusOr<std::string> Generate(const GenerateOptions& options) {
+absl::StatusOr<GenerateResult> Generate(const GenerateOptions& options) {
   const fs::path config_file = options.run_dir / "config.toml";
   if (!fs::exists(config_file))
     return absl::NotFoundError(absl::StrCat(
@@ -730,11 +919,41 @@ absl::StatusOr<std::string> Generate(const GenerateOptions& options) {
       LoadCheckpoint(options.run_dir / "checkpoint", *session, nullptr)
           .status());
   const config::Experiment& e = session->experiment();
-  return Continue(
-      *session,
-      options.prompt.empty() ? e.String("generate", "prompt") : options.prompt,
-      options.max_tokens > 0 ? options.max_tokens
-                             : e.Int("generate", "max_tokens"));
+  GenerationPlan plan = PlanFromConfig(*session);
+  if (!options.sampler.empty()) {
+    // Another sampler: its own defaults, not the run's sampler's values.
+    LLMSYS_RETURN_IF_ERROR(
+        FindSampler(*session, options.sampler, "--sampler").status());
+    plan.sampler = options.sampler;
+    plan.sampler_params.clear();
+  }
+  for (const std::string& assignment : options.params) {
+    LLMSYS_ASSIGN_OR_RETURN(
+        const runtime::Component* sampler,
+        FindSampler(
+            *session, plan.sampler,
+            options.sampler.empty() ? "[generate] sampler =" : "--sampler"));
+    LLMSYS_ASSIGN_OR_RETURN(
+        auto param,
+        runtime::ParseParamAssignment(
+            sampler->params, assignment,
+            absl::StrCat("--param ", assignment, ": sampler ", sampler->id)));
+    auto it =
+        std::find_if(plan.sampler_params.begin(), plan.sampler_params.end(),
+                     [&](const auto& p) { return p.first == param.first; });
+    if (it != plan.sampler_params.end())
+      it->second = param.second;
+    else
+      plan.sampler_params.push_back(std::move(param));
+  }
+  plan.prompts = options.prompts;
+  if (plan.prompts.empty()) plan.prompts = {e.String("generate", "prompt")};
+  plan.hypotheses = 1;
+  if (options.max_tokens > 0) plan.max_tokens = options.max_tokens;
+  if (options.seed) plan.seed = *options.seed;
+  if (options.no_cache) plan.use_cache = false;
+  if (options.num_beams > 0) plan.num_beams = options.num_beams;
+  return RunGeneration(*session, plan);
 }
 
 }  // namespace llmsys::train

@@ -8,7 +8,7 @@
 //   checkpoint/         model.safetensors, optimizer.safetensors,
 //                       trainer_state.json (step, data position, random
 //                       stream position), written atomically
-//   samples.txt         text generated after training
+//   samples.txt         text generated after training ([generate])
 //   summary.json        final metrics, wall time, tokens/s, peak memory,
 //                       which implementation served each op
 //
@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "framework/generate/decoding.h"
 
 namespace llmsys::train {
 
@@ -51,15 +52,31 @@ struct RunResult {
 
 absl::StatusOr<RunResult> RunExperiment(const RunOptions& options);
 
+// `llmsys generate`: the run's [generate] section, each field overriding
+// its key when set.
 struct GenerateOptions {
   std::filesystem::path run_dir;
-  std::string prompt;      // empty: the run's [generate] prompt
-  int64_t max_tokens = 0;  // 0: the run's [generate] max_tokens
+  std::vector<std::string> prompts;  // empty: the run's [generate] prompt
+  int64_t max_tokens = 0;            // 0: the run's
+  // Another sampler, with its own defaults (empty: the run's, with its
+  // parameters from the run).
+  std::string sampler;
+  std::vector<std::string> params;  // sampler parameters, "name=value"
+  std::optional<uint64_t> seed;     // the run's [generate] seed if unset
+  bool no_cache = false;            // recompute the context for every token
+  int64_t num_beams = 0;            // 0: the run's; > 1: beam search
   std::vector<std::string> plugin_dirs;
 };
 
-// Greedy continuation of the prompt with the run's last checkpoint.
-absl::StatusOr<std::string> Generate(const GenerateOptions& options);
+struct GenerateResult {
+  std::vector<std::string> texts;  // each prompt and its continuation
+  generate::DecodeStats stats;     // tokens/s, prefill and decode
+  bool used_cache = true;
+};
+
+// Continues each prompt with the model of the run's last checkpoint
+// (framework/generate/decoding.h: the sampler, or beam search).
+absl::StatusOr<GenerateResult> Generate(const GenerateOptions& options);
 
 }  // namespace llmsys::train
 

@@ -13,38 +13,13 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/tools/cli_test_util.h"
 
 namespace {
 
-struct Result {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs `llmsys ARGS` with a clean plugin path; captures stdout and stderr.
-Result RunLlmsys(const std::string& args) {
-  const std::string err_file =
-      ::testing::TempDir() + "llmsys_cli_stderr_" + std::to_string(getpid());
-  const std::string command = "env -u LLMSYS_PLUGIN_PATH " +
-                              std::string(LLMSYS_BINARY) + " " + args + " 2>" +
-                              err_file;
-  Result r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return r;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    r.out.append(buffer.data(), n);
-  int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.err = ss.str();
-  std::remove(err_file.c_str());
-  return r;
-}
+using llmsys::cli_test::Contains;
+using llmsys::cli_test::Result;
+using llmsys::cli_test::RunLlmsys;
 
 std::string Dir(const std::string& name) {
   return std::string(LLMSYS_TEST_PLUGIN_DIR) + "/" + name;
@@ -53,16 +28,13 @@ std::string File(const std::string& name) {
   return Dir(name) + "/" + name + ".so";
 }
 
-bool Contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 TEST(LlmsysCliTest, VersionAndHelp) {
   Result r = RunLlmsys("--version");
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_TRUE(Contains(r.out, "(plugin ABI 1.0)")) << r.out;
-  for (const char* args : {"--help", "plugins --help",
-                           "plugins describe --help", "plugins check --help"}) {
+  for (const char* args :
+       {"--help", "plugins --help", "plugins describe --help",
+        "plugins check --help", "eval --help", "generate --help"}) {
     r = RunLlmsys(args);
     EXPECT_EQ(r.exit_code, 0) << args;
     EXPECT_TRUE(Contains(r.out, "usage: llmsys")) << args << ": " << r.out;
@@ -265,7 +237,7 @@ TEST(LlmsysCliTest, RunAndGenerate) {
          << "[data]\ntrain = \"" << dir << "/corpus.txt\"\n"
          << "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
          << "[train]\nsteps = 6\nbatch_size = 2\nblock_size = 8\n"
-         << "[evaluate]\nbatches = 1\n[generate]\nmax_tokens = 4\n";
+         << "eval_batches = 1\n[generate]\nmax_tokens = 4\n";
   }
   Result r = RunLlmsys("run " + dir + "/tiny.toml --no-progress");
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -308,7 +280,7 @@ TEST(LlmsysCliTest, AKilledRunResumesToTheSameWeights) {
         << "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
         << "[train]\nsteps = 400\nbatch_size = 2\nblock_size = 8\n"
         << "checkpoint_every = 10\nthreads = 1\n"
-        << "[evaluate]\nevery = 0\nbatches = 1\n"
+        << "eval_every = 0\neval_batches = 1\n"
         << "[generate]\nsamples = 0\n";
   }
   Result whole =
@@ -346,6 +318,92 @@ TEST(LlmsysCliTest, AKilledRunResumesToTheSameWeights) {
   const std::string a = bytes(dir + "/runs/whole/checkpoint/model.safetensors");
   EXPECT_FALSE(a.empty());
   EXPECT_TRUE(a == bytes(dir + "/runs/killed/checkpoint/model.safetensors"));
+  std::filesystem::remove_all(dir);
+}
+
+// `llmsys generate` with a sampler: a seed reproduces the text and another
+// seed changes it; greedy text is the same with and without the cache (past
+// the context: block_size 8, 30 tokens); several prompts, beam search, and
+// the run's own [generate] sampler with its parameters and stop strings.
+TEST(LlmsysCliTest, GenerateWithSamplersSeedsBeamsAndNoCache) {
+  const std::string dir =
+      ::testing::TempDir() + "llmsys_cli_generate_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream corpus(dir + "/corpus.txt");
+    for (int i = 0; i < 100; ++i) corpus << "to be or not to be, that is it\n";
+    std::ofstream toml(dir + "/tiny.toml");
+    toml << "[experiment]\noutput = \"" << dir << "/runs\"\n"
+         << "[data]\ntrain = \"" << dir << "/corpus.txt\"\n"
+         << "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
+         << "[train]\nsteps = 20\nbatch_size = 4\nblock_size = 8\n"
+         << "eval_batches = 1\n"
+         << "[generate]\nsampler = \"top_k\"\ntop_k = 4\nsamples = 2\n"
+         << "max_tokens = 12\nprompt = \"to\"\nstop = [\"that\"]\n";
+  }
+  Result r = RunLlmsys("run " + dir + "/tiny.toml --no-progress");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(Contains(r.err, "samples: ")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "tokens/s")) << r.err;
+  std::ifstream samples(dir + "/runs/tiny/samples.txt");
+  std::stringstream ss;
+  ss << samples.rdbuf();
+  const std::string text = ss.str();
+  EXPECT_EQ(text.rfind("to", 0), 0u) << text;
+  size_t separators = 0;
+  for (size_t at = 0; (at = text.find("\n----\n", at)) != std::string::npos;
+       ++at)
+    ++separators;
+  EXPECT_EQ(separators, 2u) << text;
+  EXPECT_FALSE(Contains(text, "that")) << text;  // cut before the stop
+
+  const std::string run = "generate " + dir + "/runs/tiny --prompt \"to be\" ";
+  const std::string sampled =
+      run + "--max-tokens 20 --sampler temperature --param temperature=1.5 ";
+  Result a = RunLlmsys(sampled + "--seed 3");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out.rfind("to be", 0), 0u) << a.out;
+  EXPECT_TRUE(Contains(a.err, "tokens/s")) << a.err;
+  EXPECT_TRUE(Contains(a.err, "prefill")) << a.err;
+  EXPECT_EQ(RunLlmsys(sampled + "--seed 3").out, a.out);
+  EXPECT_EQ(RunLlmsys(sampled + "--seed 3 --no-cache").out, a.out);
+  EXPECT_NE(RunLlmsys(sampled + "--seed 4").out, a.out);
+  // The run's own sampler (top_k = 4) and seed: reproducible too.
+  Result own = RunLlmsys(run + "--max-tokens 20");
+  ASSERT_EQ(own.exit_code, 0) << own.err;
+  EXPECT_EQ(RunLlmsys(run + "--max-tokens 20").out, own.out);
+
+  Result greedy = RunLlmsys(run + "--max-tokens 30 --sampler greedy");
+  ASSERT_EQ(greedy.exit_code, 0) << greedy.err;
+  Result plain = RunLlmsys(run + "--max-tokens 30 --sampler greedy --no-cache");
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(plain.out, greedy.out);
+  EXPECT_TRUE(Contains(plain.err, "[no cache]")) << plain.err;
+  EXPECT_FALSE(Contains(greedy.err, "[no cache]")) << greedy.err;
+
+  Result two = RunLlmsys("generate " + dir +
+                         "/runs/tiny --prompt to --prompt \"be or\" "
+                         "--max-tokens 5 --sampler greedy");
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(two.out.rfind("to", 0), 0u) << two.out;
+  EXPECT_TRUE(Contains(two.out, "\n----\nbe or")) << two.out;
+  Result beams = RunLlmsys(run + "--max-tokens 10 --num-beams 3");
+  ASSERT_EQ(beams.exit_code, 0) << beams.err;
+  EXPECT_EQ(beams.out.rfind("to be", 0), 0u) << beams.out;
+  // One beam is greedy.
+  Result one_beam =
+      RunLlmsys(run + "--max-tokens 30 --num-beams 1 --sampler greedy");
+  EXPECT_EQ(one_beam.out, greedy.out);
+
+  r = RunLlmsys(run + "--sampler temperature --param temprature=1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "did you mean 'temperature'")) << r.err;
+  r = RunLlmsys(run + "--sampler nope");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "--sampler \"nope\"")) << r.err;
+  r = RunLlmsys(run + "--num-beams 0");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "--num-beams must be >= 1")) << r.err;
   std::filesystem::remove_all(dir);
 }
 

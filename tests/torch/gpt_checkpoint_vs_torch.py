@@ -7,7 +7,7 @@ Reads RUN_DIR/checkpoint/model.safetensors with a small safetensors reader
 rebuilds the `gpt` model in plain PyTorch from RUN_DIR/config.toml's sizes,
 recomputes the validation loss over the same windows llmsys evaluates
 (the last val_fraction of the text, char tokenizer from tokenizer.json,
-non-overlapping windows of block_size, [evaluate] batches batches), and
+non-overlapping windows of block_size, [train] eval_batches batches), and
 compares it with RUN_DIR/summary.json's val_loss. Exit 0 when they agree
 within float32 rounding, 1 otherwise, 77 when torch is missing.
 """
@@ -100,7 +100,7 @@ def main():
     B, T = cfg["train"]["batch_size"], cfg["train"]["block_size"]
     windows = (len(val_ids) - 1) // T
     losses = []
-    for b in range(cfg["evaluate"]["batches"]):
+    for b in range(cfg["train"]["eval_batches"]):
         starts = list(range(b * B, min((b + 1) * B, windows)))
         if not starts:
             break

@@ -83,17 +83,33 @@ int RunCommand(const std::vector<std::string>& args) {
 int GenerateCommand(const std::vector<std::string>& args) {
   train::GenerateOptions options;
   std::string run_dir;
+  int64_t seed = -1;
   bool help = false;
   po::options_description desc(
-      "usage: llmsys generate RUN_DIR [--prompt TEXT] [--max-tokens N]\n\n"
-      "Continues a prompt with the model of a run's last checkpoint "
-      "(greedy).\n\noptions");
+      "usage: llmsys generate RUN_DIR [--prompt TEXT]... [--max-tokens N] "
+      "[--sampler ID] [--param NAME=VALUE]... [--seed S] [--no-cache] "
+      "[--num-beams K]\n\n"
+      "Continues each prompt with the model of a run's last checkpoint, with "
+      "the run's [generate] settings unless overridden; prints each prompt "
+      "and its continuation (separated by lines \"----\"), and the speed to "
+      "stderr.\n\noptions");
   desc.add_options()("help,h", po::bool_switch(&help), "show this help")(
       "run", po::value(&run_dir), "the run directory")(
-      "prompt", po::value(&options.prompt),
-      "text to continue (default: the run's [generate] prompt)")(
+      "prompt", po::value(&options.prompts)->composing(),
+      "text to continue (repeatable; default: the run's [generate] prompt)")(
       "max-tokens", po::value(&options.max_tokens),
-      "tokens to generate (default: the run's)")(
+      "tokens to generate per prompt (default: the run's)")(
+      "sampler", po::value(&options.sampler),
+      "sampler component, e.g. top_p (default: the run's, with its "
+      "parameters)")("param", po::value(&options.params)->composing(),
+                     "a sampler parameter, e.g. --param temperature=0.8 "
+                     "(repeatable)")(
+      "seed", po::value(&seed),
+      "random seed of the sampler (default: the run's)")(
+      "no-cache", po::bool_switch(&options.no_cache),
+      "recompute the whole context for every token (no key/value cache)")(
+      "num-beams", po::value(&options.num_beams),
+      "beam search with K beams (1: the sampler; default: the run's)")(
       "plugin-dir", po::value(&options.plugin_dirs)->composing(),
       "also load plugins from DIR (repeatable)");
   po::variables_map vm;
@@ -106,13 +122,33 @@ int GenerateCommand(const std::vector<std::string>& args) {
     std::cerr << "error: 'llmsys generate' takes a run directory\n";
     return 2;
   }
+  if (vm.count("seed")) {
+    if (seed < 0) {
+      std::cerr << "error: --seed must be >= 0, got " << seed << "\n";
+      return 2;
+    }
+    options.seed = static_cast<uint64_t>(seed);
+  }
+  if (vm.count("max-tokens") && options.max_tokens < 1) {
+    std::cerr << "error: --max-tokens must be >= 1, got " << options.max_tokens
+              << "\n";
+    return 2;
+  }
+  if (vm.count("num-beams") && options.num_beams < 1) {
+    std::cerr << "error: --num-beams must be >= 1, got " << options.num_beams
+              << "\n";
+    return 2;
+  }
   options.run_dir = run_dir;
-  absl::StatusOr<std::string> text = train::Generate(options);
-  if (!text.ok()) {
-    std::cerr << "llmsys generate: " << text.status().message() << "\n";
+  absl::StatusOr<train::GenerateResult> r = train::Generate(options);
+  if (!r.ok()) {
+    std::cerr << "llmsys generate: " << r.status().message() << "\n";
     return 1;
   }
-  std::cout << *text << "\n";
+  for (size_t i = 0; i < r->texts.size(); ++i)
+    std::cout << (i > 0 ? "----\n" : "") << r->texts[i] << "\n";
+  std::cerr << "generate: " << r->stats.Describe()
+            << (r->used_cache ? "" : " [no cache]") << "\n";
   return 0;
 }
 

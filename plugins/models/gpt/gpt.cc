@@ -25,9 +25,23 @@
 // Modes: TRAIN applies dropout (embeddings, attention probabilities,
 // residual branches) and needs "targets"; EVAL and GENERATE do not drop
 // anything and compute "loss" only when "targets" is given. "logits" is
-// always an output. There is no key/value cache yet: GENERATE recomputes the
-// whole prefix (past_length must be 0); the cache comes with a later issue.
+// always an output.
+//
+// Key/value cache (GENERATE only; the convention of llmsys/model.h): a call
+// with past_length P reads "cache.blocks.<i>.k" and "cache.blocks.<i>.v",
+// each (B, H, P, D), for every block i, takes the new tokens at positions
+// P..P+T-1, and outputs the same names holding (B, H, P+T, D): the past
+// concatenated with the new keys and values (a new tensor; the inputs are
+// never written). With P = 0 no cache is read and the outputs hold the
+// prompt's keys and values. The new queries attend to every past key and
+// causally within the chunk. The attention op's causal mask is top-left
+// aligned (query n sees keys m <= n), which is right only when N == M
+// (P = 0); for one new token (T = 1) no mask is needed at all; only a chunk
+// of T > 1 tokens after a past (P > 0, T > 1) takes the explicit path below
+// (matmul, masked_fill, softmax, matmul) with the bottom-right mask
+// m <= P + n.
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -144,11 +158,15 @@ class Gpt : public llmsys::sdk::Model {
   void Forward(llmsys_graph_t* graph,
                const llmsys_model_inputs_t& inputs) override {
     const bool train = inputs.mode == LLMSYS_MODE_TRAIN;
+    const bool generate = inputs.mode == LLMSYS_MODE_GENERATE;
     const double p_drop = train ? c_.dropout : 0.0;
-    Require(inputs.past_length == 0,
-            "gpt: no key/value cache yet, so past_length must be 0 (got " +
-                std::to_string(inputs.past_length) + ")",
-            LLMSYS_STATUS_UNIMPLEMENTED);
+    // Tokens already in the cache (llmsys/model.h; GENERATE only).
+    const int64_t P = generate ? inputs.past_length : 0;
+    Require(inputs.past_length == 0 || generate,
+            "gpt: past_length " + std::to_string(inputs.past_length) +
+                " is only meaningful in LLMSYS_MODE_GENERATE (the key/value "
+                "cache); it must be 0 in training and evaluation");
+    Require(P >= 0, "gpt: past_length must be >= 0, got " + std::to_string(P));
 
     Value tokens = Input(graph, inputs, "tokens");  // (B, T)
     const std::vector<int64_t> shape = tokens.Shape();
@@ -159,19 +177,34 @@ class Gpt : public llmsys::sdk::Model {
             "gpt: sequence length " + std::to_string(T) +
                 " exceeds block_size " + std::to_string(c_.block_size) +
                 " (the longest context the model was built for)");
+    Require(P + T <= c_.block_size,
+            "gpt: past_length " + std::to_string(P) + " + " +
+                std::to_string(T) + " new tokens exceed block_size " +
+                std::to_string(c_.block_size) +
+                " (re-run the last block_size tokens without the cache)");
 
-    // Token and position embeddings: (B, T, C) + (T, C) broadcasts.
+    // Token and position embeddings: (B, T, C) + (T, C) broadcasts. The new
+    // tokens sit at positions P..P+T-1.
     std::vector<int64_t> positions(static_cast<size_t>(T));
-    for (int64_t t = 0; t < T; ++t) positions[static_cast<size_t>(t)] = t;
+    for (int64_t t = 0; t < T; ++t) positions[static_cast<size_t>(t)] = P + t;
     Value pos = llmsys::sdk::Constant(graph, positions, {T});
     Value x =
         Embedding(wte_.Get(graph), tokens) + Embedding(wpe_.Get(graph), pos);
     x = Dropout(x, p_drop);
 
-    for (const Block& block : blocks_) {
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      const Block& block = blocks_[i];
+      // In GENERATE, the block's cache: read when P > 0, always written.
+      Cache cache;
+      if (generate) {
+        cache.name = "cache.blocks." + std::to_string(i) + ".";
+        cache.past = P;
+        cache.inputs = &inputs;
+      }
       // x + dropout(attn.proj(attention(ln1(x))))
       Value a = LayerNorm(graph, block.ln1, x);
-      a = SelfAttention(graph, block, a, B, T, p_drop);
+      a = SelfAttention(graph, block, a, B, T, p_drop,
+                        generate ? &cache : nullptr);
       x = x + Dropout(a, p_drop);
       // x + dropout(mlp.proj(gelu(mlp.fc(ln2(x)))))
       Value h = LayerNorm(graph, block.ln2, x);
@@ -273,9 +306,36 @@ class Gpt : public llmsys::sdk::Model {
     return p > 0.0 ? llmsys::sdk::Dropout(x, p) : x;
   }
 
-  // Causal multi-head self-attention of h (B, T, C) -> (B, T, C).
+  // One block's key/value cache in a GENERATE call: the names of its inputs
+  // and outputs ("<name>k", "<name>v") and the tokens already in it.
+  struct Cache {
+    std::string name;
+    int64_t past = 0;
+    const llmsys_model_inputs_t* inputs = nullptr;
+  };
+
+  // The cache input `name`, checked to be (B, H, P, D).
+  Value CacheInput(llmsys_graph_t* graph, const Cache& cache,
+                   const std::string& name,
+                   const std::vector<int64_t>& expected) const {
+    Require(HasInput(*cache.inputs, name),
+            "gpt: past_length " + std::to_string(cache.past) +
+                " needs the input '" + name +
+                "': the cache the previous GENERATE call returned "
+                "(llmsys/model.h)");
+    Value v = Input(graph, *cache.inputs, name);
+    Require(v.Shape() == expected,
+            "gpt: cache input '" + name +
+                "' must be (B, H, past_length, D) = " + ShapeString(expected) +
+                ", got " + ShapeString(v.Shape()));
+    return v;
+  }
+
+  // Causal multi-head self-attention of h (B, T, C) -> (B, T, C); with a
+  // cache, over the P past keys and values too.
   Value SelfAttention(llmsys_graph_t* graph, const Block& block, const Value& h,
-                      int64_t B, int64_t T, double p_drop) const {
+                      int64_t B, int64_t T, double p_drop,
+                      const Cache* cache) const {
     const int64_t C = c_.n_embd, H = c_.n_head, D = C / H;
     Value qkv = Apply(graph, block.qkv, h);  // (B, T, 3C): q | k | v
     // (B, T, C) slice -> (B, T, H, D) -> (B, H, T, D)
@@ -284,10 +344,48 @@ class Gpt : public llmsys::sdk::Model {
           .Reshape({B, T, H, D})
           .Transpose(1, 2);
     };
-    Value y = Attention(head(0), head(1), head(2), /*key_padding_mask=*/nullptr,
-                        /*causal=*/true, p_drop);  // (B, H, T, D)
-    y = y.Transpose(1, 2).Reshape({B, T, C});      // heads side by side
+    Value q = head(0), k = head(1), v = head(2);  // (B, H, T, D)
+    const int64_t P = cache != nullptr ? cache->past : 0;
+    if (cache != nullptr) {
+      if (P > 0) {  // (B, H, P, D) ++ (B, H, T, D) -> (B, H, P+T, D)
+        k = llmsys::sdk::Concat(
+            {CacheInput(graph, *cache, cache->name + "k", {B, H, P, D}), k}, 2);
+        v = llmsys::sdk::Concat(
+            {CacheInput(graph, *cache, cache->name + "v", {B, H, P, D}), v}, 2);
+      }
+      SetOutput(graph, cache->name + "k", k);
+      SetOutput(graph, cache->name + "v", v);
+    }
+    Value y;  // (B, H, T, D)
+    if (P == 0 || T == 1) {
+      // N == M (top-left causal is right), or one query that sees every key.
+      y = Attention(q, k, v, /*key_padding_mask=*/nullptr,
+                    /*causal=*/P == 0, p_drop);
+    } else {
+      y = ChunkAttention(graph, q, k, v, P);
+    }
+    y = y.Transpose(1, 2).Reshape({B, T, C});  // heads side by side
     return Apply(graph, block.attn_proj, y);
+  }
+
+  // Attention of T new queries q (B, H, T, D) over P + T keys and values
+  // (B, H, P+T, D), query n seeing keys m <= P + n (bottom-right causal).
+  // GENERATE only, so without dropout.
+  static Value ChunkAttention(llmsys_graph_t* graph, const Value& q,
+                              const Value& k, const Value& v, int64_t P) {
+    const std::vector<int64_t> qs = q.Shape();
+    const int64_t T = qs[2], D = qs[3], M = P + T;
+    std::vector<int32_t> masked(static_cast<size_t>(T * M));  // (T, M)
+    for (int64_t n = 0; n < T; ++n)
+      for (int64_t m = 0; m < M; ++m)
+        masked[static_cast<size_t>(n * M + m)] = m > P + n ? 1 : 0;
+    Value mask = llmsys::sdk::Constant(graph, masked, {T, M});
+    // (B, H, T, D) @ (B, H, M, D)^T -> (B, H, T, M)
+    Value scores =
+        Matmul(q, k, false, true) * (1.0 / std::sqrt(static_cast<double>(D)));
+    scores = llmsys::sdk::MaskedFill(scores, mask,
+                                     -std::numeric_limits<double>::infinity());
+    return Matmul(llmsys::sdk::Softmax(scores, -1), v);  // (B, H, T, D)
   }
 
   Config c_;

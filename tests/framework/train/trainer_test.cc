@@ -10,6 +10,8 @@
 #include <sstream>
 #include <string>
 
+#include "nlohmann/json.hpp"
+
 namespace llmsys::train {
 namespace {
 
@@ -53,8 +55,8 @@ class TrainerTest : public ::testing::Test {
            "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
            "[optimizer]\nuse = \"adamw\"\n"
            "[train]\nsteps = 12\nbatch_size = 4\nblock_size = 16\n"
-           "log_every = 4\ncheckpoint_every = 4\n"
-           "[evaluate]\nevery = 6\nbatches = 2\n"
+           "log_every = 4\ncheckpoint_every = 4\neval_every = 6\n"
+           "eval_batches = 2\n"
            "[generate]\nprompt = \"the\"\nmax_tokens = 8\n" +
            extra;
   }
@@ -126,6 +128,54 @@ TEST_F(TrainerTest, AResumedRunEndsWithTheWeightsOfAnUninterruptedOne) {
   EXPECT_TRUE(Read(Run() / "checkpoint/optimizer.safetensors") == whole_opt);
 }
 
+// [[evaluate]] entries run when due and at the end; their results land in
+// metrics.jsonl and summary.json. The host's log-probabilities over the
+// validation windows agree with the model's own validation loss.
+TEST_F(TrainerTest, EvaluateEntriesRunAndLandInTheRunDirectory) {
+  Write(dir_ / "tiny.toml",
+        Experiment("[[evaluate]]\nuse = \"perplexity\"\nbatches = 2\n"
+                   "every = 6\n"
+                   "[[evaluate]]\nuse = \"accuracy\"\n"
+                   "[[evaluate]]\nuse = \"chrf\"\nsegments = 3\n"
+                   "prompt_tokens = 8\nmax_tokens = 8\nword_order = 2\n"));
+  absl::StatusOr<RunResult> r = RunExperiment(Options());
+  ASSERT_TRUE(r.ok()) << r.status();
+  const nlohmann::json summary =
+      nlohmann::json::parse(Read(Run() / "summary.json"));
+  const nlohmann::json& evals = summary["evaluations"];
+  ASSERT_EQ(evals.size(), 3u) << summary.dump();
+  EXPECT_EQ(evals[0]["evaluator"], "perplexity");
+  EXPECT_NEAR(evals[0]["metrics"]["nll"].get<double>(), r->val_loss,
+              1e-5 * r->val_loss);
+  EXPECT_EQ(evals[0]["metrics"]["tokens"], 2 * 4 * 16);
+  EXPECT_NE(evals[0]["signature"].get<std::string>().find(
+                "window:16|stride:16|logbase:e"),
+            std::string::npos);
+  const double accuracy = evals[1]["metrics"]["accuracy"].get<double>();
+  EXPECT_GT(accuracy, 0.0);
+  EXPECT_LE(accuracy, 1.0);
+  EXPECT_EQ(evals[2]["evaluator"], "chrf");
+  EXPECT_GE(evals[2]["metrics"]["score"].get<double>(), 0.0);
+  EXPECT_NE(evals[2]["signature"].get<std::string>().find("nw:2"),
+            std::string::npos);
+  // Every 6 steps for perplexity (6 and 12), the others at the end only.
+  const std::string metrics = Read(Run() / "metrics.jsonl");
+  auto count = [&](const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = 0; (at = metrics.find(needle, at)) != std::string::npos;
+         ++at)
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(count("\"evaluator\":\"perplexity\""), 2u);
+  EXPECT_EQ(count("\"evaluator\":\"chrf\""), 1u);
+  // The resolved configuration keeps the entries, defaults filled.
+  const std::string config = Read(Run() / "config.toml");
+  EXPECT_NE(config.find("[[evaluate]]\nuse = \"chrf\"\nevery = 0  # default"),
+            std::string::npos)
+      << config;
+}
+
 TEST_F(TrainerTest, BadInputIsAClearError) {
   ASSERT_TRUE(RunExperiment(Options()).ok());
   absl::StatusOr<RunResult> exists = RunExperiment(Options());
@@ -158,6 +208,32 @@ TEST_F(TrainerTest, BadInputIsAClearError) {
   expect(RunExperiment(o), "block size 5000 is larger than the data");
   o.sets = {"model.use=gtp", "experiment.name=w"};
   expect(RunExperiment(o), "did you mean 'gpt'");
+  expect(run_with("[[evaluate]]\nuse = \"pass_at_k\"\n"),
+         "pass@k needs the test results of sampled programs");
+  expect(run_with("[[evaluate]]\nuse = \"perplexity\"\n"
+                  "[[evaluate]]\nuse = \"bleu\"\ntokenise = \"13a\"\n"),
+         "[[evaluate]] #2 unknown key 'tokenise' (did you mean 'tokenize'?)");
+  expect(run_with("[[evaluate]]\nuse = \"bleux\"\n"), "did you mean 'bleu'");
+  expect(run_with("[[evaluate]]\nevery = 5\n"),
+         "[[evaluate]] #1 needs `use = \"...\"`");
+  expect(run_with("[[evaluate]]\nuse = \"rouge\"\nsegments = 0\n"),
+         "'segments' = 0 is out of range");
+  expect(run_with("[evaluate]\nuse = \"bleu\"\n"),
+         "[evaluate] is a list of evaluator entries now");
+  // Files from before [[evaluate]]: [evaluate] every/batches still read.
+  std::string legacy = Experiment("[evaluate]\nevery = 3\nbatches = 1\n");
+  const std::string new_keys = "eval_every = 6\neval_batches = 2\n";
+  legacy.erase(legacy.find(new_keys), new_keys.size());
+  Write(dir_ / "legacy.toml", legacy);
+  RunOptions old_file = Options();
+  old_file.experiment = dir_ / "legacy.toml";
+  old_file.overwrite = true;
+  absl::StatusOr<RunResult> old_run = RunExperiment(old_file);
+  ASSERT_TRUE(old_run.ok()) << old_run.status();
+  EXPECT_NE(Read(Run() / "config.toml").find("eval_every = 3\n"),
+            std::string::npos);
+  EXPECT_NE(Read(Run() / "metrics.jsonl").find("{\"step\":3,\"val_loss\""),
+            std::string::npos);
   o.sets = {"schedule.lr=1e30", "train.grad_clip=0", "experiment.name=v"};
   absl::StatusOr<RunResult> diverged = RunExperiment(o);
   ASSERT_FALSE(diverged.ok());

@@ -11,8 +11,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "framework/generate/decoding.h"
 #include "tests/plugins/models/model_harness.h"
 
 namespace llmsys::models_test {
@@ -329,6 +331,185 @@ TEST(GptTest, DropoutOnlyInTraining) {
             e2.outputs["logits"]->data.ToDoubles());
   EXPECT_NE(e1.outputs["logits"]->data.ToDoubles(),
             t.outputs["logits"]->data.ToDoubles());
+}
+
+// ---- the key/value cache (LLMSYS_MODE_GENERATE, llmsys/model.h) ----
+
+// The "cache." outputs of a GENERATE call, by name.
+generate::Cache CacheOf(const ForwardResult& r) {
+  generate::Cache cache;
+  for (const auto& [name, var] : r.outputs)
+    if (name.rfind("cache.", 0) == 0) cache.emplace_back(name, var->data);
+  return cache;
+}
+
+// Inputs of a GENERATE call: tokens and the cache.
+Inputs WithCache(tensor::Tensor tokens, const generate::Cache& cache) {
+  Inputs in = {{"tokens", std::move(tokens)}};
+  for (const auto& [name, t] : cache) in.emplace_back(name, t);
+  return in;
+}
+
+// |a - b| <= tol (1 + |b|) elementwise; the message names the first miss.
+void ExpectClose(const std::vector<double>& a, const std::vector<double>& b,
+                 double tol, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (size_t i = 0; i < a.size(); ++i)
+    ASSERT_LE(std::abs(a[i] - b[i]), tol * (1 + std::abs(b[i])))
+        << what << ": element " << i << " is " << a[i] << ", expected " << b[i];
+}
+
+// Columns [t0, t1) of (B, T, V) logits, row-major.
+std::vector<double> Positions(const ForwardResult& r, int64_t t0, int64_t t1) {
+  absl::StatusOr<tensor::Tensor> s =
+      r.outputs.at("logits")->data.Slice(1, t0, t1);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? s->ToDoubles() : std::vector<double>{};
+}
+
+// Prefill, a chunk of several tokens after a past (the explicit
+// bottom-right causal path) and single tokens give the logits of one full
+// forward, in float32 to 1e-5 and float64 to 1e-12; the cache grows by
+// the new tokens, holds (B, H, P + T, D) per block, and the inputs given
+// are never written.
+void CachedMatchesFull(const std::string& dtype, double tol) {
+  const int64_t V = 13, B = 2, T = 6, H = 2, D = 4;
+  ModelRun run("gpt", Config(V, {{"init_std", 0.5}, {"dtype", dtype}}));
+  ASSERT_EQ(run.Create(), LLMSYS_STATUS_OK) << run.message();
+  const std::vector<double> tokens = Tokens(B * T, V);
+  auto chunk = [&](int64_t t0, int64_t t1) {
+    std::vector<double> v;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = t0; t < t1; ++t)
+        v.push_back(tokens[static_cast<size_t>(b * T + t)]);
+    return MakeTensor({B, t1 - t0}, v, tensor::kI64);
+  };
+  ForwardResult full =
+      run.Forward({{"tokens", chunk(0, T)}}, LLMSYS_MODE_GENERATE);
+  ASSERT_EQ(full.status, LLMSYS_STATUS_OK) << full.message;
+
+  // Steps [0, 2) from nothing, [2, 5) after 2, [5, 6) after 5.
+  generate::Cache cache;
+  for (auto [t0, t1] : {std::pair<int64_t, int64_t>{0, 2}, {2, 5}, {5, 6}}) {
+    std::vector<std::vector<double>> before;
+    for (const auto& [name, t] : cache) before.push_back(t.ToDoubles());
+    ForwardResult r =
+        run.Forward(WithCache(chunk(t0, t1), cache), LLMSYS_MODE_GENERATE, t0);
+    ASSERT_EQ(r.status, LLMSYS_STATUS_OK) << r.message;
+    EXPECT_EQ(r.leaked_handles, 0);
+    EXPECT_EQ(r.outputs.at("logits")->data.shape(),
+              (tensor::Shape{B, t1 - t0, V}));
+    ExpectClose(
+        r.outputs.at("logits")->data.ToDoubles(), Positions(full, t0, t1), tol,
+        "logits of positions " + std::to_string(t0) + ".." +
+            std::to_string(t1 - 1) + " with past_length " + std::to_string(t0));
+    for (size_t i = 0; i < cache.size(); ++i)
+      EXPECT_EQ(cache[i].second.ToDoubles(), before[i])
+          << cache[i].first << " was written in place";
+    cache = CacheOf(r);
+    ASSERT_EQ(cache.size(), 4u);  // k and v of 2 blocks
+    EXPECT_EQ(cache[0].first, "cache.blocks.0.k");
+    EXPECT_EQ(cache[1].first, "cache.blocks.0.v");
+    for (const auto& [name, t] : cache)
+      EXPECT_EQ(t.shape(), (tensor::Shape{B, H, t1, D})) << name;
+  }
+  // The cache of the whole sequence is the full forward's.
+  generate::Cache whole = CacheOf(full);
+  ASSERT_EQ(whole.size(), cache.size());
+  for (size_t i = 0; i < cache.size(); ++i)
+    ExpectClose(cache[i].second.ToDoubles(), whole[i].second.ToDoubles(), tol,
+                cache[i].first);
+}
+
+TEST(GptTest, CachedLogitsMatchFullRecomputeFloat32) {
+  CachedMatchesFull("float32", 1e-5);
+}
+
+TEST(GptTest, CachedLogitsMatchFullRecomputeFloat64) {
+  CachedMatchesFull("float64", 1e-12);
+}
+
+// The host may reorder and drop cache rows (beam search, finished rows):
+// row i of the next call continues the sequence of the row it selected.
+TEST(GptTest, CacheRowsFollowTheHostsSelection) {
+  const int64_t V = 11, T = 4;
+  ModelRun run("gpt", Config(V, {{"init_std", 0.5}}));
+  ASSERT_EQ(run.Create(), LLMSYS_STATUS_OK) << run.message();
+  const std::vector<double> a = {1, 2, 3, 4}, b = {5, 6, 7, 8},
+                            c = {9, 10, 0, 1};
+  std::vector<double> abc = a;
+  abc.insert(abc.end(), b.begin(), b.end());
+  abc.insert(abc.end(), c.begin(), c.end());
+  ForwardResult prefill =
+      run.Forward({{"tokens", MakeTensor({3, T}, abc, tensor::kI64)}},
+                  LLMSYS_MODE_GENERATE);
+  ASSERT_EQ(prefill.status, LLMSYS_STATUS_OK) << prefill.message;
+  // Continue c then a (b dropped), with the next tokens 3 and 6.
+  absl::StatusOr<generate::Cache> picked =
+      generate::SelectCacheRows(CacheOf(prefill), {2, 0});
+  ASSERT_TRUE(picked.ok()) << picked.status();
+  ForwardResult next =
+      run.Forward(WithCache(MakeTensor({2, 1}, {3, 6}, tensor::kI64), *picked),
+                  LLMSYS_MODE_GENERATE, T);
+  ASSERT_EQ(next.status, LLMSYS_STATUS_OK) << next.message;
+
+  std::vector<double> ca = c;
+  ca.push_back(3);
+  ca.insert(ca.end(), a.begin(), a.end());
+  ca.push_back(6);
+  ForwardResult full =
+      run.Forward({{"tokens", MakeTensor({2, T + 1}, ca, tensor::kI64)}},
+                  LLMSYS_MODE_GENERATE);
+  ASSERT_EQ(full.status, LLMSYS_STATUS_OK) << full.message;
+  ExpectClose(next.outputs.at("logits")->data.ToDoubles(),
+              Positions(full, T, T + 1), 1e-5, "reordered rows");
+}
+
+TEST(GptTest, CacheErrorsSayWhatIsWrong) {
+  const int64_t V = 7;
+  ModelRun run("gpt", Config(V));  // block_size 6, 2 heads of 4
+  ASSERT_EQ(run.Create(), LLMSYS_STATUS_OK) << run.message();
+  auto tokens = [](int64_t t) {
+    return MakeTensor({1, t}, std::vector<double>(static_cast<size_t>(t), 1),
+                      tensor::kI64);
+  };
+  // No cache for a past.
+  ForwardResult r =
+      run.Forward({{"tokens", tokens(1)}}, LLMSYS_MODE_GENERATE, 3);
+  EXPECT_EQ(r.status, LLMSYS_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(r.message.find("past_length 3 needs the input "
+                           "'cache.blocks.0.k'"),
+            std::string::npos)
+      << r.message;
+  EXPECT_EQ(r.leaked_handles, 0);
+
+  ForwardResult prefill =
+      run.Forward({{"tokens", tokens(3)}}, LLMSYS_MODE_GENERATE);
+  ASSERT_EQ(prefill.status, LLMSYS_STATUS_OK) << prefill.message;
+  // A cache of 3 positions given as 2.
+  r = run.Forward(WithCache(tokens(1), CacheOf(prefill)), LLMSYS_MODE_GENERATE,
+                  2);
+  EXPECT_EQ(r.status, LLMSYS_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(r.message.find("cache input 'cache.blocks.0.k' must be (B, H, "
+                           "past_length, D) = (1, 2, 2, 4), got (1, 2, 3, 4)"),
+            std::string::npos)
+      << r.message;
+  // Past the context.
+  r = run.Forward(WithCache(tokens(4), CacheOf(prefill)), LLMSYS_MODE_GENERATE,
+                  3);
+  EXPECT_EQ(r.status, LLMSYS_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(r.message.find("past_length 3 + 4 new tokens exceed block_size 6"),
+            std::string::npos)
+      << r.message;
+  // past_length outside GENERATE; and EVAL outputs no cache.
+  r = run.Forward({{"tokens", tokens(2)}}, LLMSYS_MODE_EVAL, 1);
+  EXPECT_EQ(r.status, LLMSYS_STATUS_INVALID_ARGUMENT);
+  EXPECT_NE(r.message.find("only meaningful in LLMSYS_MODE_GENERATE"),
+            std::string::npos)
+      << r.message;
+  r = run.Forward({{"tokens", tokens(2)}}, LLMSYS_MODE_EVAL);
+  ASSERT_EQ(r.status, LLMSYS_STATUS_OK) << r.message;
+  EXPECT_TRUE(CacheOf(r).empty());
 }
 
 }  // namespace

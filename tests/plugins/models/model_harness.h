@@ -109,8 +109,10 @@ class ModelRun {
     return s;
   }
 
-  // Calls forward() on `inputs` (copied into the graph as constants).
-  ForwardResult Forward(const Inputs& inputs, uint32_t mode) {
+  // Calls forward() on `inputs` (copied into the graph as constants);
+  // past_length as in llmsys/model.h (LLMSYS_MODE_GENERATE's cache).
+  ForwardResult Forward(const Inputs& inputs, uint32_t mode,
+                        int64_t past_length = 0) {
     ForwardResult r;
     runtime::Graph graph(&ops_, &params_);
     std::vector<llmsys_named_value_t> values;
@@ -121,6 +123,7 @@ class ModelRun {
     in.mode = mode;
     in.values = values.data();
     in.num_values = static_cast<uint32_t>(values.size());
+    in.past_length = past_length;
     char message[2048] = {};
     llmsys_error_t err{message, sizeof(message)};
     r.status = api_->forward(instance_, graph.c(), &in, &err);
