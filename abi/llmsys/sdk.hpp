@@ -308,6 +308,14 @@ inline llmsys_tensor_spec_t Spec(DLDataType dtype,
   return s;
 }
 
+// Stride of dim `d` in elements (compact row-major when strides is NULL).
+inline int64_t Stride(const DLTensor* t, int32_t d) {
+  if (t->strides != nullptr) return t->strides[d];
+  int64_t s = 1;
+  for (int32_t i = t->ndim - 1; i > d; --i) s *= t->shape[i];
+  return s;
+}
+
 inline std::string ShapeString(const DLTensor* t) {
   std::string s = "(";
   for (int32_t i = 0; i < t->ndim; ++i) {

@@ -118,9 +118,9 @@ std::vector<SectionSchema> MakeSchema() {
   ParamSchemaEntry use_cache =
       Key("use_cache", LLMSYS_TYPE_BOOL, ParamValue(true),
           "reuse the model's key/value cache between tokens");
-  ParamSchemaEntry length_penalty =
-      Key("length_penalty", LLMSYS_TYPE_FLOAT, ParamValue(1.0),
-          "beam search: score = sum log p / length^length_penalty");
+  ParamSchemaEntry length_penalty = Float(
+      "length_penalty", 1.0,
+      "beam search: score = sum log p / length^length_penalty", -10.0, 10.0);
   s.push_back(
       {"generate",
        "samples after training and `llmsys generate`: `sampler` names a "

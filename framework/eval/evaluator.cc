@@ -12,13 +12,6 @@
 namespace llmsys::eval {
 namespace {
 
-absl::Status PluginError(const runtime::Component& c, const char* what,
-                         llmsys_status_t code, const char* message) {
-  return absl::Status(
-      static_cast<absl::StatusCode>(code > 0 && code <= 16 ? code : 2),
-      absl::StrCat("evaluator ", c.id, " ", what, ": ", message));
-}
-
 template <class T>
 absl::StatusOr<tensor::Tensor> Vector(const std::vector<T>& values,
                                       DLDataType dtype) {
@@ -71,8 +64,10 @@ absl::StatusOr<std::unique_ptr<Evaluator>> Evaluator::Create(
   llmsys_error_t err{message, sizeof(message)};
   const llmsys_status_t s = component.As<llmsys_evaluator_t>()->create(
       pack->c_params(), &e->instance_, &err);
-  if (s != LLMSYS_STATUS_OK)
-    return PluginError(component, "create", s, message);
+  if (s != LLMSYS_STATUS_OK) {
+    e->instance_ = nullptr;  // nothing to destroy, whatever create left
+    return runtime::PluginStatus(s, component, "create", message);
+  }
   return e;
 }
 
@@ -118,12 +113,7 @@ absl::Status Evaluator::AddText(const std::vector<std::string>& hyps,
   batch.hypotheses = hyp_ptrs.data();
   batch.references = ref_ptrs.data();
   batch.num_references = static_cast<uint32_t>(num_refs);
-  char message[1024] = {};
-  llmsys_error_t err{message, sizeof(message)};
-  const llmsys_status_t s =
-      component_->As<llmsys_evaluator_t>()->add(instance_, &batch, &err);
-  if (s != LLMSYS_STATUS_OK) return PluginError(*component_, "add", s, message);
-  return absl::OkStatus();
+  return Send(batch);
 }
 
 absl::Status Evaluator::AddLogProbs(const std::vector<double>& log_probs,
@@ -144,12 +134,7 @@ absl::Status Evaluator::AddLogProbs(const std::vector<double>& log_probs,
   batch.count = static_cast<uint32_t>(log_probs.size());
   batch.log_probs = &lp_dl;
   batch.token_counts = &n_dl;
-  char message[1024] = {};
-  llmsys_error_t err{message, sizeof(message)};
-  const llmsys_status_t s =
-      component_->As<llmsys_evaluator_t>()->add(instance_, &batch, &err);
-  if (s != LLMSYS_STATUS_OK) return PluginError(*component_, "add", s, message);
-  return absl::OkStatus();
+  return Send(batch);
 }
 
 absl::Status Evaluator::AddPredictions(const std::vector<int64_t>& predictions,
@@ -169,11 +154,16 @@ absl::Status Evaluator::AddPredictions(const std::vector<int64_t>& predictions,
   batch.count = static_cast<uint32_t>(predictions.size());
   batch.predictions = &p_dl;
   batch.labels = &l_dl;
+  return Send(batch);
+}
+
+absl::Status Evaluator::Send(const llmsys_eval_batch_t& batch) {
   char message[1024] = {};
   llmsys_error_t err{message, sizeof(message)};
   const llmsys_status_t s =
       component_->As<llmsys_evaluator_t>()->add(instance_, &batch, &err);
-  if (s != LLMSYS_STATUS_OK) return PluginError(*component_, "add", s, message);
+  if (s != LLMSYS_STATUS_OK)
+    return runtime::PluginStatus(s, *component_, "add", message);
   return absl::OkStatus();
 }
 
@@ -187,39 +177,59 @@ absl::StatusOr<EvalResult> Evaluator::Result() {
   const llmsys_status_t s = component_->As<llmsys_evaluator_t>()->result(
       instance_, &c_sink, signature.data(), signature.size(), &err);
   if (s != LLMSYS_STATUS_OK)
-    return PluginError(*component_, "result", s, message);
+    return runtime::PluginStatus(s, *component_, "result", message);
   signature.back() = '\0';
   result.signature = signature.data();
   return result;
 }
 
+namespace {
+
+nlohmann::json JsonNumber(double value) {
+  if (!std::isfinite(value)) return nullptr;  // JSON has no NaN or infinity
+  if (value == std::floor(value) && std::fabs(value) < 9007199254740992.0)
+    return static_cast<int64_t>(value);
+  return value;
+}
+
+// Where dotted `name` goes in `out`: a fresh slot, or nullptr when the path
+// runs into a value already there (or skips list positions).
+nlohmann::json* Slot(nlohmann::json& out, const std::string& name) {
+  nlohmann::json* node = &out;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = name.find('.', start);
+    const std::string part = name.substr(start, dot - start);
+    const size_t index = IsIndex(part) ? std::stoul(part) : 0;
+    const bool element =
+        IsIndex(part) && ((node->is_null() && index == 0) ||
+                          (node->is_array() && index <= node->size()));
+    if (element) {
+      if (node->is_null()) *node = nlohmann::json::array();
+      if (index == node->size()) node->push_back(nullptr);
+      node = &(*node)[index];
+    } else {
+      if (node->is_null()) *node = nlohmann::json::object();
+      if (!node->is_object()) return nullptr;
+      node = &(*node)[part];
+    }
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  return node->is_null() ? node : nullptr;
+}
+
+}  // namespace
+
 nlohmann::json MetricsJson(const EvalResult& result) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [name, value] : result.metrics) {
-    nlohmann::json* node = &out;
-    size_t start = 0;
-    while (true) {
-      const size_t dot = name.find('.', start);
-      const std::string part = name.substr(start, dot - start);
-      if (IsIndex(part)) {
-        const size_t index = std::stoul(part);
-        if (!node->is_array()) *node = nlohmann::json::array();
-        while (node->size() <= index) node->push_back(nullptr);
-        node = &(*node)[index];
-      } else {
-        if (!node->is_object()) *node = nlohmann::json::object();
-        node = &(*node)[part];
-      }
-      if (dot == std::string::npos) break;
-      start = dot + 1;
+    nlohmann::json* slot = Slot(out, name);
+    if (slot != nullptr) {
+      *slot = JsonNumber(value);
+    } else {
+      out[name] = JsonNumber(value);  // kept under its full name
     }
-    if (std::isfinite(value) && value == std::floor(value) &&
-        std::fabs(value) < 9007199254740992.0)
-      *node = static_cast<int64_t>(value);
-    else if (std::isfinite(value))
-      *node = value;
-    else
-      *node = nullptr;  // JSON has no NaN or infinity
   }
   return out;
 }

@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "framework/runtime/param_schema.h"
 #include "framework/runtime/plugin.h"
+#include "llmsys/evaluator.h"
 #include "nlohmann/json_fwd.hpp"
 
 namespace llmsys::eval {
@@ -76,6 +77,7 @@ class Evaluator {
  private:
   Evaluator() = default;
   absl::Status Check(uint32_t needed, const char* what) const;
+  absl::Status Send(const llmsys_eval_batch_t& batch);
 
   const runtime::Component* component_ = nullptr;
   void* instance_ = nullptr;
@@ -83,7 +85,9 @@ class Evaluator {
 
 // The metrics as one JSON object, dotted names nested ("a.0", "a.1" ->
 // "a": [..]; "s.x.p" -> "s": {"x": {"p": ..}}); integral values below 2^53
-// are written as integers.
+// are written as integers, NaN and infinities as null. A name whose path
+// runs into another metric ("a" and "a.b"), or skips list positions, is
+// kept flat under its full name, so nothing is lost.
 nlohmann::json MetricsJson(const EvalResult& result);
 
 }  // namespace llmsys::eval

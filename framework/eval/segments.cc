@@ -131,8 +131,7 @@ absl::Status AddLogProbObject(const json& o, const std::string& where,
 }
 
 absl::Status AddPredictionObject(const json& o, const std::string& where,
-                                 Segments* s) {
-  const bool pass_at_k = o.contains("n") || o.contains("c");
+                                 bool pass_at_k, Segments* s) {
   const char* first = pass_at_k ? "c" : "prediction";
   const char* second = pass_at_k ? "n" : "label";
   LLMSYS_ASSIGN_OR_RETURN(int64_t p,
@@ -179,7 +178,8 @@ absl::StatusOr<Segments> ReadTextFiles(const fs::path& hyp_file,
   return s;
 }
 
-absl::StatusOr<Segments> ReadJsonl(const fs::path& file, uint32_t inputs) {
+absl::StatusOr<Segments> ReadJsonl(const fs::path& file, uint32_t inputs,
+                                   const std::string& evaluator_id) {
   LLMSYS_ASSIGN_OR_RETURN(std::string text, ReadAll(file));
   LLMSYS_ASSIGN_OR_RETURN(std::vector<std::string> lines,
                           SplitLines(file, text));
@@ -202,7 +202,8 @@ absl::StatusOr<Segments> ReadJsonl(const fs::path& file, uint32_t inputs) {
     } else if (inputs & LLMSYS_EVAL_LOG_PROBS) {
       LLMSYS_RETURN_IF_ERROR(AddLogProbObject(o, where, &s));
     } else if (inputs & LLMSYS_EVAL_PREDICTIONS) {
-      LLMSYS_RETURN_IF_ERROR(AddPredictionObject(o, where, &s));
+      LLMSYS_RETURN_IF_ERROR(
+          AddPredictionObject(o, where, evaluator_id == "pass_at_k", &s));
     } else {
       return absl::InvalidArgumentError(
           "the evaluator declares no input it reads");

@@ -56,10 +56,12 @@ absl::StatusOr<Segments> ReadTextFiles(
     const std::filesystem::path& hyp_file,
     const std::vector<std::filesystem::path>& ref_files);
 
-// A JSON Lines file of segments for an evaluator reading `inputs`
-// (LLMSYS_EVAL_* flags; the first flag set decides the object form).
+// A JSON Lines file of segments for evaluator `evaluator_id` reading
+// `inputs` (LLMSYS_EVAL_* flags; the first flag set decides the object
+// form, and pass_at_k takes {"n", "c"} rather than prediction/label).
 absl::StatusOr<Segments> ReadJsonl(const std::filesystem::path& file,
-                                   uint32_t inputs);
+                                   uint32_t inputs,
+                                   const std::string& evaluator_id);
 
 // Feeds segments [begin, end) to `evaluator` in the form it reads.
 absl::Status AddSegments(Evaluator& evaluator, const Segments& segments,

@@ -28,13 +28,6 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-absl::Status PluginStatus(llmsys_status_t code, const std::string& what,
-                          const char* message) {
-  return absl::Status(
-      static_cast<absl::StatusCode>(code > 0 && code <= 16 ? code : 2),
-      absl::StrCat(what, ": ", message));
-}
-
 // (rows.size(), w) int64: the last w tokens of every row (each has >= w).
 absl::StatusOr<Tensor> LastTokens(
     const std::vector<const std::vector<int32_t>*>& rows, int64_t w) {
@@ -211,7 +204,7 @@ absl::StatusOr<LmOutput> PluginLanguageModel::Forward(const Tensor& tokens,
       instance_, graph.c(), &inputs, &err);
   for (llmsys_named_value_t& v : values) graph.Release(v.value);
   if (st != LLMSYS_STATUS_OK)
-    return PluginStatus(st, absl::StrCat(name(), " forward"), message);
+    return runtime::PluginStatus(st, absl::StrCat(name(), " forward"), message);
   LmOutput out;
   for (const auto& [name, var] : graph.outputs()) {
     if (name == "logits") out.logits = var->data;
@@ -246,8 +239,8 @@ absl::StatusOr<std::unique_ptr<Sampler>> Sampler::Create(
       pack->c_params(), &s->instance_, &err);
   if (st != LLMSYS_STATUS_OK) {
     s->instance_ = nullptr;
-    return PluginStatus(st, absl::StrCat("sampler ", component.id, " create"),
-                        message);
+    return runtime::PluginStatus(
+        st, absl::StrCat("sampler ", component.id, " create"), message);
   }
   return s;
 }
@@ -277,15 +270,9 @@ absl::StatusOr<std::vector<int64_t>> Sampler::Sample(const Tensor& logits,
   LLMSYS_ASSIGN_OR_RETURN(Tensor tokens, Tensor::Zeros({b}, tensor::kI64));
   DLTensor l_dl = l.Dl(), h_dl{}, t_dl = tokens.Dl();
   if (h.defined()) h_dl = h.Dl();
-  llmsys_call_context_t ctx;
-  std::memset(&ctx, 0, sizeof(ctx));
-  ctx.struct_size = sizeof(ctx);
-  ctx.host =
-      component_->plugin != nullptr ? component_->plugin->host_api() : nullptr;
-  ctx.device = DLDevice{kDLCPU, 0};
+  llmsys_call_context_t ctx = runtime::CpuCallContext(*component_, 1);
   ctx.rng_seed = rng_seed;
   ctx.rng_offset = rng_offset;
-  ctx.num_threads = 1;
   llmsys_sample_args_t args;
   std::memset(&args, 0, sizeof(args));
   args.struct_size = sizeof(args);
@@ -298,7 +285,8 @@ absl::StatusOr<std::vector<int64_t>> Sampler::Sample(const Tensor& logits,
   const llmsys_status_t st =
       component_->As<llmsys_sampler_t>()->sample(instance_, &args, &err);
   if (st != LLMSYS_STATUS_OK)
-    return PluginStatus(st, absl::StrCat("sampler ", component_->id), message);
+    return runtime::PluginStatus(st, absl::StrCat("sampler ", component_->id),
+                                 message);
   std::vector<int64_t> out(static_cast<size_t>(b));
   const int64_t* data = tokens.data_as<int64_t>();
   for (int64_t i = 0; i < b; ++i) {

@@ -194,8 +194,9 @@ struct DecodeResult {
 
 // Continues every prompt (non-empty token ids) with tokens drawn by
 // `sampler` from the model's logits at the last position. Prompts of equal
-// length decode together in one batch (rows of a batch must have equal
-// lengths: one cache length, one history tensor); groups run one after the
+// length share the model calls of one batch (one cache length); the
+// sampler is called per row, each with its own random stream, so a row's
+// tokens do not depend on its batch; groups run one after the
 // other in increasing length, and a sequence that finishes leaves its batch
 // (its cache rows dropped). A prompt longer than the context keeps its last
 // context() tokens. Errors: a model error, logits of the wrong shape, a

@@ -161,6 +161,27 @@ std::vector<std::string> MissingFunctions(const llmsys_component_t* c) {
 
 }  // namespace
 
+absl::Status PluginStatus(llmsys_status_t code, const std::string& what,
+                          const char* message) {
+  return absl::Status(CodeOf(code), absl::StrCat(what, ": ", Str(message)));
+}
+
+absl::Status PluginStatus(llmsys_status_t code, const Component& c,
+                          const char* function, const char* message) {
+  return PluginStatus(
+      code, absl::StrCat(KindName(c.kind), " ", c.id, " ", function), message);
+}
+
+llmsys_call_context_t CpuCallContext(const Component& c, int32_t num_threads) {
+  llmsys_call_context_t ctx;
+  std::memset(&ctx, 0, sizeof(ctx));
+  ctx.struct_size = sizeof(ctx);
+  ctx.host = c.plugin != nullptr ? c.plugin->host_api() : nullptr;
+  ctx.device = DLDevice{kDLCPU, 0};
+  ctx.num_threads = num_threads;
+  return ctx;
+}
+
 std::string KindName(llmsys_kind_t kind) {
   switch (kind) {
     case LLMSYS_KIND_OPERATOR:

@@ -40,6 +40,19 @@ inline constexpr llmsys_kind_t kComponentKinds[] = {
     LLMSYS_KIND_OPERATOR, LLMSYS_KIND_OPTIMIZER, LLMSYS_KIND_SAMPLER,
     LLMSYS_KIND_EVALUATOR, LLMSYS_KIND_MODEL};
 
+// A plugin function's failure as a Status: its code (UNKNOWN when out of
+// range) and "<what>: <message>", e.g. what = "optimizer sgd step".
+absl::Status PluginStatus(llmsys_status_t code, const std::string& what,
+                          const char* message);
+// The same with what = "<kind> <id> <function>" ("optimizer sgd step").
+absl::Status PluginStatus(llmsys_status_t code, const struct Component& c,
+                          const char* function, const char* message);
+
+// A call context for running component `c` on the CPU: its plugin's host
+// table, `num_threads` threads, random stream (0, 0).
+llmsys_call_context_t CpuCallContext(const struct Component& c,
+                                     int32_t num_threads);
+
 // "cpu", "cuda", "any" (0), or "device N".
 std::string DeviceName(int32_t device_type);
 

@@ -15,6 +15,21 @@ namespace {
 
 using tensor::Tensor;
 
+// The model's logits for (B, T) targets must be (B, T, V) float32 on the
+// CPU.
+absl::Status CheckLogits(const Tensor& logits,
+                         const std::vector<int32_t>& targets) {
+  if (logits.ndim() != 3 || logits.dtype() != tensor::kF32 ||
+      logits.device().device_type != kDLCPU ||
+      static_cast<int64_t>(targets.size()) !=
+          logits.shape()[0] * logits.shape()[1])
+    return absl::InvalidArgumentError(
+        absl::StrCat("the model's logits must be (B, T, V) float32 on the "
+                     "CPU for ",
+                     targets.size(), " targets; got ", logits.Describe()));
+  return absl::OkStatus();
+}
+
 // Log-probabilities or predictions over the validation batches.
 absl::Status FeedWindows(const config::EvaluateEntry& entry,
                          const ModelAccess& model,
@@ -36,6 +51,7 @@ absl::Status FeedWindows(const config::EvaluateEntry& entry,
           lp, std::vector<int64_t>(lp.size(), b->block_size)));
       continue;
     }
+    LLMSYS_RETURN_IF_ERROR(CheckLogits(logits, b->y));
     const Tensor l = logits.Contiguous();
     const int64_t vocab = l.shape().back();
     const float* data = l.data_as<const float>();
@@ -86,15 +102,10 @@ absl::Status FeedContinuations(const config::EvaluateEntry& entry,
 
 absl::StatusOr<std::vector<double>> RowLogProbs(
     const Tensor& logits, const std::vector<int32_t>& targets) {
-  if (logits.ndim() != 3 || logits.dtype() != tensor::kF32)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "expected (B, T, V) float32 logits, got ", logits.Describe()));
+  LLMSYS_RETURN_IF_ERROR(CheckLogits(logits, targets));
   const int64_t rows = logits.shape()[0];
   const int64_t steps = logits.shape()[1];
   const int64_t vocab = logits.shape()[2];
-  if (static_cast<int64_t>(targets.size()) != rows * steps)
-    return absl::InvalidArgumentError(absl::StrCat(
-        targets.size(), " targets for logits ", logits.Describe()));
   const Tensor l = logits.Contiguous();
   const float* data = l.data_as<const float>();
   std::vector<double> sums(static_cast<size_t>(rows), 0.0);
@@ -115,12 +126,47 @@ absl::StatusOr<std::vector<double>> RowLogProbs(
   return sums;
 }
 
-absl::Status CheckEvaluation(const config::EvaluateEntry& entry) {
+bool ReadsText(const config::EvaluateEntry& entry) {
+  return (entry.component->As<llmsys_evaluator_t>()->inputs &
+          LLMSYS_EVAL_TEXT) != 0;
+}
+
+absl::Status CheckEvaluation(const config::EvaluateEntry& entry,
+                             int64_t val_tokens) {
+  const std::string what =
+      absl::StrCat("[[evaluate]] use = \"", entry.component->id, "\"");
   if (entry.component->id == "pass_at_k")
+    return absl::InvalidArgumentError(absl::StrCat(
+        what,
+        ": pass@k needs the test results of sampled programs, which a "
+        "training run does not have; score them with `llmsys eval --metric "
+        "pass_at_k --input FILE.jsonl`"));
+  const bool text = ReadsText(entry);
+  for (const auto& [key, setting] : entry.settings) {
+    if (setting.is_default) continue;
+    const bool text_key =
+        key == "segments" || key == "prompt_tokens" || key == "max_tokens";
+    if ((text && key == "batches") || (!text && text_key))
+      return absl::InvalidArgumentError(absl::StrCat(
+          setting.source.Describe(), ": ", what, ": '", key,
+          "' does not apply to it (", text ? "a text" : "a non-text",
+          " evaluator: ",
+          text ? "segments, prompt_tokens, max_tokens" : "batches", " apply)"));
+    if (key == "window" || key == "stride")
+      return absl::InvalidArgumentError(absl::StrCat(
+          setting.source.Describe(), ": ", what, ": '", key,
+          "' is stated by the host (the run's block_size), not set"));
+  }
+  absl::StatusOr<std::unique_ptr<eval::Evaluator>> created =
+      eval::Evaluator::Create(*entry.component, entry.params);
+  if (!created.ok())
     return absl::InvalidArgumentError(
-        "[[evaluate]] use = \"pass_at_k\": pass@k needs the test results of "
-        "sampled programs, which a training run does not have; score them "
-        "with `llmsys eval --metric pass_at_k --input FILE.jsonl`");
+        absl::StrCat(what, ": ", created.status().message()));
+  if (text && entry.prompt_tokens + entry.max_tokens > val_tokens)
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": prompt_tokens + max_tokens = ",
+                     entry.prompt_tokens + entry.max_tokens,
+                     " is more than the ", val_tokens, " validation tokens"));
   return absl::OkStatus();
 }
 
@@ -138,7 +184,7 @@ absl::StatusOr<eval::EvalResult> RunEvaluation(
   }
   LLMSYS_ASSIGN_OR_RETURN(std::unique_ptr<eval::Evaluator> evaluator,
                           eval::Evaluator::Create(*entry.component, params));
-  if (inputs & LLMSYS_EVAL_TEXT) {
+  if (ReadsText(entry)) {
     LLMSYS_RETURN_IF_ERROR(
         FeedContinuations(entry, model, val_ids, *evaluator));
   } else {

@@ -48,9 +48,18 @@ struct ModelAccess {
       decode;
 };
 
-// Whether the host can run `entry` in a training run (pass_at_k, which
-// needs test results of sampled programs, cannot; use `llmsys eval`).
-absl::Status CheckEvaluation(const config::EvaluateEntry& entry);
+// Checks `entry` before training: the evaluator can be created with its
+// parameters, every key set applies to its kind (`batches` to log-prob and
+// prediction evaluators, `segments`/`prompt_tokens`/`max_tokens` to text
+// ones; `window`/`stride` are the host's), text tasks fit in the
+// `val_tokens` validation tokens, and the host can feed it (pass_at_k,
+// which needs test results of sampled programs, cannot: use `llmsys eval`).
+absl::Status CheckEvaluation(const config::EvaluateEntry& entry,
+                             int64_t val_tokens);
+
+// Whether `entry` reads text (and so generates with the [generate]
+// sampler).
+bool ReadsText(const config::EvaluateEntry& entry);
 
 // Runs one [[evaluate]] entry over the validation tokens `val_ids`, cut
 // into batches of `batch` windows of `block` tokens.

@@ -6,16 +6,6 @@
 #include "framework/core/status_macros.h"
 
 namespace llmsys::train {
-namespace {
-
-absl::Status PluginError(const runtime::Component& c, const char* what,
-                         llmsys_status_t code, const char* message) {
-  return absl::Status(
-      static_cast<absl::StatusCode>(code > 0 && code <= 16 ? code : 2),
-      absl::StrCat("optimizer ", c.id, " ", what, ": ", message));
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(
     const runtime::Component& component,
@@ -35,11 +25,12 @@ absl::StatusOr<std::unique_ptr<Optimizer>> Optimizer::Create(
   llmsys_error_t err{message, sizeof(message)};
   llmsys_status_t s = c->create(pack->c_params(), &o->instance_, &err);
   if (s != LLMSYS_STATUS_OK)
-    return PluginError(component, "create", s, message);
+    return runtime::PluginStatus(s, component, "create", message);
   const llmsys_state_spec_t* const* specs = nullptr;
   uint32_t n = 0;
   s = c->state(o->instance_, &specs, &n, &err);
-  if (s != LLMSYS_STATUS_OK) return PluginError(component, "state", s, message);
+  if (s != LLMSYS_STATUS_OK)
+    return runtime::PluginStatus(s, component, "state", message);
   for (const runtime::Parameter& p : o->params_) {
     for (uint32_t k = 0; k < n; ++k) {
       LLMSYS_ASSIGN_OR_RETURN(
@@ -87,13 +78,7 @@ absl::Status Optimizer::Step(int64_t step, double lr, int32_t num_threads) {
     s_dl[i] = state_[i].Dl();
     s_ptr[i] = &s_dl[i];
   }
-  llmsys_call_context_t ctx;
-  std::memset(&ctx, 0, sizeof(ctx));
-  ctx.struct_size = sizeof(ctx);
-  ctx.host =
-      component_->plugin != nullptr ? component_->plugin->host_api() : nullptr;
-  ctx.device = DLDevice{kDLCPU, 0};
-  ctx.num_threads = num_threads;
+  llmsys_call_context_t ctx = runtime::CpuCallContext(*component_, num_threads);
   llmsys_optimizer_step_t args;
   std::memset(&args, 0, sizeof(args));
   args.struct_size = sizeof(args);
@@ -111,7 +96,7 @@ absl::Status Optimizer::Step(int64_t step, double lr, int32_t num_threads) {
   llmsys_status_t s =
       component_->As<llmsys_optimizer_t>()->step(instance_, &args, &err);
   if (s != LLMSYS_STATUS_OK)
-    return PluginError(*component_, "step", s, message);
+    return runtime::PluginStatus(s, *component_, "step", message);
   return absl::OkStatus();
 }
 

@@ -158,9 +158,7 @@ class Session {
     llmsys_status_t st = model_->As<llmsys_model_t>()->create(
         pack->c_params(), graph.c(), &instance_, &err);
     if (st != LLMSYS_STATUS_OK)
-      return absl::Status(
-          static_cast<absl::StatusCode>(st),
-          absl::StrCat("model ", model_->id, " create: ", message));
+      return runtime::PluginStatus(st, *model_, "create", message);
     return absl::OkStatus();
   }
 
@@ -190,9 +188,7 @@ class Session {
         instance_, graph.c(), &inputs, &err);
     for (llmsys_value_t h : handles) graph.Release(h);
     if (st != LLMSYS_STATUS_OK)
-      return absl::Status(
-          static_cast<absl::StatusCode>(st),
-          absl::StrCat("model ", model_->id, " forward: ", message));
+      return runtime::PluginStatus(st, *model_, "forward", message);
     return graph.outputs();
   }
 
@@ -445,6 +441,15 @@ absl::StatusOr<const runtime::Component*> FindSampler(
   return found;
 }
 
+// The plan's sampler with its parameters.
+absl::StatusOr<std::unique_ptr<generate::Sampler>> MakeSampler(
+    Session& session, const GenerationPlan& plan) {
+  LLMSYS_ASSIGN_OR_RETURN(
+      const runtime::Component* component,
+      FindSampler(session, plan.sampler, "[generate] sampler ="));
+  return generate::Sampler::Create(*component, plan.sampler_params);
+}
+
 // `text` up to the first stop string in it.
 std::string CutAtStop(const std::string& text,
                       const std::vector<std::string>& stop) {
@@ -495,12 +500,8 @@ absl::StatusOr<GenerateResult> RunGeneration(Session& session,
     }
     return result;
   }
-  LLMSYS_ASSIGN_OR_RETURN(
-      const runtime::Component* component,
-      FindSampler(session, plan.sampler, "[generate] sampler ="));
-  LLMSYS_ASSIGN_OR_RETURN(
-      std::unique_ptr<generate::Sampler> sampler,
-      generate::Sampler::Create(*component, plan.sampler_params));
+  LLMSYS_ASSIGN_OR_RETURN(std::unique_ptr<generate::Sampler> sampler,
+                          MakeSampler(session, plan));
   generate::DecodeOptions options{
       .max_tokens = plan.max_tokens,
       .stop_tokens = {data::kEosId},
@@ -541,12 +542,8 @@ ModelAccess AccessOf(Session& session) {
     generate::PluginLanguageModel lm(session.model(), session.model_instance(),
                                      &session.ops(), &session.parameters(),
                                      session.block_size());
-    LLMSYS_ASSIGN_OR_RETURN(
-        const runtime::Component* component,
-        FindSampler(session, plan.sampler, "[generate] sampler ="));
-    LLMSYS_ASSIGN_OR_RETURN(
-        std::unique_ptr<generate::Sampler> sampler,
-        generate::Sampler::Create(*component, plan.sampler_params));
+    LLMSYS_ASSIGN_OR_RETURN(std::unique_ptr<generate::Sampler> sampler,
+                            MakeSampler(session, plan));
     generate::DecodeOptions options{.max_tokens = max_tokens,
                                     .stop_tokens = {data::kEosId},
                                     .use_cache = plan.use_cache,
@@ -651,14 +648,19 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
 
   // Model and optimizer.
   LLMSYS_RETURN_IF_ERROR(session->CreateModel());
-  for (const config::EvaluateEntry& entry : e.evaluations())
-    LLMSYS_RETURN_IF_ERROR(CheckEvaluation(entry));
-  // The sampler of the samples, found now rather than after training.
-  if (e.Int("generate", "samples") > 0 && e.Int("generate", "num_beams") == 1)
-    LLMSYS_RETURN_IF_ERROR(FindSampler(*session,
-                                       e.String("generate", "sampler"),
-                                       "[generate] sampler =")
-                               .status());
+  // Everything used after training is checked now, not after hours of it:
+  // the evaluators with their parameters, and the sampler (of the samples
+  // and of text evaluations) with its own.
+  bool sampler_needed =
+      e.Int("generate", "samples") > 0 && e.Int("generate", "num_beams") == 1;
+  for (const config::EvaluateEntry& entry : e.evaluations()) {
+    LLMSYS_RETURN_IF_ERROR(
+        CheckEvaluation(entry, static_cast<int64_t>(val_ids.size())));
+    sampler_needed = sampler_needed || ReadsText(entry);
+  }
+  if (sampler_needed)
+    LLMSYS_RETURN_IF_ERROR(
+        MakeSampler(*session, PlanFromConfig(*session)).status());
   LLMSYS_ASSIGN_OR_RETURN(
       std::unique_ptr<Optimizer> optimizer,
       Optimizer::Create(*e.optimizer(), e.ComponentParams("optimizer"),
@@ -824,23 +826,30 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       std::cerr << (bar ? "\r" : "") << line
                 << (bar ? "              \n" : "\n");
     }
-    for (const config::EvaluateEntry& entry : e.evaluations()) {
-      if (!((entry.every > 0 && step % entry.every == 0) || last)) continue;
-      LLMSYS_ASSIGN_OR_RETURN(
-          eval::EvalResult r,
-          RunEvaluation(entry, access, val_ids, batch, block));
-      const json record = {{"step", step},
-                           {"evaluator", entry.component->id},
-                           {"metrics", eval::MetricsJson(r)},
-                           {"signature", r.signature}};
-      metrics.Write(record);
-      if (last) evaluations.push_back(record);
-      std::string line =
-          absl::StrFormat("step %d: %s", step, entry.component->id);
-      for (const auto& [name, value] : r.metrics)
-        absl::StrAppend(&line, absl::StrFormat(" %s %.6g", name, value));
-      std::cerr << (bar ? "\r" : "") << line << (bar ? "   \n" : "\n");
-    }
+    // [[evaluate]] entries due now; at the last step after the checkpoint,
+    // so that a failing evaluation cannot cost the trained weights (earlier
+    // ones run before it, so a resumed run replays the same op calls).
+    auto run_evaluations = [&]() -> absl::Status {
+      for (const config::EvaluateEntry& entry : e.evaluations()) {
+        if (!((entry.every > 0 && step % entry.every == 0) || last)) continue;
+        LLMSYS_ASSIGN_OR_RETURN(
+            eval::EvalResult r,
+            RunEvaluation(entry, access, val_ids, batch, block));
+        const json record = {{"step", step},
+                             {"evaluator", entry.component->id},
+                             {"metrics", eval::MetricsJson(r)},
+                             {"signature", r.signature}};
+        metrics.Write(record);
+        if (last) evaluations.push_back(record);
+        std::string line =
+            absl::StrFormat("step %d: %s", step, entry.component->id);
+        for (const auto& [name, value] : r.metrics)
+          absl::StrAppend(&line, absl::StrFormat(" %s %.6g", name, value));
+        std::cerr << (bar ? "\r" : "") << line << (bar ? "   \n" : "\n");
+      }
+      return absl::OkStatus();
+    };
+    if (!last) LLMSYS_RETURN_IF_ERROR(run_evaluations());
     const bool stop_here =
         options.stop_after > 0 && step - first_step + 1 >= options.stop_after;
     if ((ckpt_every > 0 && step % ckpt_every == 0) || last || stop_here) {
@@ -849,6 +858,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       LLMSYS_RETURN_IF_ERROR(
           SaveCheckpoint(run_dir / "checkpoint", *session, *optimizer, state));
     }
+    if (last) LLMSYS_RETURN_IF_ERROR(run_evaluations());
     if (stop_here) break;
   }
   if (bar) std::cerr << "\n";
@@ -953,6 +963,12 @@ absl::StatusOr<GenerateResult> Generate(const GenerateOptions& options) {
   if (options.seed) plan.seed = *options.seed;
   if (options.no_cache) plan.use_cache = false;
   if (options.num_beams > 0) plan.num_beams = options.num_beams;
+  if (plan.num_beams > 1 &&
+      (!options.sampler.empty() || !options.params.empty()))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "beam search (num_beams = ", plan.num_beams,
+        ") uses no sampler: drop --sampler/--param, or pass --num-beams 1 to "
+        "sample"));
   return RunGeneration(*session, plan);
 }
 

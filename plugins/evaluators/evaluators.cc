@@ -65,15 +65,12 @@ void CheckVector(const DLTensor* t, const std::string& what, uint32_t count,
               sdk::ShapeString(t));
 }
 
-int64_t Stride(const DLTensor* t) {
-  return t->strides != nullptr ? t->strides[0] : 1;
-}
-
 template <class T>
 std::vector<T> Values(const DLTensor* t, uint32_t count) {
   const T* data = sdk::Data<const T>(t);
   std::vector<T> out(count);
-  for (uint32_t i = 0; i < count; ++i) out[i] = data[i * Stride(t)];
+  const int64_t stride = sdk::Stride(t, 0);
+  for (uint32_t i = 0; i < count; ++i) out[i] = data[i * stride];
   return out;
 }
 
@@ -175,10 +172,11 @@ class Perplexity : public sdk::Evaluator {
         Values<int64_t>(batch.token_counts, batch.count);
     for (uint32_t i = 0; i < batch.count; ++i) {
       Require(std::isfinite(lp[i]) && lp[i] <= 0.0,
-              "perplexity: segment " + std::to_string(i) +
+              "perplexity: segment " + std::to_string(segments_ + i) +
                   " has log-probability " + std::to_string(lp[i]) +
                   " (expected a finite sum of log-probabilities, <= 0)");
-      Require(n[i] >= 0, "perplexity: segment " + std::to_string(i) +
+      Require(n[i] >= 0, "perplexity: segment " +
+                             std::to_string(segments_ + i) +
                              " has a negative token count");
     }
     for (uint32_t i = 0; i < batch.count; ++i) {
@@ -229,9 +227,13 @@ class PassAtK : public sdk::Evaluator {
 
   explicit PassAtK(const sdk::Params& p) : ks_(p.IntList("k")) {
     Require(!ks_.empty(), "pass_at_k: 'k' must list at least one k");
-    for (int64_t k : ks_)
-      Require(k >= 1,
-              "pass_at_k: every k must be >= 1, got " + std::to_string(k));
+    for (size_t i = 0; i < ks_.size(); ++i) {
+      Require(ks_[i] >= 1,
+              "pass_at_k: every k must be >= 1, got " + std::to_string(ks_[i]));
+      for (size_t j = 0; j < i; ++j)
+        Require(ks_[j] != ks_[i], "pass_at_k: k = " + std::to_string(ks_[i]) +
+                                      " is listed twice");
+    }
     sums_.assign(ks_.size(), 0.0);
   }
 

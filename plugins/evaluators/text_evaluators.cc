@@ -46,6 +46,7 @@
 #include "plugins/evaluators/text/chrf.h"
 #include "plugins/evaluators/text/rouge.h"
 #include "plugins/evaluators/text/squad.h"
+#include "plugins/evaluators/text/unicode.h"
 
 namespace llmsys::plugins {
 namespace {
@@ -60,8 +61,24 @@ struct Segment {
   std::vector<std::optional<std::string_view>> refs;
 };
 
-std::vector<Segment> Segments(const llmsys_eval_batch_t& batch,
-                              const char* id) {
+// Runs `fn` (which may throw std::invalid_argument) as an sdk error naming
+// the evaluator and the segment.
+template <class Fn>
+void ForSegment(const char* id, int64_t index, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::invalid_argument& e) {
+    sdk::Fail(LLMSYS_STATUS_INVALID_ARGUMENT, std::string(id) + ": segment " +
+                                                  std::to_string(index) + ": " +
+                                                  e.what());
+  }
+}
+
+// The batch's segments, every text checked to be UTF-8 first. Errors name
+// a segment by its index among everything fed to the instance (`base`
+// segments came in earlier batches).
+std::vector<Segment> Segments(const llmsys_eval_batch_t& batch, const char* id,
+                              int64_t base) {
   Require(batch.struct_size >= offsetof(llmsys_eval_batch_t, num_references) +
                                    sizeof(batch.num_references),
           std::string(id) + ": the batch is too small (struct_size " +
@@ -71,30 +88,32 @@ std::vector<Segment> Segments(const llmsys_eval_batch_t& batch,
   Require(batch.num_references == 0 || batch.references != nullptr,
           std::string(id) + ": references is NULL");
   std::vector<Segment> out(batch.count);
+  std::u32string scratch;
   for (uint32_t i = 0; i < batch.count; ++i) {
-    Require(batch.hypotheses[i] != nullptr,
-            std::string(id) + ": hypothesis " + std::to_string(i) + " is NULL");
+    const std::string where =
+        std::string(id) + ": segment " + std::to_string(base + i) + ": ";
+    Require(batch.hypotheses[i] != nullptr, where + "the hypothesis is NULL");
     out[i].hyp = batch.hypotheses[i];
     for (uint32_t r = 0; r < batch.num_references; ++r) {
       const char* ref = batch.references[r * batch.count + i];
       out[i].refs.push_back(
           ref != nullptr ? std::optional<std::string_view>(ref) : std::nullopt);
     }
+    for (size_t t = 0; t <= out[i].refs.size(); ++t) {
+      if (t > 0 && !out[i].refs[t - 1]) continue;
+      ForSegment(id, base + i, [&] {
+        text::DecodeSegmentText(t == 0 ? out[i].hyp : *out[i].refs[t - 1], "",
+                                t, &scratch);
+      });
+    }
   }
   return out;
 }
 
-// Runs `fn` (which may throw std::invalid_argument) as an sdk error naming
-// the evaluator and the segment.
-template <class Fn>
-void ForSegment(const char* id, size_t index, Fn&& fn) {
-  try {
-    fn();
-  } catch (const std::invalid_argument& e) {
-    sdk::Fail(LLMSYS_STATUS_INVALID_ARGUMENT, std::string(id) + ": segment " +
-                                                  std::to_string(index) + ": " +
-                                                  e.what());
-  }
+int64_t Present(const Segment& s) {
+  int64_t n = 0;
+  for (const auto& r : s.refs) n += r.has_value() ? 1 : 0;
+  return n;
 }
 
 template <class Fn>
@@ -171,14 +190,16 @@ class BleuEvaluator : public sdk::Evaluator {
         })) {}
 
   void Add(const llmsys_eval_batch_t& batch) override {
-    const std::vector<Segment> segments = Segments(batch, "bleu");
+    const std::vector<Segment> segments = Segments(batch, "bleu", seen_);
     // Every segment checked before any is counted.
     std::vector<text::BleuStats> stats(segments.size());
     for (size_t i = 0; i < segments.size(); ++i)
-      ForSegment("bleu", i, [&] {
+      ForSegment("bleu", seen_ + static_cast<int64_t>(i), [&] {
         stats[i] = bleu_.SegmentStats(segments[i].hyp, segments[i].refs);
       });
-    for (const Segment& s : segments) bleu_.Add(s.hyp, s.refs);
+    for (size_t i = 0; i < segments.size(); ++i)
+      bleu_.AddStats(stats[i], Present(segments[i]));
+    seen_ += static_cast<int64_t>(segments.size());
   }
 
   sdk::EvalResult Result() override {
@@ -190,9 +211,8 @@ class BleuEvaluator : public sdk::Evaluator {
     // (then it returns before smoothing).
     std::vector<double> counts(s.counts.begin(), s.counts.end());
     std::vector<double> totals(s.totals.begin(), s.totals.end());
-    const bool matched =
-        std::any_of(s.counts.begin(), s.counts.end(),
-                    [](int64_t c) { return c > 0; });
+    const bool matched = std::any_of(s.counts.begin(), s.counts.end(),
+                                     [](int64_t c) { return c > 0; });
     if (bleu_.options().smooth_method == "add-k" && matched) {
       const double k = bleu_.options().smooth_value.value_or(1.0);
       for (size_t n = 1; n < counts.size(); ++n) {
@@ -213,6 +233,7 @@ class BleuEvaluator : public sdk::Evaluator {
 
  private:
   text::Bleu bleu_;
+  int64_t seen_ = 0;
 };
 
 class ChrfEvaluator : public sdk::Evaluator {
@@ -257,12 +278,15 @@ class ChrfEvaluator : public sdk::Evaluator {
         })) {}
 
   void Add(const llmsys_eval_batch_t& batch) override {
-    const std::vector<Segment> segments = Segments(batch, "chrf");
+    const std::vector<Segment> segments = Segments(batch, "chrf", seen_);
+    std::vector<std::vector<int64_t>> stats(segments.size());
     for (size_t i = 0; i < segments.size(); ++i)
-      ForSegment("chrf", i, [&] {
-        chrf_.SegmentStats(segments[i].hyp, segments[i].refs);
+      ForSegment("chrf", seen_ + static_cast<int64_t>(i), [&] {
+        stats[i] = chrf_.SegmentStats(segments[i].hyp, segments[i].refs);
       });
-    for (const Segment& s : segments) chrf_.Add(s.hyp, s.refs);
+    for (size_t i = 0; i < segments.size(); ++i)
+      chrf_.AddStats(stats[i], Present(segments[i]));
+    seen_ += static_cast<int64_t>(segments.size());
   }
 
   sdk::EvalResult Result() override {
@@ -275,6 +299,7 @@ class ChrfEvaluator : public sdk::Evaluator {
 
  private:
   text::Chrf chrf_;
+  int64_t seen_ = 0;
 };
 
 std::vector<std::string> SplitTypes(const std::string& text) {
@@ -321,7 +346,9 @@ class RougeEvaluator : public sdk::Evaluator {
         })) {}
 
   void Add(const llmsys_eval_batch_t& batch) override {
-    for (const Segment& s : Segments(batch, "rouge")) rouge_.Add(s.hyp, s.refs);
+    const std::vector<Segment> segments = Segments(batch, "rouge", seen_);
+    for (const Segment& s : segments) rouge_.Add(s.hyp, s.refs);
+    seen_ += static_cast<int64_t>(segments.size());
   }
 
   sdk::EvalResult Result() override {
@@ -345,6 +372,7 @@ class RougeEvaluator : public sdk::Evaluator {
  private:
   std::vector<std::string> types_;
   text::Rouge rouge_;
+  int64_t seen_ = 0;
 };
 
 // exact_match and token_f1: a mean of per-segment best scores.
@@ -368,15 +396,16 @@ class SquadEvaluator : public sdk::Evaluator {
 
   void Add(const llmsys_eval_batch_t& batch) override {
     const char* id = kF1 ? "token_f1" : "exact_match";
-    const std::vector<Segment> segments = Segments(batch, id);
+    const std::vector<Segment> segments = Segments(batch, id, count_);
     std::vector<double> scores(segments.size());
     for (size_t i = 0; i < segments.size(); ++i) {
+      const int64_t index = count_ + static_cast<int64_t>(i);
       std::vector<std::string_view> refs;
       for (const auto& r : segments[i].refs)
         if (r) refs.push_back(*r);
       Require(!refs.empty(), std::string(id) + ": segment " +
-                                 std::to_string(i) + " has no reference");
-      ForSegment(id, i, [&] {
+                                 std::to_string(index) + " has no reference");
+      ForSegment(id, index, [&] {
         scores[i] = kF1 ? text::TokenF1(segments[i].hyp, refs)
                         : text::ExactMatch(segments[i].hyp, refs);
       });

@@ -82,13 +82,7 @@ namespace {
 using sdk::ParamSpec;
 using sdk::Require;
 
-// Stride of dim `d` in elements (compact row-major when strides is NULL).
-int64_t Stride(const DLTensor* t, int32_t d) {
-  if (t->strides != nullptr) return t->strides[d];
-  int64_t s = 1;
-  for (int32_t i = t->ndim - 1; i > d; --i) s *= t->shape[i];
-  return s;
-}
+using sdk::Stride;
 
 // The checked arguments of one sample call, as strided pointers.
 struct SampleViews {

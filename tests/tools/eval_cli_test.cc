@@ -166,7 +166,7 @@ TEST_F(EvalCliTest, BadInputIsAClearError) {
            {"--metric bleu --param tokenize=moses --hyp " + hyp + " --ref " +
                 hyp,
             "tokenize", 1},
-           {"--metric bleu --hyp " + hyp, "at least one --ref", 1},
+           {"--metric bleu --hyp " + hyp, "at least one --ref", 2},
            {"--hyp " + hyp + " --ref " + hyp, "needs --metric", 2},
            {"--metric bleu", "reads --hyp (with --ref) or --input", 2},
            {"--metric perplexity --hyp " + hyp + " --ref " + hyp,

@@ -153,6 +153,11 @@ int EvalCommand(const std::vector<std::string>& args) {
                  "(one of them)\n";
     return 2;
   }
+  if (!o.hyp.empty() && o.refs.empty()) {
+    std::cerr << "error: --hyp needs at least one --ref (one file per "
+                 "reference stream)\n";
+    return 2;
+  }
   if (!o.input.empty() && !o.refs.empty()) {
     std::cerr << "error: --ref goes with --hyp; an --input file carries its "
                  "references\n";
@@ -205,7 +210,7 @@ int EvalCommand(const std::vector<std::string>& args) {
   absl::StatusOr<eval::Segments> segments =
       o.input.empty()
           ? eval::ReadTextFiles(o.hyp, {o.refs.begin(), o.refs.end()})
-          : eval::ReadJsonl(o.input, inputs);
+          : eval::ReadJsonl(o.input, inputs, c.id);
   if (!segments.ok()) return Fail(segments.status());
 
   const size_t n = segments->size();

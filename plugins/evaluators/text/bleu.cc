@@ -283,16 +283,7 @@ BleuStats Bleu::SegmentStats(
   s.token_begin.clear();
   size_t text_index = 0;
   const auto tokenize_one = [&](std::string_view utf8, size_t ref_number) {
-    size_t bad = 0;
-    if (!DecodeUtf8(utf8, &s.decoded, &bad)) {
-      const std::string what = ref_number == 0
-                                   ? std::string("the hypothesis")
-                                   : "reference " + std::to_string(ref_number);
-      throw std::invalid_argument(
-          "BLEU: segment " + std::to_string(num_segments_) + ": " + what +
-          " is not valid UTF-8 (bad byte sequence at byte offset " +
-          std::to_string(bad) + ")");
-    }
+    DecodeSegmentText(utf8, "BLEU", ref_number, &s.decoded);
     std::u32string_view view = s.decoded;
     if (options_.lowercase) {
       PyLowerInto(s.decoded, &s.lowered);
@@ -330,8 +321,7 @@ BleuStats Bleu::SegmentStats(
   const size_t num_refs = num_texts - 1;
   if (num_refs == 0 && hyp_len > 0) {
     throw std::invalid_argument(
-        "BLEU: segment " + std::to_string(num_segments_) +
-        " has no reference (all missing) but a non-empty hypothesis; "
+        "BLEU: no reference (all missing) but a non-empty hypothesis; "
         "sacreBLEU fails on this input too");
   }
 
@@ -389,9 +379,19 @@ BleuStats Bleu::SegmentStats(
 
 void Bleu::Add(std::string_view hypothesis,
                const std::vector<std::optional<std::string_view>>& references) {
-  const BleuStats stats = SegmentStats(hypothesis, references);
+  BleuStats stats;
+  try {
+    stats = SegmentStats(hypothesis, references);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("segment " + std::to_string(num_segments_) +
+                                ": " + e.what());
+  }
   int64_t present = 0;
   for (const auto& ref : references) present += ref.has_value() ? 1 : 0;
+  AddStats(stats, present);
+}
+
+void Bleu::AddStats(const BleuStats& stats, int64_t present) {
   if (num_segments_ == 0) {
     num_refs_ = present;
   } else if (present != num_refs_) {

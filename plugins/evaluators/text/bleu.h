@@ -101,7 +101,12 @@ class Bleu {
   void Add(std::string_view hypothesis,
            const std::vector<std::optional<std::string_view>>& references);
 
+  // Adds statistics from SegmentStats for a segment with `present`
+  // references (Add = SegmentStats + AddStats).
+  void AddStats(const BleuStats& stats, int64_t present);
+
   // The statistics Add would add for this segment, without adding them.
+  // Throws as Add does (without the segment number).
   BleuStats SegmentStats(
       std::string_view hypothesis,
       const std::vector<std::optional<std::string_view>>& references);

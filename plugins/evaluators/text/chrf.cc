@@ -145,16 +145,7 @@ std::vector<int64_t> Chrf::SegmentStats(
 
   const auto prepare = [&](std::string_view utf8, size_t ref_number,
                            std::u32string* text, std::u32string* chars) {
-    size_t bad = 0;
-    if (!DecodeUtf8(utf8, &s.decoded, &bad)) {
-      const std::string what = ref_number == 0
-                                   ? std::string("the hypothesis")
-                                   : "reference " + std::to_string(ref_number);
-      throw std::invalid_argument(
-          "chrF: segment " + std::to_string(num_segments_) + ": " + what +
-          " is not valid UTF-8 (bad byte sequence at byte offset " +
-          std::to_string(bad) + ")");
-    }
+    DecodeSegmentText(utf8, "chrF", ref_number, &s.decoded);
     if (options_.lowercase) {
       PyLowerInto(s.decoded, text);
     } else {
@@ -174,8 +165,8 @@ std::vector<int64_t> Chrf::SegmentStats(
   for (const auto& ref : references) any_reference |= ref.has_value();
   if (!any_reference) {
     throw std::invalid_argument(
-        "chrF: segment " + std::to_string(num_segments_) +
-        " has no reference (all missing); sacreBLEU fails on this input too");
+        "chrF: no reference (all missing); sacreBLEU fails on this input "
+        "too");
   }
 
   // The hypothesis: its character n-grams and word n-grams (count_a).
@@ -298,9 +289,19 @@ std::vector<int64_t> Chrf::SegmentStats(
 
 void Chrf::Add(std::string_view hypothesis,
                const std::vector<std::optional<std::string_view>>& references) {
-  const std::vector<int64_t> stats = SegmentStats(hypothesis, references);
+  std::vector<int64_t> stats;
+  try {
+    stats = SegmentStats(hypothesis, references);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument("segment " + std::to_string(num_segments_) +
+                                ": " + e.what());
+  }
   int64_t present = 0;
   for (const auto& ref : references) present += ref.has_value() ? 1 : 0;
+  AddStats(stats, present);
+}
+
+void Chrf::AddStats(const std::vector<int64_t>& stats, int64_t present) {
   if (num_segments_ == 0) {
     num_refs_ = present;
   } else if (present != num_refs_) {

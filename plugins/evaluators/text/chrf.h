@@ -66,8 +66,13 @@ class Chrf {
   void Add(std::string_view hypothesis,
            const std::vector<std::optional<std::string_view>>& references);
 
+  // Adds statistics from SegmentStats for a segment with `present`
+  // references (Add = SegmentStats + AddStats).
+  void AddStats(const std::vector<int64_t>& stats, int64_t present);
+
   // The statistics Add would add for this segment (those of the best
-  // reference), without adding them.
+  // reference), without adding them. Throws as Add does (without the
+  // segment number).
   std::vector<int64_t> SegmentStats(
       std::string_view hypothesis,
       const std::vector<std::optional<std::string_view>>& references);

@@ -172,6 +172,19 @@ std::u32string DecodeUtf8OrThrow(std::string_view in, std::string_view what) {
   return out;
 }
 
+void DecodeSegmentText(std::string_view utf8, std::string_view metric,
+                       size_t ref_number, std::u32string* out) {
+  size_t bad = 0;
+  if (DecodeUtf8(utf8, out, &bad)) return;
+  const std::string what = ref_number == 0
+                               ? std::string("the hypothesis")
+                               : "reference " + std::to_string(ref_number);
+  throw std::invalid_argument(
+      (metric.empty() ? std::string() : std::string(metric) + ": ") + what +
+      " is not valid UTF-8 (bad byte sequence at byte offset " +
+      std::to_string(bad) + ")");
+}
+
 void AppendUtf8(std::u32string_view in, std::string* out) {
   for (char32_t c : in) {
     if (c < 0x80) {

@@ -30,6 +30,7 @@
 #define LLMSYS_PLUGINS_EVALUATORS_TEXT_UNICODE_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,6 +56,13 @@ bool DecodeUtf8(std::string_view in, std::u32string* out,
 // DecodeUtf8 that throws std::invalid_argument naming `what` (e.g.
 // "hypothesis 3") and the byte offset.
 std::u32string DecodeUtf8OrThrow(std::string_view in, std::string_view what);
+
+// Decodes one text of a metric's segment into `out`, or throws
+// std::invalid_argument: "<metric>: the hypothesis (or reference
+// <ref_number>) is not valid UTF-8 (... byte offset N)", without the
+// "<metric>: " when `metric` is empty. ref_number 0 is the hypothesis.
+void DecodeSegmentText(std::string_view utf8, std::string_view metric,
+                       size_t ref_number, std::u32string* out);
 
 // Encodes code points as UTF-8. Throws std::invalid_argument on a surrogate
 // or a value above U+10FFFF.

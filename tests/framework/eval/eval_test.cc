@@ -155,6 +155,13 @@ TEST_F(EvalTest, BadParametersNameTheEvaluatorAndTheParameter) {
             (std::vector<int64_t>{1, 5, 10}));
 }
 
+TEST(MetricsJsonTest, CollidingOrSparseNamesStayFlat) {
+  EvalResult r;
+  r.metrics = {{"a", 1}, {"a.b", 2}, {"x.5", 3}, {"l.0", 4}, {"l.0", 5}};
+  EXPECT_EQ(MetricsJson(r).dump(),
+            R"({"a":1,"a.b":2,"l":[4],"l.0":5,"x":{"5":3}})");
+}
+
 TEST(MetricsJsonTest, DottedNamesNestAndIntegersStayIntegers) {
   EvalResult r;
   r.metrics = {{"score", 12.5},
@@ -203,17 +210,24 @@ TEST_F(EvalTest, JsonlSegmentsAndTheirErrors) {
       ReadJsonl(Write("ok.jsonl",
                       "{\"hyp\": \"a\\nb\", \"refs\": [\"x\", null]}\n\n"
                       "{\"hyp\": \"\", \"ref\": \"y\"}\n"),
-                LLMSYS_EVAL_TEXT);
+                LLMSYS_EVAL_TEXT, "bleu");
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->hyps, (std::vector<std::string>{"a\nb", ""}));
   EXPECT_EQ(s->refs[0], (References{"x", std::nullopt}));
   EXPECT_EQ(s->refs[1], (References{"y"}));
 
   s = ReadJsonl(Write("pass.jsonl", "{\"n\": 5, \"c\": 2}\n"),
-                LLMSYS_EVAL_PREDICTIONS);
+                LLMSYS_EVAL_PREDICTIONS, "pass_at_k");
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->predictions, (std::vector<int64_t>{2}));
   EXPECT_EQ(s->labels, (std::vector<int64_t>{5}));
+  // accuracy reads prediction/label, never n/c.
+  absl::Status wrong = ReadJsonl(Write("acc.jsonl", "{\"n\": 5, \"c\": 2}\n"),
+                                 LLMSYS_EVAL_PREDICTIONS, "accuracy")
+                           .status();
+  EXPECT_NE(wrong.message().find("missing key \"prediction\""),
+            std::string::npos)
+      << wrong;
 
   struct Case {
     std::string text, expected;
@@ -225,7 +239,7 @@ TEST_F(EvalTest, JsonlSegmentsAndTheirErrors) {
            {"{\"refs\": []}\n", "b.jsonl:1: missing key \"hyp\""},
            {"\n\n", "b.jsonl: no segments"}}) {
     absl::Status bad =
-        ReadJsonl(Write("b.jsonl", c.text), LLMSYS_EVAL_TEXT).status();
+        ReadJsonl(Write("b.jsonl", c.text), LLMSYS_EVAL_TEXT, "bleu").status();
     EXPECT_NE(bad.message().find(c.expected), std::string::npos)
         << c.text << " -> " << bad;
   }

@@ -218,6 +218,21 @@ TEST_F(TrainerTest, BadInputIsAClearError) {
          "[[evaluate]] #1 needs `use = \"...\"`");
   expect(run_with("[[evaluate]]\nuse = \"rouge\"\nsegments = 0\n"),
          "'segments' = 0 is out of range");
+  // Checked before training, not after it.
+  expect(run_with("[[evaluate]]\nuse = \"chrf\"\nbatches = 3\n"),
+         "'batches' does not apply to it");
+  expect(run_with("[[evaluate]]\nuse = \"perplexity\"\nsegments = 3\n"),
+         "'segments' does not apply to it");
+  expect(run_with("[[evaluate]]\nuse = \"perplexity\"\nwindow = 3\n"),
+         "'window' is stated by the host");
+  expect(run_with("[[evaluate]]\nuse = \"rouge\"\nrouge_types = \"rouge0\"\n"),
+         "rouge0");
+  expect(run_with("[[evaluate]]\nuse = \"chrf\"\nmax_tokens = 5000\n"),
+         "is more than the 920 validation tokens");
+  o.sets = {"generate.sampler=temperature", "generate.temperature=0",
+            "experiment.name=t"};
+  expect(RunExperiment(o), "temperature");
+  EXPECT_FALSE(fs::exists(dir_ / "runs" / "t"));
   expect(run_with("[evaluate]\nuse = \"bleu\"\n"),
          "[evaluate] is a list of evaluator entries now");
   // Files from before [[evaluate]]: [evaluate] every/batches still read.
