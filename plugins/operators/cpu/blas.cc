@@ -1,6 +1,7 @@
 // The OpenBLAS side of llmsys.cpu: GEMM wrappers and the thread count.
 #include <cblas.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 
@@ -45,6 +46,21 @@ void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
           float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
   if (k == 0) return ScaleOnly(m, n, beta, c, ldc);
+  if (m == 1) {
+    // One row (a decoding step): OpenBLAS's gemm would pack all of B for
+    // it; gemv reads B once. a's k elements are 1 apart (or lda when
+    // transposed); op(B) is (k, n).
+    const int64_t inc_a = ta ? lda : 1;
+    if (beta == 0.0f) std::fill(c, c + n, 0.0f);  // never 0 * garbage
+    if (tb) {                                     // B stored (n, k): c = B a
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, I(n), I(k), alpha, b, I(ldb), a,
+                  I(inc_a), beta, c, 1);
+    } else {  // B stored (k, n): c = B^T a
+      cblas_sgemv(CblasRowMajor, CblasTrans, I(k), I(n), alpha, b, I(ldb), a,
+                  I(inc_a), beta, c, 1);
+    }
+    return;
+  }
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
               tb ? CblasTrans : CblasNoTrans, I(m), I(n), I(k), alpha, a,
               I(lda), b, I(ldb), beta, c, I(ldc));

@@ -152,6 +152,20 @@ TEST(CpuOps, MatmulBatchedBroadcastAndTransposesMatchReference) {
       {{"transpose_a", true}});
 }
 
+// One row (a decoding step) takes the gemv path: every transpose.
+TEST(CpuOps, MatmulOfOneRowMatchesReference) {
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      const Tensor a = ta ? RandomTensor({128, 1}, kF32, 21)
+                          : RandomTensor({1, 1, 128}, kF32, 21);
+      const Tensor b = tb ? RandomTensor({96, 128}, kF32, 22)
+                          : RandomTensor({128, 96}, kF32, 22);
+      ExpectMatchesReference("matmul.blas", "matmul", {a, b},
+                             {{"transpose_a", ta}, {"transpose_b", tb}});
+    }
+  }
+}
+
 TEST(CpuOps, AttentionCausalMatchesReference) {
   ExpectMatchesReference("attention.blas", "attention",
                          {RandomTensor({2, 4, 64, 32}, kF32, 11),
