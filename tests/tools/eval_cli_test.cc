@@ -137,7 +137,14 @@ TEST_F(EvalCliTest, TextOutputLooksLikeSacrebleus) {
   r = RunLlmsys("eval --metric chrf --param word_order=2 --hyp " + hyp +
                 " --ref " + ref);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(Contains(r.out, "chrF2++|")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "chrF2++|nrefs:1|")) << r.out;
+  EXPECT_TRUE(Contains(r.out, " = 72.03\n")) << r.out;  // sacreBLEU's
+  r = RunLlmsys("eval --metric rouge --hyp " + hyp + " --ref " + ref);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("rouge|types:rouge1,rouge2,rougeL,rougeLsum|", 0), 0u)
+      << r.out;
+  EXPECT_TRUE(Contains(r.out, "rouge2     P = 0.6000  R = 0.6000  F = 0.6000"))
+      << r.out;
 }
 
 TEST_F(EvalCliTest, BadInputIsAClearError) {

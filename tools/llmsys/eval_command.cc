@@ -63,7 +63,9 @@ std::string FormatText(const std::string& metric, const std::string& name,
   if (metric == "chrf")
     return absl::StrFormat("%s|%s = %.2f", name, r.signature,
                            Metric(r, "score"));
-  std::string out = absl::StrCat(metric, "|", r.signature);
+  std::string out = absl::StartsWith(r.signature, metric + "|")
+                        ? r.signature
+                        : absl::StrCat(metric, "|", r.signature);
   if (metric == "rouge") {
     // scores.<type>.{precision,recall,fmeasure}, in emitted order.
     for (const auto& [k, v] : r.metrics) {
