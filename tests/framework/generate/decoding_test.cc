@@ -325,6 +325,42 @@ TEST(DecodeTest, GreedyIsTheSameWithAndWithoutTheCacheRandomInit) {
   ExpectGreedyAgrees(gpt, {{1, 2, 3}, {4, 5, 6}, {7, 8, 9, 10, 11}, {3}}, 12);
 }
 
+// A model that keeps no cache (third-party models may not implement one):
+// with use_cache on, every step falls back to a full recompute and the
+// output is still the plain greedy one.
+class NoCache : public LanguageModel {
+ public:
+  explicit NoCache(LanguageModel& inner) : inner_(inner) {}
+  absl::StatusOr<LmOutput> Forward(const Tensor& tokens, int64_t past_length,
+                                   const Cache& cache) override {
+    absl::StatusOr<LmOutput> out = inner_.Forward(tokens, past_length, cache);
+    if (out.ok()) out->cache.clear();
+    return out;
+  }
+  int64_t context() const override { return inner_.context(); }
+  std::string name() const override { return "model without cache"; }
+
+ private:
+  LanguageModel& inner_;
+};
+
+TEST(DecodeTest, AModelWithoutACacheIsRecomputedEveryStep) {
+  Gpt gpt(13, 8);
+  ASSERT_TRUE(gpt.ok());
+  PluginLanguageModel lm = gpt.Lm();
+  NoCache no_cache(lm);
+  Recorder recorder(no_cache);
+  std::unique_ptr<Sampler> greedy = MakeSampler("greedy");
+  ASSERT_NE(greedy, nullptr);
+  const Ids prompt = {1, 2, 3};
+  absl::StatusOr<DecodeResult> r =
+      Decode(recorder, *greedy, {prompt}, {.max_tokens = 10});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->outputs[0].tokens, ReferenceGreedy(lm, prompt, 10));
+  ASSERT_EQ(recorder.calls.size(), 10u);
+  for (auto [past, fresh] : recorder.calls) EXPECT_EQ(past, 0);
+}
+
 TEST(DecodeTest, GreedyIsTheSameWithAndWithoutTheCacheTrained) {
   Gpt gpt(10, 8, {{"init_std", 0.02}});
   ASSERT_TRUE(gpt.ok());
