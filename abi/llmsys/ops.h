@@ -21,7 +21,7 @@
  * default is required. NAMEs are [a-z][a-z0-9_]*.
  *
  * The standard contracts are listed once, in LLMSYS_STANDARD_OPS; a plugin
- * declares a new one (say `ctc_loss`) by listing an llmsys_op_contract_t
+ * declares a new one (say `rope`) by listing an llmsys_op_contract_t
  * under LLMSYS_KIND_OP_CONTRACT in its entry. Shapes use the letters
  * B batch, H heads, N query length, M key length, D head size, V vocabulary.
  *
@@ -108,7 +108,18 @@ typedef struct llmsys_op_contract {
     "row with every key masked gives out 0 and lse -inf. Dropout keeps "     \
     "probability (b, h, n, m) iff llmsys_random_uniform(seed, offset, i) "   \
     ">= dropout_p, i its row-major index in (B, H, N, M), and scales kept "  \
-    "ones by 1/(1-dropout_p).")
+    "ones by 1/(1-dropout_p).")                                              \
+  X("ctc_loss(Tensor log_probs, Tensor targets, Tensor input_lengths, "      \
+    "Tensor target_lengths, int blank=0, str reduction='mean', "             \
+    "bool zero_infinity=true) -> Tensor loss",                               \
+    "Connectionist temporal classification loss (PyTorch's ctc_loss): "      \
+    "log_probs (T, N, C), int targets (N, S) padded, input_lengths (N) "     \
+    "and target_lengths (N); loss_n = -log sum over the alignments of "      \
+    "the first input_lengths[n] frames that collapse (merge repeats, "       \
+    "drop blanks) to targets[n, :target_lengths[n]]; reduction 'none' "      \
+    "(N), 'sum', or 'mean' = mean_n loss_n / max(target_lengths[n], 1); "    \
+    "zero_infinity gives an infeasible sample loss 0 and gradient 0. The "   \
+    "gradient is d loss / d log_probs (targets and lengths have none).")
 
 /* Indices of the standard ops, in the order of LLMSYS_STANDARD_OPS. */
 typedef enum llmsys_standard_op {
@@ -141,6 +152,7 @@ typedef enum llmsys_standard_op {
   LLMSYS_OP_CROSS_ENTROPY,
   LLMSYS_OP_DROPOUT,
   LLMSYS_OP_ATTENTION,
+  LLMSYS_OP_CTC_LOSS,
   LLMSYS_OP_COUNT
 } llmsys_standard_op_t;
 

@@ -202,6 +202,30 @@ std::vector<OpCase> CasesFor(const std::string& op) {
              {{"reduction", std::string("none")},
               {"ignore_index", int64_t{3}},
               {"label_smoothing", 0.2}}}};
+  if (op == "ctc_loss") {
+    // log_probs (T, N, C) log-softmaxed; targets (N, S) padded with 0.
+    auto lp = [&](int64_t t, int64_t n, int64_t c) {
+      std::vector<double> v = g.Uniform({t, n, c}, -2, 2).ToDoubles();
+      for (int64_t r = 0; r < t * n; ++r) {
+        double lse = 0;
+        for (int64_t k = 0; k < c; ++k) lse += std::exp(v[r * c + k]);
+        for (int64_t k = 0; k < c; ++k) v[r * c + k] -= std::log(lse);
+      }
+      return Values({t, n, c}, v, kF64);
+    };
+    return {{"(6, 3, 4) mean, a repeat and an empty target",
+             {lp(6, 3, 4), Values({3, 3}, {1, 2, 2, 3, 0, 0, 0, 0, 0}, kI64),
+              Values({3}, {6, 5, 4}, kI64), Values({3}, {3, 1, 0}, kI64)},
+             {}},
+            {"(5, 2, 3) sum, blank 2, int32",
+             {lp(5, 2, 3), Values({2, 2}, {0, 1, 1, 1}, kI32),
+              Values({2}, {5, 3}, kI32), Values({2}, {2, 2}, kI32)},
+             {{"reduction", std::string("sum")}, {"blank", int64_t{2}}}},
+            {"(4, 3, 3) none, one infeasible zeroed",
+             {lp(4, 3, 3), Values({3, 3}, {1, 1, 1, 2, 1, 0, 1, 0, 0}, kI64),
+              Values({3}, {4, 3, 2}, kI64), Values({3}, {3, 2, 1}, kI64)},
+             {{"reduction", std::string("none")}}}};
+  }
   if (op == "dropout")
     return {{"(4, 5) p 0.3", {g.Uniform({4, 5})}, {{"p", 0.3}}},
             {"(7) p 0", {g.Uniform({7})}, {{"p", 0.0}}}};

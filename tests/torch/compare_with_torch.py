@@ -109,6 +109,7 @@ DEFAULTS = {
                       "reduction": "mean"},
     "dropout": {"p": 0.5},
     "attention": {"causal": False, "dropout_p": 0.0, "scale": 0.0},
+    "ctc_loss": {"blank": 0, "reduction": "mean", "zero_infinity": True},
 }
 
 
@@ -164,6 +165,31 @@ def op_cross_entropy(logits, targets, a):
     if a["reduction"] == "none":
         loss = loss.reshape(targets.shape)
     return [loss]
+
+
+def op_ctc_loss(log_probs, targets, input_lengths, target_lengths, a):
+    """F.ctc_loss, plus a term that is exactly 0 in value: torch's CTC
+    backward returns d loss / d log_probs + exp(log_probs) on each sample's
+    frames (the gradient through a log_softmax before it), the reference the
+    plain derivative, so the extra exp(log_probs) is taken off (not for
+    samples zero_infinity zeroes, whose gradient torch makes 0)."""
+    il, tl = input_lengths.long(), target_lengths.long()
+    kw = {"blank": a["blank"], "zero_infinity": a["zero_infinity"]}
+    loss = F.ctc_loss(log_probs, targets.long(), il, tl,
+                      reduction=a["reduction"], **kw)
+    with torch.no_grad():
+        raw = F.ctc_loss(log_probs, targets.long(), il, tl, reduction="none",
+                         blank=a["blank"], zero_infinity=False)
+    frames = torch.arange(log_probs.shape[0]).reshape(-1, 1) < il  # (T, N)
+    e = log_probs.exp()
+    extra = ((e - e.detach()) * frames.unsqueeze(-1)).sum(dim=(0, 2))  # (N)
+    if a["zero_infinity"]:
+        extra = torch.where(torch.isinf(raw), torch.zeros_like(extra), extra)
+    if a["reduction"] == "sum":
+        extra = extra.sum()
+    elif a["reduction"] == "mean":
+        extra = (extra / tl.clamp(min=1)).mean()
+    return [loss - extra]
 
 
 def op_dropout(x, a, rng):
@@ -245,6 +271,8 @@ def compute(op, inputs, a, rng):
         return [torch.log_softmax(x[0], dim=a["dim"])]
     if op == "cross_entropy":
         return op_cross_entropy(x[0], x[1], a)
+    if op == "ctc_loss":
+        return op_ctc_loss(x[0], x[1], x[2], x[3], a)
     if op == "dropout":
         return op_dropout(x[0], a, rng)
     if op == "attention":

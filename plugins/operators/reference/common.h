@@ -309,6 +309,7 @@ void RegisterNorms(sdk::Registry& registry);
 void RegisterSoftmax(sdk::Registry& registry);
 void RegisterDropout(sdk::Registry& registry);
 void RegisterAttention(sdk::Registry& registry);
+void RegisterCtc(sdk::Registry& registry);
 
 }  // namespace llmsys::reference
 

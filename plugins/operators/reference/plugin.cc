@@ -15,4 +15,5 @@ LLMSYS_PLUGIN("llmsys.reference", "1.0.0",
   llmsys::reference::RegisterSoftmax(registry);
   llmsys::reference::RegisterDropout(registry);
   llmsys::reference::RegisterAttention(registry);
+  llmsys::reference::RegisterCtc(registry);
 }
