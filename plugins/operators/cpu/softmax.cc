@@ -158,8 +158,6 @@ class Softmax : public sdk::Operator {
 
 // ---- cross_entropy ----
 
-enum class Reduction { kMean, kSum, kNone };
-
 // log sum_j exp(row[j]), max-subtracted.
 template <class T>
 LLMSYS_CPU_KERNEL T LogSumExp(const T* row, int64_t v) {
@@ -206,7 +204,7 @@ class CrossEntropy : public sdk::Operator {
                         cpu::Describe("logits", logits) + " and " +
                         cpu::Describe("targets", targets));
     const Reduction r = ReductionOf(call);
-    Smoothing(call);
+    LabelSmoothingOf(call);
     return {SpecOf(call, logits->dtype,
                    r == Reduction::kNone ? positions : Shape{})};
   }
@@ -216,7 +214,7 @@ class CrossEntropy : public sdk::Operator {
     const DLTensor* logits = call.inputs[0];
     const DLTensor* targets = call.inputs[1];
     const Reduction r = ReductionOf(call);
-    const double eps = Smoothing(call);
+    const double eps = LabelSmoothingOf(call);
     const int64_t ignore = sdk::Params(&call.attrs).Int("ignore_index");
     const int64_t v = ShapeOf(logits).back();
     const int64_t rows = llmsys_tensor_numel(targets);
@@ -262,7 +260,7 @@ class CrossEntropy : public sdk::Operator {
     const DLTensor* targets = call.inputs[1];
     const DLTensor* g = grad_outputs[0];
     const Reduction r = ReductionOf(call);
-    const double eps = Smoothing(call);
+    const double eps = LabelSmoothingOf(call);
     const int64_t ignore = sdk::Params(&call.attrs).Int("ignore_index");
     const int64_t v = ShapeOf(logits).back();
     const int64_t rows = llmsys_tensor_numel(targets);
@@ -291,34 +289,6 @@ class CrossEntropy : public sdk::Operator {
         o[t] -= static_cast<T>(s * (1 - eps));
       }
     });
-  }
-
- private:
-  static Reduction ReductionOf(const llmsys_op_call_t& call) {
-    const std::string r = sdk::Params(&call.attrs).String("reduction");
-    if (r == "mean") return Reduction::kMean;
-    if (r == "sum") return Reduction::kSum;
-    if (r == "none") return Reduction::kNone;
-    ArgFail(call, "reduction must be 'mean', 'sum' or 'none', got '" + r + "'");
-  }
-  static double Smoothing(const llmsys_op_call_t& call) {
-    const double eps = sdk::Params(&call.attrs).Float("label_smoothing");
-    if (!(eps >= 0.0 && eps <= 1.0))
-      ArgFail(call,
-              "label_smoothing must be in [0, 1], got " + std::to_string(eps));
-    return eps;
-  }
-  static int64_t CheckedTarget(const llmsys_op_call_t& call,
-                               const DLTensor* targets, int64_t p, int64_t v,
-                               int64_t ignore) {
-    const int64_t t = IndexAt(targets, p);
-    if (t != ignore && (t < 0 || t >= v))
-      ArgFail(call, "target " + std::to_string(t) + " at position " +
-                        std::to_string(p) + " (row-major in targets " +
-                        Str(ShapeOf(targets)) + ") is out of range [0, " +
-                        std::to_string(v) + ") and is not ignore_index " +
-                        std::to_string(ignore));
-    return t;
   }
 };
 

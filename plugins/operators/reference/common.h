@@ -302,6 +302,41 @@ inline MatmulDims MatmulDimsOf(const llmsys_op_call_t& call, const DLTensor* a,
 
 // Registration, one function per source file (plugin.cc calls them all).
 void RegisterElementwise(sdk::Registry& registry);
+// The `reduction` attribute of cross_entropy and ctc_loss.
+enum class Reduction { kMean, kSum, kNone };
+
+inline Reduction ReductionOf(const llmsys_op_call_t& call) {
+  const std::string r = sdk::Params(&call.attrs).String("reduction");
+  if (r == "mean") return Reduction::kMean;
+  if (r == "sum") return Reduction::kSum;
+  if (r == "none") return Reduction::kNone;
+  ArgFail(call, "reduction must be 'mean', 'sum' or 'none', got '" + r + "'");
+}
+
+// cross_entropy's `label_smoothing`, checked to be in [0, 1].
+inline double LabelSmoothingOf(const llmsys_op_call_t& call) {
+  const double eps = sdk::Params(&call.attrs).Float("label_smoothing");
+  if (!(eps >= 0.0 && eps <= 1.0))
+    ArgFail(call,
+            "label_smoothing must be in [0, 1], got " + std::to_string(eps));
+  return eps;
+}
+
+// cross_entropy's targets[p], checked to be ignore_index or a class in
+// [0, v).
+inline int64_t CheckedTarget(const llmsys_op_call_t& call,
+                             const DLTensor* targets, int64_t p, int64_t v,
+                             int64_t ignore) {
+  const int64_t t = IndexAt(targets, p);
+  if (t != ignore && (t < 0 || t >= v))
+    ArgFail(call, "target " + std::to_string(t) + " at position " +
+                      std::to_string(p) + " (row-major in targets " +
+                      Str(ShapeOf(targets)) + ") is out of range [0, " +
+                      std::to_string(v) + ") and is not ignore_index " +
+                      std::to_string(ignore));
+  return t;
+}
+
 void RegisterReductions(sdk::Registry& registry);
 void RegisterShapeOps(sdk::Registry& registry);
 void RegisterMatmul(sdk::Registry& registry);

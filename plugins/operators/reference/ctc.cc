@@ -43,16 +43,6 @@ double LogAdd(double a, double b) {
   return m + std::log(std::exp(a - m) + std::exp(b - m));
 }
 
-enum class Reduction { kMean, kSum, kNone };
-
-Reduction ReductionOf(const llmsys_op_call_t& call) {
-  const std::string r = sdk::Params(&call.attrs).String("reduction");
-  if (r == "mean") return Reduction::kMean;
-  if (r == "sum") return Reduction::kSum;
-  if (r == "none") return Reduction::kNone;
-  ArgFail(call, "reduction must be 'mean', 'sum' or 'none', got '" + r + "'");
-}
-
 // The sizes of a call, its shapes checked: log_probs (T, N, C), targets
 // (N, S), input_lengths (N), target_lengths (N), blank in [0, C).
 struct Sizes {
