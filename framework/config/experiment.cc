@@ -68,14 +68,38 @@ std::vector<SectionSchema> MakeSchema() {
                 Int("seed", 1337, "seed of every random stream"),
                 Str("output", "runs", "folder the run directory goes in")}});
   s.push_back({"plugins", "extra plugin folders", {}});
-  s.push_back({"data",
-               "the corpus and its tokenizer",
-               {Str("train", std::nullopt, "training text (plain or .gz)"),
-                Str("valid", "", "validation text; empty: the end of train"),
-                Float("val_fraction", 0.1,
-                      "share of train held out for validation", 0.0, 0.5),
-                Str("tokenizer", "char", "tokenizer", {"char", "bpe"}),
-                Int("vocab_size", 1024, "vocabulary size (bpe)", 16)}});
+  s.push_back(
+      {"data",
+       "the corpus, its tokenizer and the task (docs/data.md)",
+       {Str("task", "lm",
+            "lm: next-token prediction on text; translation: sentence "
+            "pairs; mlm: masked language modelling on lines of text",
+            {"lm", "translation", "mlm"}),
+        Str("train", std::nullopt,
+            "training text (plain or .gz); translation: the files' prefix "
+            "(<train>.<source_lang>, <train>.<target_lang>, each maybe .gz)"),
+        Str("valid", "",
+            "validation text (translation: prefix); empty: the end of train"),
+        Str("test", "", "test prefix (translation; [[evaluate]] split)"),
+        Float("val_fraction", 0.1, "share of train held out for validation",
+              0.0, 0.5),
+        Str("source_lang", "", "translation: source file suffix (\"de\")"),
+        Str("target_lang", "", "translation: target file suffix (\"en\")"),
+        Int("max_source_len", 128, "translation: longest source, in tokens", 1),
+        Int("max_target_len", 128, "translation: longest target, in tokens", 1),
+        Str("too_long", "truncate",
+            "translation: a longer pair is truncated (with a warning), "
+            "skipped (counted), or an error",
+            {"truncate", "skip", "error"}),
+        Int("sort_batches", 100,
+            "translation, mlm: runs of this many batches are sorted by "
+            "length, so a batch holds similar lengths (0: plain shuffle)"),
+        Float("mask_prob", 0.15,
+              "mlm: share of tokens predicted (80% [MASK], 10% random, 10% "
+              "kept)",
+              0.0, 1.0),
+        Str("tokenizer", "char", "tokenizer", {"char", "bpe"}),
+        Int("vocab_size", 1024, "vocabulary size (bpe)", 16)}});
   s.push_back({"model",
                "the model: `use` names a model plugin component",
                {Str("use", std::nullopt, "model component id")},
@@ -135,7 +159,12 @@ std::vector<SectionSchema> MakeSchema() {
             "strings that end a sample, a list (the sample stops before "
             "them)"),
         Int("num_beams", 1, "beam search width (1: use the sampler)", 1),
-        length_penalty},
+        length_penalty,
+        Str("decoder", "autoregressive",
+            "translation: token by token (the sampler or beam search), or "
+            "one pass read by greedy CTC decoding (non-autoregressive "
+            "models)",
+            {"autoregressive", "ctc"})},
        LLMSYS_KIND_SAMPLER,
        /*open=*/false,
        /*string_lists=*/{"stop"}});
@@ -150,7 +179,16 @@ std::vector<SectionSchema> MakeSchema() {
             "validation batches read (0: all; log-probability and "
             "prediction evaluators)",
             0),
-        Int("segments", 20, "continuation tasks (text evaluators)", 1),
+        Int("segments", 20,
+            "continuation tasks (text evaluators; translation: sentences "
+            "of the split, 0: all)",
+            0),
+        Str("split", "valid",
+            "translation: the sentence pairs translated and scored",
+            {"valid", "test"}),
+        Str("direction", "forward",
+            "translation: source to target, or back (duplex models)",
+            {"forward", "reverse"}),
         Int("prompt_tokens", 32,
             "tokens of each task's prompt (text evaluators)", 1),
         Int("max_tokens", 32,
@@ -658,6 +696,10 @@ EvaluateEntry::EvaluateEntry(const runtime::Component* c,
       prompt_tokens = std::get<int64_t>(v);
     } else if (key == "max_tokens") {
       max_tokens = std::get<int64_t>(v);
+    } else if (key == "split") {
+      split = std::get<std::string>(v);
+    } else if (key == "direction") {
+      reverse = std::get<std::string>(v) == "reverse";
     } else if (key != "use") {
       params.emplace_back(key, v);
     }

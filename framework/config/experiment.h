@@ -88,8 +88,10 @@ struct EvaluateEntry {
   int64_t every = 0;    // steps between evaluations (0: after training)
   int64_t batches = 0;  // validation batches (0: all)
   int64_t segments = 0, prompt_tokens = 0, max_tokens = 0;  // text tasks
-  std::vector<std::pair<std::string, ParamValue>> params;   // the evaluator's
-  std::vector<std::pair<std::string, Setting>> settings;    // every key
+  std::string split = "valid";  // translation: "valid" or "test"
+  bool reverse = false;         // translation: target to source
+  std::vector<std::pair<std::string, ParamValue>> params;  // the evaluator's
+  std::vector<std::pair<std::string, Setting>> settings;   // every key
 };
 
 // The host's sections and keys, with defaults and docs.

@@ -147,7 +147,7 @@ absl::Status LmEvalBatches::Restore(const BatcherState& state) {
 absl::StatusOr<ParallelBatcher> ParallelBatcher::Create(
     std::vector<std::vector<int32_t>> source,
     std::vector<std::vector<int32_t>> target, int64_t batch_size, uint64_t seed,
-    bool drop_last, int32_t pad_id) {
+    bool drop_last, int32_t pad_id, int64_t sort_batches) {
   if (source.size() != target.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "parallel batcher: ", source.size(), " source sequences but ",
@@ -161,6 +161,11 @@ absl::StatusOr<ParallelBatcher> ParallelBatcher::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "batch size ", batch_size, " is invalid: expected 1 or more"));
   }
+  if (sort_batches < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sort_batches ", sort_batches,
+                     " is invalid: expected 0 (off) or more"));
+  }
   if (drop_last && static_cast<int64_t>(source.size()) < batch_size) {
     return absl::InvalidArgumentError(absl::StrCat(
         "batch size ", batch_size, " is larger than the data: ", source.size(),
@@ -173,6 +178,7 @@ absl::StatusOr<ParallelBatcher> ParallelBatcher::Create(
   b.seed_ = seed;
   b.drop_last_ = drop_last;
   b.pad_id_ = pad_id;
+  b.sort_batches_ = sort_batches;
   b.order_ = b.EpochOrder(0);
   return b;
 }
@@ -192,7 +198,37 @@ std::vector<int64_t> ParallelBatcher::EpochOrder(int64_t epoch) const {
                              static_cast<uint64_t>(i + 1));
     std::swap(order[i], order[j]);
   }
-  return order;
+  if (sort_batches_ == 0) return order;
+  const int64_t window = sort_batches_ * batch_size_;
+  const uint64_t block_offset = offset + (uint64_t{1} << 31);
+  uint64_t draws = 0;
+  std::vector<int64_t> sorted(order.size());
+  for (int64_t w = 0; w < n; w += window) {
+    const auto begin = order.begin() + w;
+    const auto end = order.begin() + std::min(n, w + window);
+    std::stable_sort(begin, end, [&](int64_t a, int64_t b) {
+      if (target_[a].size() != target_[b].size())
+        return target_[a].size() < target_[b].size();
+      return source_[a].size() < source_[b].size();
+    });
+    // Shuffle the full batches of the run as blocks; a short last batch
+    // (only in the last run) stays last.
+    const int64_t blocks = (end - begin) / batch_size_;
+    std::vector<int64_t> perm(static_cast<size_t>(blocks));
+    for (int64_t i = 0; i < blocks; ++i) perm[i] = i;
+    for (int64_t i = blocks - 1; i >= 1; --i) {
+      uint64_t j = RandomIndex(seed_, block_offset, draws++,
+                               static_cast<uint64_t>(i + 1));
+      std::swap(perm[i], perm[j]);
+    }
+    for (int64_t i = 0; i < blocks; ++i)
+      std::copy(begin + perm[i] * batch_size_,
+                begin + (perm[i] + 1) * batch_size_,
+                sorted.begin() + w + i * batch_size_);
+    std::copy(begin + blocks * batch_size_, end,
+              sorted.begin() + w + blocks * batch_size_);
+  }
+  return sorted;
 }
 
 ParallelBatch ParallelBatcher::Next() {

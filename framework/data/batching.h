@@ -25,6 +25,12 @@
 //   ParallelBatcher: epoch e's order is a Fisher-Yates shuffle of 0..n-1
 //     (i from n-1 down to 1 swaps with random index n-1-i modulo i+1 of
 //     stream (seed, e << 32)); batches are consecutive runs of that order.
+//     With sort_batches = k > 0, each run of k * batch_size pairs of that
+//     order is then stably sorted by (target length, source length) and its
+//     full batches are shuffled as blocks (the same Fisher-Yates over the
+//     blocks, random indices counted on across the runs of stream (seed,
+//     (e << 32) + 2^31)), so a batch holds pairs of similar lengths (little
+//     padding) and the lengths still come in random order.
 // A batch is a pure function of (seed, epoch, step), which BatcherState
 // records; Restore with the same data and sizes resumes exactly.
 //
@@ -131,11 +137,12 @@ class ParallelBatcher {
  public:
   // The sequences are used as given (add <bos>/<eos> before). Errors:
   // different numbers of sources and targets, no pairs, batch_size < 1,
-  // or drop_last with fewer pairs than one batch.
+  // sort_batches < 0, or drop_last with fewer pairs than one batch.
   static absl::StatusOr<ParallelBatcher> Create(
       std::vector<std::vector<int32_t>> source,
       std::vector<std::vector<int32_t>> target, int64_t batch_size,
-      uint64_t seed, bool drop_last = false, int32_t pad_id = kPadId);
+      uint64_t seed, bool drop_last = false, int32_t pad_id = kPadId,
+      int64_t sort_batches = 0);
 
   // The next batch; after the epoch's last, epoch + 1 starts (reshuffled).
   ParallelBatch Next();
@@ -153,6 +160,7 @@ class ParallelBatcher {
   uint64_t seed_ = 0;
   bool drop_last_ = false;
   int32_t pad_id_ = kPadId;
+  int64_t sort_batches_ = 0;
   int64_t epoch_ = 0, step_ = 0;
   std::vector<int64_t> order_;  // EpochOrder(epoch_)
 };

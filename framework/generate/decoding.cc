@@ -47,12 +47,15 @@ absl::StatusOr<Tensor> LastTokens(
 // next-token logits of every row, each call reusing the cache when it can.
 class CachedStepper {
  public:
-  CachedStepper(LanguageModel& model, bool use_cache)
-      : model_(model), use_cache_(use_cache) {}
+  // `conditions`: the model's per-prompt inputs (DecodeOptions), borrowed.
+  CachedStepper(LanguageModel& model, bool use_cache, const Cache& conditions)
+      : model_(model), use_cache_(use_cache), conditions_(conditions) {}
 
-  // Logits (B, V) of the token after each row (all of one length).
+  // Logits (B, V) of the token after each row (all of one length); row r
+  // continues prompt `prompts[r]` (whose conditions it gets).
   absl::StatusOr<Tensor> Next(
-      const std::vector<const std::vector<int32_t>*>& rows) {
+      const std::vector<const std::vector<int32_t>*>& rows,
+      const std::vector<int64_t>& prompts) {
     const int64_t b = static_cast<int64_t>(rows.size());
     const int64_t len = static_cast<int64_t>(rows[0]->size());
     for (const std::vector<int32_t>* r : rows)
@@ -68,9 +71,14 @@ class CachedStepper {
       fresh = 1;
     }
     LLMSYS_ASSIGN_OR_RETURN(Tensor tokens, LastTokens(rows, fresh));
+    Cache conditions;
+    if (!conditions_.empty()) {
+      LLMSYS_ASSIGN_OR_RETURN(conditions,
+                              SelectCacheRows(conditions_, prompts));
+    }
     LLMSYS_ASSIGN_OR_RETURN(
         LmOutput out,
-        model_.Forward(tokens, past, past > 0 ? cache_ : Cache{}));
+        model_.Forward(tokens, past, past > 0 ? cache_ : Cache{}, conditions));
     ++calls_;
     const tensor::Shape& s = out.logits.shape();
     if (!out.logits.defined() || s.size() != 3 || s[0] != b || s[1] != fresh ||
@@ -106,6 +114,7 @@ class CachedStepper {
  private:
   LanguageModel& model_;
   bool use_cache_;
+  const Cache& conditions_;
   Cache cache_;
   int64_t cached_ = 0;  // positions the cache holds
   int64_t calls_ = 0;
@@ -183,15 +192,17 @@ std::string PluginLanguageModel::name() const {
 
 absl::StatusOr<LmOutput> PluginLanguageModel::Forward(const Tensor& tokens,
                                                       int64_t past_length,
-                                                      const Cache& cache) {
+                                                      const Cache& cache,
+                                                      const Cache& conditions) {
   autograd::NoGradGuard no_grad;
   runtime::Graph graph(ops_, parameters_);
   std::vector<llmsys_named_value_t> values;
   values.push_back(
       {"tokens", graph.NewValue(autograd::MakeLeaf(tokens, false, "tokens"))});
-  for (const auto& [name, t] : cache)
-    values.push_back(
-        {name.c_str(), graph.NewValue(autograd::MakeLeaf(t, false, name))});
+  for (const Cache* named : {&conditions, &cache})
+    for (const auto& [name, t] : *named)
+      values.push_back(
+          {name.c_str(), graph.NewValue(autograd::MakeLeaf(t, false, name))});
   llmsys_model_inputs_t inputs{};
   inputs.struct_size = sizeof(inputs);
   inputs.mode = LLMSYS_MODE_GENERATE;
@@ -379,13 +390,18 @@ absl::StatusOr<DecodeResult> Decode(
     for (size_t i : members) rows.push_back({i, prompts[i], ""});
     std::vector<size_t> active(rows.size());
     for (size_t i = 0; i < active.size(); ++i) active[i] = i;
-    CachedStepper stepper(model, options.use_cache);
+    CachedStepper stepper(model, options.use_cache, options.conditions);
     for (int64_t step = 0; step < options.max_tokens && !active.empty();
          ++step) {
       const Clock::time_point start = Clock::now();
       std::vector<const std::vector<int32_t>*> seqs;
-      for (size_t a : active) seqs.push_back(&rows[a].seq);
-      LLMSYS_ASSIGN_OR_RETURN(Tensor logits, stepper.Next(seqs));  // (B, V)
+      std::vector<int64_t> indices;
+      for (size_t a : active) {
+        seqs.push_back(&rows[a].seq);
+        indices.push_back(static_cast<int64_t>(rows[a].index));
+      }
+      LLMSYS_ASSIGN_OR_RETURN(Tensor logits,
+                              stepper.Next(seqs, indices));  // (B, V)
       ++result.stats.model_calls;
       std::vector<int64_t> keep;
       for (size_t i = 0; i < active.size(); ++i) {
@@ -599,7 +615,8 @@ absl::StatusOr<std::vector<std::vector<Hypothesis>>> BeamSearch(
 
 absl::StatusOr<std::vector<std::vector<Hypothesis>>> BeamSearch(
     LanguageModel& model, const std::vector<std::vector<int32_t>>& prompts,
-    const BeamOptions& options, bool use_cache, DecodeStats* stats) {
+    const BeamOptions& options, bool use_cache, DecodeStats* stats,
+    const Cache& conditions) {
   DecodeStats local;
   DecodeStats& s = stats != nullptr ? *stats : local;
   s.sequences += static_cast<int64_t>(prompts.size());
@@ -613,14 +630,19 @@ absl::StatusOr<std::vector<std::vector<Hypothesis>>> BeamSearch(
   for (const auto& [length, members] : ByLength(prompts)) {
     std::vector<std::vector<int32_t>> group;
     for (size_t i : members) group.push_back(prompts[i]);
-    CachedStepper stepper(model, use_cache);
+    CachedStepper stepper(model, use_cache, conditions);
     auto step = [&](const BeamRows& rows)
         -> absl::StatusOr<std::vector<std::vector<double>>> {
       const Clock::time_point start = Clock::now();
       const bool first = stepper.calls() == 0;
       std::vector<const std::vector<int32_t>*> seqs;
       for (const std::vector<int32_t>& p : rows.prefixes) seqs.push_back(&p);
-      LLMSYS_ASSIGN_OR_RETURN(Tensor logits, stepper.Next(seqs));  // (B, V)
+      std::vector<int64_t> indices;  // rows.inputs index the group
+      for (int64_t in : rows.inputs)
+        indices.push_back(
+            static_cast<int64_t>(members[static_cast<size_t>(in)]));
+      LLMSYS_ASSIGN_OR_RETURN(Tensor logits,
+                              stepper.Next(seqs, indices));  // (B, V)
       const int64_t v = logits.shape()[1];
       const std::vector<double> x = logits.ToDoubles();
       std::vector<std::vector<double>> out(rows.prefixes.size());

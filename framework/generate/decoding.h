@@ -69,10 +69,13 @@ class LanguageModel {
   virtual ~LanguageModel() = default;
   // tokens (B, T_new) int64 at positions past_length .. past_length +
   // T_new - 1; `cache` is the previous call's cache (rows as the caller
-  // chose), empty when past_length is 0.
+  // chose), empty when past_length is 0. `conditions` are further inputs
+  // every call receives, row r of each belonging to row r of tokens (an
+  // encoder-decoder's "src" and "src_padding_mask"); usually none.
   virtual absl::StatusOr<LmOutput> Forward(const tensor::Tensor& tokens,
                                            int64_t past_length,
-                                           const Cache& cache) = 0;
+                                           const Cache& cache,
+                                           const Cache& conditions) = 0;
   // The longest context: past_length + T_new <= context().
   virtual int64_t context() const = 0;
   // For messages: "model gpt".
@@ -87,8 +90,8 @@ class PluginLanguageModel : public LanguageModel {
                       runtime::OpDispatcher* ops,
                       runtime::ParameterStore* parameters, int64_t context);
   absl::StatusOr<LmOutput> Forward(const tensor::Tensor& tokens,
-                                   int64_t past_length,
-                                   const Cache& cache) override;
+                                   int64_t past_length, const Cache& cache,
+                                   const Cache& conditions) override;
   int64_t context() const override { return context_; }
   std::string name() const override;
 
@@ -154,6 +157,9 @@ struct DecodeOptions {
   std::function<std::string(int32_t)> token_text = nullptr;
   bool use_cache = true;
   uint64_t seed = 0;  // see SequenceSeed
+  // Inputs of every model call, row i of each for prompt i (the model
+  // receives the rows of the sequences it continues; LanguageModel).
+  Cache conditions = {};
 };
 
 enum class FinishReason { kLength, kStopToken, kStopString };
@@ -261,9 +267,12 @@ absl::StatusOr<std::vector<std::vector<Hypothesis>>> BeamSearch(
 // cache (when `use_cache`) reordered with the beams, the context handled as
 // Decode does. Prompts of equal length search together. `stats` (may be
 // null) receives the work done; every beam's token counts as generated.
+// `conditions` as DecodeOptions::conditions (each beam gets its prompt's
+// rows).
 absl::StatusOr<std::vector<std::vector<Hypothesis>>> BeamSearch(
     LanguageModel& model, const std::vector<std::vector<int32_t>>& prompts,
-    const BeamOptions& options, bool use_cache, DecodeStats* stats = nullptr);
+    const BeamOptions& options, bool use_cache, DecodeStats* stats = nullptr,
+    const Cache& conditions = {});
 
 }  // namespace llmsys::generate
 

@@ -132,9 +132,22 @@ bool ReadsText(const config::EvaluateEntry& entry) {
 }
 
 absl::Status CheckEvaluation(const config::EvaluateEntry& entry,
-                             int64_t val_tokens) {
+                             const Task& task) {
   const std::string what =
       absl::StrCat("[[evaluate]] use = \"", entry.component->id, "\"");
+  const bool translation = task.kind() == "translation";
+  if (task.kind() == "mlm")
+    return absl::InvalidArgumentError(absl::StrCat(
+        what,
+        ": an mlm task reports its validation loss, perplexity and "
+        "masked-token accuracy itself ([train] eval_every); [[evaluate]] "
+        "entries apply to the lm and translation tasks"));
+  if (translation && !ReadsText(entry))
+    return absl::InvalidArgumentError(absl::StrCat(
+        what,
+        ": a translation task scores its translations with text evaluators "
+        "(bleu, chrf, ...); its validation loss and perplexity are logged "
+        "with [train] eval_every"));
   if (entry.component->id == "pass_at_k")
     return absl::InvalidArgumentError(absl::StrCat(
         what,
@@ -144,6 +157,15 @@ absl::Status CheckEvaluation(const config::EvaluateEntry& entry,
   const bool text = ReadsText(entry);
   for (const auto& [key, setting] : entry.settings) {
     if (setting.is_default) continue;
+    if (!translation && (key == "split" || key == "direction"))
+      return absl::InvalidArgumentError(
+          absl::StrCat(setting.source.Describe(), ": ", what, ": '", key,
+                       "' applies to translation tasks only"));
+    if (translation && key == "prompt_tokens")
+      return absl::InvalidArgumentError(absl::StrCat(
+          setting.source.Describe(), ": ", what,
+          ": 'prompt_tokens' does not apply to translation (the source "
+          "sentence is the prompt)"));
     const bool text_key =
         key == "segments" || key == "prompt_tokens" || key == "max_tokens";
     if ((text && key == "batches") || (!text && text_key))
@@ -162,7 +184,19 @@ absl::Status CheckEvaluation(const config::EvaluateEntry& entry,
   if (!created.ok())
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": ", created.status().message()));
-  if (text && entry.prompt_tokens + entry.max_tokens > val_tokens)
+  if (translation) {
+    if (task.split(entry.split) == nullptr)
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": split = \"", entry.split, "\" needs [data] ",
+                       entry.split, " (the prefix of its files)"));
+    return absl::OkStatus();
+  }
+  if (!text) return absl::OkStatus();
+  const int64_t val_tokens = static_cast<int64_t>(task.lm_validation()->size());
+  if (entry.segments < 1)
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": segments must be at least 1 for continuation tasks"));
+  if (entry.prompt_tokens + entry.max_tokens > val_tokens)
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": prompt_tokens + max_tokens = ",
                      entry.prompt_tokens + entry.max_tokens,

@@ -17,6 +17,8 @@
 //                      run's [generate] sampler) is the hypothesis (bleu,
 //                      chrf, rouge, exact_match, token_f1).
 // `batches` limits the validation batches read (0: all of them).
+// These are the language-model task's; a translation task scores the
+// translations of a split with text evaluators (trainer.cc).
 //
 // Thread-safety: call from the training thread. Ownership: nothing kept.
 #ifndef LLMSYS_FRAMEWORK_TRAIN_EVALUATION_H_
@@ -31,6 +33,7 @@
 #include "framework/config/experiment.h"
 #include "framework/eval/evaluator.h"
 #include "framework/tensor/tensor.h"
+#include "framework/train/tasks.h"
 
 namespace llmsys::train {
 
@@ -51,11 +54,13 @@ struct ModelAccess {
 // Checks `entry` before training: the evaluator can be created with its
 // parameters, every key set applies to its kind (`batches` to log-prob and
 // prediction evaluators, `segments`/`prompt_tokens`/`max_tokens` to text
-// ones; `window`/`stride` are the host's), text tasks fit in the
-// `val_tokens` validation tokens, and the host can feed it (pass_at_k,
-// which needs test results of sampled programs, cannot: use `llmsys eval`).
+// ones, `split`/`direction` to translation; `window`/`stride` are the
+// host's), text tasks fit in the validation tokens, and the host can feed
+// it: pass_at_k needs test results of sampled programs (use `llmsys eval`),
+// a translation task feeds text evaluators only, from a split it has, and
+// an mlm task none (it reports its own validation metrics).
 absl::Status CheckEvaluation(const config::EvaluateEntry& entry,
-                             int64_t val_tokens);
+                             const Task& task);
 
 // Whether `entry` reads text (and so generates with the [generate]
 // sampler).

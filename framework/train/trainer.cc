@@ -32,6 +32,7 @@
 #include "framework/train/evaluation.h"
 #include "framework/train/optimizer.h"
 #include "framework/train/schedule.h"
+#include "framework/train/tasks.h"
 
 namespace llmsys::train {
 namespace {
@@ -134,9 +135,11 @@ class Session {
     bool wants_vocab = false;
     for (const runtime::ParamSchemaEntry& p : model_->params)
       wants_vocab = wants_vocab || p.name == "vocab_size";
+    // mlm adds [MASK] after the tokenizer's ids (framework/train/tasks.h).
+    const int64_t extra = e.String("data", "task") == "mlm" ? 1 : 0;
     if (wants_vocab)
-      params.emplace_back("vocab_size",
-                          static_cast<int64_t>(tokenizer_->vocab_size()));
+      params.emplace_back(
+          "vocab_size", static_cast<int64_t>(tokenizer_->vocab_size()) + extra);
     for (const auto& [k, v] : params) {
       if (k == "block_size" && std::get<int64_t>(v) < block_size_)
         return absl::InvalidArgumentError(absl::StrCat(
@@ -162,20 +165,15 @@ class Session {
     return absl::OkStatus();
   }
 
-  // One forward pass. `y` may be empty (no loss). Returns the outputs.
+  // One forward pass on named inputs. Returns the outputs.
   absl::StatusOr<std::map<std::string, Var>> Forward(
-      const std::vector<int32_t>& x, const std::vector<int32_t>& y,
-      int64_t rows, int64_t cols, uint32_t mode) {
+      const std::vector<std::pair<std::string, Tensor>>& named, uint32_t mode) {
     runtime::Graph graph(ops_.get(), parameters_.get());
     std::vector<llmsys_named_value_t> values;
     std::vector<llmsys_value_t> handles;
-    LLMSYS_ASSIGN_OR_RETURN(Tensor xt, data::IdsToTensor(x, rows, cols));
-    handles.push_back(graph.NewValue(autograd::MakeLeaf(xt)));
-    values.push_back({"tokens", handles.back()});
-    if (!y.empty()) {
-      LLMSYS_ASSIGN_OR_RETURN(Tensor yt, data::IdsToTensor(y, rows, cols));
-      handles.push_back(graph.NewValue(autograd::MakeLeaf(yt)));
-      values.push_back({"targets", handles.back()});
+    for (const auto& [name, t] : named) {
+      handles.push_back(graph.NewValue(autograd::MakeLeaf(t)));
+      values.push_back({name.c_str(), handles.back()});
     }
     llmsys_model_inputs_t inputs{};
     inputs.struct_size = sizeof(inputs);
@@ -367,9 +365,9 @@ absl::StatusOr<TrainerState> LoadCheckpoint(const fs::path& run_checkpoint,
 
 // ---- data ----
 
-// Loads the run's tokenizer (resume) or trains one on the training text.
+// Loads the run's tokenizer (resume) or trains one on the task's text.
 absl::Status PrepareTokenizer(Session& session, const fs::path& run_dir,
-                              const data::TextCorpus& corpus, bool resume) {
+                              const Task& task, bool resume) {
   const fs::path file = run_dir / "tokenizer.json";
   if (resume) {
     LLMSYS_ASSIGN_OR_RETURN(std::unique_ptr<data::Tokenizer> t,
@@ -382,7 +380,7 @@ absl::Status PrepareTokenizer(Session& session, const fs::path& run_dir,
   options.vocab_size = static_cast<int32_t>(e.Int("data", "vocab_size"));
   LLMSYS_ASSIGN_OR_RETURN(std::unique_ptr<data::Tokenizer> t,
                           data::TrainTokenizer(e.String("data", "tokenizer"),
-                                               corpus.train(), options));
+                                               task.TokenizerText(), options));
   session.SetTokenizer(std::move(t));
   return absl::OkStatus();
 }
@@ -403,6 +401,8 @@ struct GenerationPlan {
   double length_penalty = 1.0;
   // Beam search: hypotheses kept per prompt, best first (<= num_beams).
   int64_t hypotheses = 1;
+  // Translation: target to source (duplex models).
+  bool reverse = false;
 };
 
 // The run's [generate] section as a plan for `samples` samples (with beam
@@ -462,8 +462,38 @@ std::string CutAtStop(const std::string& text,
 // Runs the plan with the session's model: each prompt followed by its
 // continuation (with beam search, by its best `hypotheses` ones). <eos>
 // ends a sample; a stop string ends it before the string.
+absl::StatusOr<std::vector<std::vector<int32_t>>> Translate(
+    Session& session, const GenerationPlan& plan,
+    const std::vector<std::vector<int32_t>>& sources, bool reverse,
+    generate::DecodeStats* stats);
+absl::StatusOr<std::vector<std::string>> TranslationText(
+    const data::Tokenizer& tokenizer,
+    const std::vector<std::vector<int32_t>>& ids);
+
+// A translation run's prompts are sources: their translations, each cut to
+// [data] max_source_len tokens first.
+absl::StatusOr<GenerateResult> TranslatePrompts(Session& session,
+                                                const GenerationPlan& plan) {
+  const int64_t limit = session.experiment().Int("data", "max_source_len");
+  std::vector<std::vector<int32_t>> sources;
+  for (const std::string& p : plan.prompts) {
+    sources.push_back(session.tokenizer().Encode(p));
+    if (static_cast<int64_t>(sources.back().size()) > limit)
+      sources.back().resize(static_cast<size_t>(limit));
+  }
+  GenerateResult result;
+  result.used_cache = plan.use_cache;
+  LLMSYS_ASSIGN_OR_RETURN(
+      auto ids, Translate(session, plan, sources, plan.reverse, &result.stats));
+  LLMSYS_ASSIGN_OR_RETURN(result.texts,
+                          TranslationText(session.tokenizer(), ids));
+  return result;
+}
+
 absl::StatusOr<GenerateResult> RunGeneration(Session& session,
                                              const GenerationPlan& plan) {
+  if (session.experiment().String("data", "task") == "translation")
+    return TranslatePrompts(session, plan);
   generate::PluginLanguageModel lm(session.model(), session.model_instance(),
                                    &session.ops(), &session.parameters(),
                                    session.block_size());
@@ -519,6 +549,24 @@ absl::StatusOr<GenerateResult> RunGeneration(Session& session,
   return result;
 }
 
+// `text` with every byte that is not part of valid UTF-8 replaced by
+// U+FFFD (byte-level tokens cut at a window's edge may split a character),
+// so the text metrics always get valid UTF-8.
+std::string ValidUtf8(const std::string& text) {
+  std::string valid;
+  for (size_t i = 0; i < text.size();) {
+    const int n = data::Utf8CharLength(text, i);
+    if (n == 0) {
+      valid += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      valid.append(text, i, static_cast<size_t>(n));
+      i += static_cast<size_t>(n);
+    }
+  }
+  return valid;
+}
+
 // The model and tokenizer of `session` as an evaluation reads them; text
 // tasks continue their prompts with the run's [generate] sampler.
 ModelAccess AccessOf(Session& session) {
@@ -526,8 +574,9 @@ ModelAccess AccessOf(Session& session) {
   access.logits = [&session](const std::vector<int32_t>& x, int64_t batch,
                              int64_t block) -> absl::StatusOr<Tensor> {
     autograd::NoGradGuard no_grad;
+    LLMSYS_ASSIGN_OR_RETURN(Tensor tokens, data::IdsToTensor(x, batch, block));
     LLMSYS_ASSIGN_OR_RETURN(
-        auto out, session.Forward(x, {}, batch, block, LLMSYS_MODE_EVAL));
+        auto out, session.Forward({{"tokens", tokens}}, LLMSYS_MODE_EVAL));
     auto logits = out.find("logits");
     if (logits == out.end())
       return absl::FailedPreconditionError(
@@ -555,26 +604,234 @@ ModelAccess AccessOf(Session& session) {
       out.push_back(std::move(c.tokens));
     return out;
   };
-  // Byte-level tokens cut at a window's edge may split a character: such
-  // bytes become U+FFFD, so the text metrics always get valid UTF-8.
   access.decode =
       [&session](
           const std::vector<int32_t>& ids) -> absl::StatusOr<std::string> {
     LLMSYS_ASSIGN_OR_RETURN(std::string text, session.tokenizer().Decode(ids));
-    std::string valid;
-    for (size_t i = 0; i < text.size();) {
-      const int n = data::Utf8CharLength(text, i);
-      if (n == 0) {
-        valid += "\xEF\xBF\xBD";
-        ++i;
-      } else {
-        valid.append(text, i, static_cast<size_t>(n));
-        i += static_cast<size_t>(n);
-      }
-    }
-    return valid;
+    return ValidUtf8(text);
   };
   return access;
+}
+
+// ---- translation ----
+
+// Rows of (B, T, V) logits decoded greedily as CTC: the argmax of each of
+// row r's first lengths[r] frames, repeats merged, blanks dropped.
+std::vector<std::vector<int32_t>> CtcGreedy(const Tensor& logits,
+                                            const std::vector<double>& lengths,
+                                            int32_t blank) {
+  const int64_t b = logits.shape()[0], t = logits.shape()[1],
+                v = logits.shape()[2];
+  const std::vector<double> x = logits.ToDoubles();
+  std::vector<std::vector<int32_t>> out(static_cast<size_t>(b));
+  for (int64_t r = 0; r < b; ++r) {
+    const int64_t frames =
+        std::min<int64_t>(t, static_cast<int64_t>(lengths[r]));
+    int32_t previous = -1;
+    for (int64_t f = 0; f < frames; ++f) {
+      const double* row = x.data() + (r * t + f) * v;
+      const int32_t best =
+          static_cast<int32_t>(std::max_element(row, row + v) - row);
+      if (best != previous && best != blank)
+        out[static_cast<size_t>(r)].push_back(best);
+      previous = best;
+    }
+  }
+  return out;
+}
+
+// Sentences translated together (sorted by length, so a chunk pads little).
+constexpr size_t kTranslateChunk = 128;
+
+// Translations of `sources` (ids without specials) with the run's
+// [generate] decoder: token by token (the sampler, or beam search with
+// num_beams > 1; at most [data] max_target_len tokens and <eos>), or one
+// pass read by greedy CTC decoding. `reverse` translates target to source
+// (duplex models; the model receives "direction" = 1).
+absl::StatusOr<std::vector<std::vector<int32_t>>> Translate(
+    Session& session, const GenerationPlan& plan,
+    const std::vector<std::vector<int32_t>>& sources, bool reverse,
+    generate::DecodeStats* stats) {
+  const config::Experiment& e = session.experiment();
+  const bool ctc = e.String("generate", "decoder") == "ctc";
+  if (reverse && !ctc)
+    return absl::InvalidArgumentError(
+        "translating in reverse needs a duplex model decoded in one pass "
+        "([generate] decoder = \"ctc\", e.g. the reder model)");
+  const int64_t max_tokens = e.Int("data", "max_target_len") + 1;
+  const int32_t blank = e.Has("model", "blank")
+                            ? static_cast<int32_t>(e.Int("model", "blank"))
+                            : data::kPadId;
+  std::unique_ptr<generate::Sampler> sampler;
+  if (!ctc && plan.num_beams == 1) {
+    LLMSYS_ASSIGN_OR_RETURN(sampler, MakeSampler(session, plan));
+  }
+  std::vector<size_t> order(sources.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return sources[a].size() < sources[b].size();
+  });
+  std::vector<std::vector<int32_t>> out(sources.size());
+  for (size_t first = 0; first < order.size(); first += kTranslateChunk) {
+    const size_t last = std::min(order.size(), first + kTranslateChunk);
+    std::vector<std::vector<int32_t>> chunk;
+    for (size_t i = first; i < last; ++i) chunk.push_back(sources[order[i]]);
+    generate::Cache conditions = SourceInputs(chunk);
+    std::vector<std::vector<int32_t>> result;
+    if (ctc) {
+      autograd::NoGradGuard no_grad;
+      if (reverse) {
+        LLMSYS_ASSIGN_OR_RETURN(Tensor direction,
+                                Tensor::FromDoubles({1}, {1}, tensor::kI64));
+        conditions.emplace_back("direction", direction);
+      }
+      LLMSYS_ASSIGN_OR_RETURN(auto outputs,
+                              session.Forward(conditions, LLMSYS_MODE_EVAL));
+      auto logits = outputs.find("logits");
+      if (logits == outputs.end() || logits->second->data.ndim() != 3)
+        return absl::FailedPreconditionError(absl::StrCat(
+            "model ", session.model().id,
+            " set no (B, T, V) 'logits' output for a source batch, which "
+            "[generate] decoder = \"ctc\" reads"));
+      const Tensor& l = logits->second->data;
+      std::vector<double> lengths(chunk.size(),
+                                  static_cast<double>(l.shape()[1]));
+      if (auto n = outputs.find("logit_lengths"); n != outputs.end())
+        lengths = n->second->data.ToDoubles();
+      result = CtcGreedy(l, lengths, blank);
+    } else {
+      generate::PluginLanguageModel lm(session.model(),
+                                       session.model_instance(), &session.ops(),
+                                       &session.parameters(), max_tokens + 1);
+      const std::vector<std::vector<int32_t>> prompts(chunk.size(),
+                                                      {data::kBosId});
+      if (plan.num_beams > 1) {
+        generate::BeamOptions options{.num_beams = plan.num_beams,
+                                      .max_tokens = max_tokens,
+                                      .length_penalty = plan.length_penalty,
+                                      .eos_tokens = {data::kEosId}};
+        LLMSYS_ASSIGN_OR_RETURN(
+            auto hyps, generate::BeamSearch(lm, prompts, options,
+                                            plan.use_cache, stats, conditions));
+        for (auto& h : hyps) result.push_back(std::move(h.at(0).tokens));
+      } else {
+        generate::DecodeOptions options{.max_tokens = max_tokens,
+                                        .stop_tokens = {data::kEosId},
+                                        .use_cache = plan.use_cache,
+                                        .seed = plan.seed,
+                                        .conditions = conditions};
+        LLMSYS_ASSIGN_OR_RETURN(
+            generate::DecodeResult r,
+            generate::Decode(lm, *sampler, prompts, options));
+        if (stats != nullptr) {
+          const generate::DecodeStats& d = r.stats;
+          stats->sequences += d.sequences;
+          stats->prompt_tokens += d.prompt_tokens;
+          stats->generated_tokens += d.generated_tokens;
+          stats->model_calls += d.model_calls;
+          stats->prefill_seconds += d.prefill_seconds;
+          stats->decode_seconds += d.decode_seconds;
+        }
+        for (generate::Continuation& c : r.outputs)
+          result.push_back(std::move(c.tokens));
+      }
+    }
+    for (size_t i = first; i < last; ++i)
+      out[order[i]] = std::move(result[i - first]);
+  }
+  return out;
+}
+
+// Decoded translations: one line each (a newline the model produced
+// becomes a space, so line i stays sentence i).
+absl::StatusOr<std::vector<std::string>> TranslationText(
+    const data::Tokenizer& tokenizer,
+    const std::vector<std::vector<int32_t>>& ids) {
+  std::vector<std::string> lines;
+  for (const std::vector<int32_t>& t : ids) {
+    LLMSYS_ASSIGN_OR_RETURN(std::string text, tokenizer.Decode(t));
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    lines.push_back(ValidUtf8(text));
+  }
+  return lines;
+}
+
+// Translations already made at this step, by split, direction and count.
+using TranslationCache = std::map<std::string, std::vector<std::string>>;
+
+// A translation [[evaluate]] entry: translates the first `segments` (0:
+// all) sentences of its split (or takes them from `cache`), writes them to
+// <run>/translations/<split>.<lang>, and scores them against the split's
+// reference text.
+absl::StatusOr<eval::EvalResult> RunTranslationEvaluation(
+    Session& session, const Task& task, const config::EvaluateEntry& entry,
+    const fs::path& run_dir, TranslationCache& cache) {
+  const config::Experiment& e = session.experiment();
+  const TranslationSplit* split = task.split(entry.split);
+  if (split == nullptr)
+    return absl::InvalidArgumentError(
+        absl::StrCat("no split ", entry.split));  // CheckEvaluation's
+  const auto& sources = entry.reverse ? split->target : split->source;
+  const auto& refs = entry.reverse ? split->source_text : split->target_text;
+  size_t n = sources.size();
+  if (entry.segments > 0) n = std::min(n, static_cast<size_t>(entry.segments));
+  const std::string key =
+      absl::StrCat(entry.split, entry.reverse ? ":reverse:" : ":", n);
+  std::vector<std::string>& hyps = cache[key];
+  if (hyps.empty()) {
+    const std::vector<std::vector<int32_t>> chosen(
+        sources.begin(), sources.begin() + static_cast<int64_t>(n));
+    const Clock::time_point start = Clock::now();
+    generate::DecodeStats stats;
+    LLMSYS_ASSIGN_OR_RETURN(auto ids,
+                            Translate(session, PlanFromConfig(session), chosen,
+                                      entry.reverse, &stats));
+    LLMSYS_ASSIGN_OR_RETURN(hyps, TranslationText(session.tokenizer(), ids));
+    const std::string lang =
+        e.String("data", entry.reverse ? "source_lang" : "target_lang");
+    const fs::path dir = run_dir / "translations";
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    std::string text;
+    for (const std::string& h : hyps) absl::StrAppend(&text, h, "\n");
+    LLMSYS_RETURN_IF_ERROR(core::AtomicWriteFile(
+        dir / absl::StrCat(entry.split, ".", lang), text));
+    core::Log(core::LogLevel::kInfo,
+              absl::StrFormat("translated %d %s sentences%s in %.1f s", n,
+                              entry.split, entry.reverse ? " in reverse" : "",
+                              Seconds(start)));
+  }
+  std::vector<eval::References> references;
+  for (size_t i = 0; i < n; ++i) references.push_back({refs[i]});
+  LLMSYS_ASSIGN_OR_RETURN(
+      std::unique_ptr<eval::Evaluator> evaluator,
+      eval::Evaluator::Create(*entry.component, entry.params));
+  LLMSYS_RETURN_IF_ERROR(evaluator->AddText(hyps, references));
+  return evaluator->Result();
+}
+
+// The masked targets of `b` the model's "logits" predict correctly (argmax).
+absl::StatusOr<int64_t> CountCorrect(const std::map<std::string, Var>& outputs,
+                                     const TaskBatch& b) {
+  auto logits = outputs.find("logits");
+  if (logits == outputs.end())
+    return absl::FailedPreconditionError(
+        "the model set no 'logits' output, which the masked-token accuracy "
+        "reads");
+  const Tensor l = logits->second->data.Contiguous();
+  const int64_t v = l.shape().back();
+  if (l.numel() != static_cast<int64_t>(b.targets.size()) * v)
+    return absl::FailedPreconditionError(
+        absl::StrCat("the model's logits ", l.Describe(), " do not match (",
+                     b.rows, ", ", b.cols, ") targets"));
+  const std::vector<double> x = l.ToDoubles();
+  int64_t correct = 0;
+  for (size_t i = 0; i < b.targets.size(); ++i) {
+    if (b.targets[i] < 0) continue;
+    const double* row = x.data() + i * static_cast<size_t>(v);
+    correct += (std::max_element(row, row + v) - row) == b.targets[i];
+  }
+  return correct;
 }
 
 class MetricsLog {
@@ -623,39 +880,24 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   }
 
   // Data and tokenizer.
-  const fs::path train_path = e.ResolvePath(e.String("data", "train"));
-  const std::string valid = e.String("data", "valid");
-  LLMSYS_ASSIGN_OR_RETURN(
-      data::TextCorpus corpus,
-      data::TextCorpus::Load(
-          train_path, valid.empty() ? e.Float("data", "val_fraction") : 0.0));
-  std::string val_text(corpus.validation());
-  if (!valid.empty()) {
-    LLMSYS_ASSIGN_OR_RETURN(val_text, data::ReadTextFile(e.ResolvePath(valid)));
-  }
-  LLMSYS_RETURN_IF_ERROR(PrepareTokenizer(*session, run_dir, corpus, resume));
-  std::vector<int32_t> train_ids = session->tokenizer().Encode(corpus.train());
-  std::vector<int32_t> val_ids = session->tokenizer().Encode(val_text);
+  LLMSYS_ASSIGN_OR_RETURN(std::unique_ptr<Task> task, Task::Load(e));
+  LLMSYS_RETURN_IF_ERROR(PrepareTokenizer(*session, run_dir, *task, resume));
   const int64_t batch = e.Int("train", "batch_size");
   const int64_t block = e.Int("train", "block_size");
   const uint64_t seed = static_cast<uint64_t>(e.Int("experiment", "seed"));
-  LLMSYS_ASSIGN_OR_RETURN(
-      data::LmBatcher batcher,
-      data::LmBatcher::Create(train_ids, batch, block, seed, "train"));
-  LLMSYS_ASSIGN_OR_RETURN(
-      data::LmEvalBatches val_batches,
-      data::LmEvalBatches::Create(val_ids, batch, block, "validation"));
+  LLMSYS_RETURN_IF_ERROR(
+      task->Prepare(session->tokenizer(), batch, block, seed));
 
   // Model and optimizer.
   LLMSYS_RETURN_IF_ERROR(session->CreateModel());
   // Everything used after training is checked now, not after hours of it:
   // the evaluators with their parameters, and the sampler (of the samples
   // and of text evaluations) with its own.
-  bool sampler_needed =
-      e.Int("generate", "samples") > 0 && e.Int("generate", "num_beams") == 1;
+  bool sampler_needed = e.Int("generate", "samples") > 0 &&
+                        e.Int("generate", "num_beams") == 1 &&
+                        task->kind() != "mlm";
   for (const config::EvaluateEntry& entry : e.evaluations()) {
-    LLMSYS_RETURN_IF_ERROR(
-        CheckEvaluation(entry, static_cast<int64_t>(val_ids.size())));
+    LLMSYS_RETURN_IF_ERROR(CheckEvaluation(entry, *task));
     sampler_needed = sampler_needed || ReadsText(entry);
   }
   if (sampler_needed)
@@ -687,11 +929,11 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   }
 
   TrainerState state;
-  state.batcher = batcher.state();
+  state.batcher = task->state();
   if (resume) {
     LLMSYS_ASSIGN_OR_RETURN(state, LoadCheckpoint(run_dir / "checkpoint",
                                                   *session, optimizer.get()));
-    LLMSYS_RETURN_IF_ERROR(batcher.Restore(state.batcher));
+    LLMSYS_RETURN_IF_ERROR(task->Restore(state.batcher));
     session->ops().set_calls(state.op_calls);
   }
   MetricsLog metrics;
@@ -717,28 +959,48 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   core::Log(
       core::LogLevel::kInfo,
       absl::StrFormat(
-          "run %s: model %s (%d parameters), optimizer %s, %d steps of "
-          "%d x %d tokens x %d micro-batches, %d train / %d validation "
-          "tokens, vocabulary %d",
-          run_dir.string(), session->model().id, n_params,
-          optimizer->component().id, steps, batch, block, accumulate,
-          train_ids.size(), val_ids.size(), session->tokenizer().vocab_size()));
+          "run %s: %s task, model %s (%d parameters), optimizer %s, %d "
+          "steps of %s x %d micro-batches, %s, vocabulary %d",
+          run_dir.string(), task->kind(), session->model().id, n_params,
+          optimizer->component().id, steps,
+          task->kind() == "lm" ? absl::StrFormat("%d x %d tokens", batch, block)
+                               : absl::StrFormat("%d examples", batch),
+          accumulate, task->Describe(), session->tokenizer().vocab_size()));
 
-  auto evaluate = [&]() -> absl::StatusOr<double> {
+  // The validation loss: the mean over the predicted tokens of the model's
+  // "nll_loss" (without label smoothing) or else "loss"; with it, for mlm,
+  // the accuracy of the masked tokens.
+  struct Validation {
+    double loss = NAN;
+    std::optional<double> accuracy;
+  };
+  auto evaluate = [&]() -> absl::StatusOr<Validation> {
     autograd::NoGradGuard no_grad;
-    val_batches.Reset();
+    LLMSYS_ASSIGN_OR_RETURN(std::vector<TaskBatch> batches,
+                            task->Validation(eval_batches));
     double sum = 0;
-    int64_t n = 0;
-    while (n < eval_batches) {
-      std::optional<data::LmBatch> b = val_batches.Next();
-      if (!b) break;
-      LLMSYS_ASSIGN_OR_RETURN(
-          auto out, session->Forward(b->x, b->y, b->batch_size, b->block_size,
-                                     LLMSYS_MODE_EVAL));
-      sum += ScalarOf(out.at("loss"));
-      ++n;
+    int64_t tokens = 0, correct = 0;
+    for (const TaskBatch& b : batches) {
+      LLMSYS_ASSIGN_OR_RETURN(auto out,
+                              session->Forward(b.inputs, LLMSYS_MODE_EVAL));
+      auto loss = out.find("nll_loss");
+      if (loss == out.end()) loss = out.find("loss");
+      if (loss == out.end())
+        return absl::FailedPreconditionError(absl::StrCat(
+            "model ", session->model().id,
+            " set no 'loss' output in evaluation mode with targets"));
+      sum += ScalarOf(loss->second) * static_cast<double>(b.tokens);
+      tokens += b.tokens;
+      if (task->kind() == "mlm") {
+        LLMSYS_ASSIGN_OR_RETURN(int64_t c, CountCorrect(out, b));
+        correct += c;
+      }
     }
-    return n > 0 ? sum / static_cast<double>(n) : NAN;
+    Validation v;
+    if (tokens > 0) v.loss = sum / static_cast<double>(tokens);
+    if (task->kind() == "mlm" && tokens > 0)
+      v.accuracy = static_cast<double>(correct) / static_cast<double>(tokens);
+    return v;
   };
 
   const ModelAccess access = AccessOf(*session);
@@ -754,11 +1016,12 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   for (int64_t step = first_step; step <= steps; ++step) {
     for (const Var& p : params) p->grad = Tensor();
     double loss_sum = 0;
+    int64_t step_tokens = 0;
     for (int64_t micro = 0; micro < accumulate; ++micro) {
-      data::LmBatch b = batcher.Next();
-      LLMSYS_ASSIGN_OR_RETURN(
-          auto out, session->Forward(b.x, b.y, b.batch_size, b.block_size,
-                                     LLMSYS_MODE_TRAIN));
+      LLMSYS_ASSIGN_OR_RETURN(TaskBatch b, task->Next());
+      step_tokens += b.tokens;
+      LLMSYS_ASSIGN_OR_RETURN(auto out,
+                              session->Forward(b.inputs, LLMSYS_MODE_TRAIN));
       auto loss = out.find("loss");
       if (loss == out.end())
         return absl::FailedPreconditionError(
@@ -774,8 +1037,8 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     }
     const double loss = loss_sum / static_cast<double>(accumulate);
     LLMSYS_ASSIGN_OR_RETURN(double norm, ClipGradNorm(params, clip));
-    state.tokens += batch * block * accumulate;
-    tokens_this_process += batch * block * accumulate;
+    state.tokens += step_tokens;
+    tokens_this_process += step_tokens;
     if (!std::isfinite(loss) || !std::isfinite(norm)) {
       if (!skip_nonfinite) {
         if (bar) std::cerr << "\n";
@@ -816,13 +1079,20 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     }
     const bool last = step == steps;
     if ((eval_every > 0 && step % eval_every == 0) || last) {
-      LLMSYS_ASSIGN_OR_RETURN(last_val, evaluate());
-      metrics.Write({{"step", step},
+      LLMSYS_ASSIGN_OR_RETURN(Validation v, evaluate());
+      last_val = v.loss;
+      json record = {{"step", step},
                      {"val_loss", last_val},
-                     {"val_perplexity", std::exp(last_val)}});
-      const std::string line =
+                     {"val_perplexity", std::exp(last_val)}};
+      std::string line =
           absl::StrFormat("step %d: validation loss %.4f, perplexity %.2f",
                           step, last_val, std::exp(last_val));
+      if (v.accuracy) {
+        record["val_accuracy"] = *v.accuracy;
+        absl::StrAppend(&line, absl::StrFormat(", masked-token accuracy %.4f",
+                                               *v.accuracy));
+      }
+      metrics.Write(record);
       std::cerr << (bar ? "\r" : "") << line
                 << (bar ? "              \n" : "\n");
     }
@@ -830,11 +1100,16 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     // so that a failing evaluation cannot cost the trained weights (earlier
     // ones run before it, so a resumed run replays the same op calls).
     auto run_evaluations = [&]() -> absl::Status {
+      TranslationCache translations;  // shared by this step's entries
       for (const config::EvaluateEntry& entry : e.evaluations()) {
         if (!((entry.every > 0 && step % entry.every == 0) || last)) continue;
         LLMSYS_ASSIGN_OR_RETURN(
             eval::EvalResult r,
-            RunEvaluation(entry, access, val_ids, batch, block));
+            task->kind() == "translation"
+                ? RunTranslationEvaluation(*session, *task, entry, run_dir,
+                                           translations)
+                : RunEvaluation(entry, access, *task->lm_validation(), batch,
+                                block));
         const json record = {{"step", step},
                              {"evaluator", entry.component->id},
                              {"metrics", eval::MetricsJson(r)},
@@ -853,7 +1128,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     const bool stop_here =
         options.stop_after > 0 && step - first_step + 1 >= options.stop_after;
     if ((ckpt_every > 0 && step % ckpt_every == 0) || last || stop_here) {
-      state.batcher = batcher.state();
+      state.batcher = task->state();
       state.op_calls = session->ops().calls();
       LLMSYS_RETURN_IF_ERROR(
           SaveCheckpoint(run_dir / "checkpoint", *session, *optimizer, state));
@@ -870,14 +1145,18 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                              std::max(Seconds(loop_start), 1e-9);
   if (state.step < steps) return result;  // interrupted on purpose
 
-  // Samples.
+  // Samples (a translation task translates the prompt; an mlm task has
+  // none).
   std::string samples;
-  if (e.Int("generate", "samples") > 0) {
+  if (e.Int("generate", "samples") > 0 && task->kind() != "mlm") {
     const GenerationPlan plan = PlanFromConfig(*session);
     LLMSYS_ASSIGN_OR_RETURN(GenerateResult generated,
                             RunGeneration(*session, plan));
     for (const std::string& text : generated.texts)
-      samples += text + "\n----\n";
+      samples += (task->kind() == "translation"
+                      ? absl::StrCat(plan.prompts.at(0), "\n=> ", text)
+                      : text) +
+                 "\n----\n";
     std::cerr << "samples: " << generated.stats.Describe()
               << (plan.use_cache ? "" : " [no cache]") << "\n";
   }
@@ -956,7 +1235,30 @@ absl::StatusOr<GenerateResult> Generate(const GenerateOptions& options) {
     else
       plan.sampler_params.push_back(std::move(param));
   }
+  const std::string kind = e.String("data", "task");
+  if (kind == "mlm")
+    return absl::FailedPreconditionError(absl::StrCat(
+        options.run_dir.string(),
+        ": a masked language model (mlm task) does not generate text"));
+  const bool translation = kind == "translation";
+  if (!translation &&
+      (!options.input.empty() || !options.output.empty() || options.reverse))
+    return absl::InvalidArgumentError(
+        absl::StrCat("--input, --output and --reverse translate files; ",
+                     options.run_dir.string(), " is a ", kind, " run"));
   plan.prompts = options.prompts;
+  if (!options.input.empty()) {
+    if (!plan.prompts.empty())
+      return absl::InvalidArgumentError(
+          "give the sources either with --prompt or with --input, not both");
+    LLMSYS_ASSIGN_OR_RETURN(std::string text,
+                            data::ReadTextFile(options.input));
+    plan.prompts = data::SplitLines(text);
+    if (plan.prompts.empty())
+      return absl::InvalidArgumentError(
+          absl::StrCat(options.input.string(), ": no lines to translate"));
+  }
+  plan.reverse = options.reverse;
   if (plan.prompts.empty()) plan.prompts = {e.String("generate", "prompt")};
   plan.hypotheses = 1;
   if (options.max_tokens > 0) plan.max_tokens = options.max_tokens;
@@ -969,7 +1271,17 @@ absl::StatusOr<GenerateResult> Generate(const GenerateOptions& options) {
         "beam search (num_beams = ", plan.num_beams,
         ") uses no sampler: drop --sampler/--param, or pass --num-beams 1 to "
         "sample"));
-  return RunGeneration(*session, plan);
+  LLMSYS_ASSIGN_OR_RETURN(GenerateResult result, RunGeneration(*session, plan));
+  if (!options.output.empty()) {
+    std::string text;
+    for (const std::string& line : result.texts)
+      absl::StrAppend(&text, line, "\n");
+    std::error_code ec;
+    if (options.output.has_parent_path())
+      fs::create_directories(options.output.parent_path(), ec);
+    LLMSYS_RETURN_IF_ERROR(core::AtomicWriteFile(options.output, text));
+  }
+  return result;
 }
 
 }  // namespace llmsys::train

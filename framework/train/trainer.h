@@ -66,16 +66,24 @@ struct GenerateOptions {
   bool no_cache = false;            // recompute the context for every token
   int64_t num_beams = 0;            // 0: the run's; > 1: beam search
   std::vector<std::string> plugin_dirs;
+  // Translation runs: the sources, one per line (instead of prompts), the
+  // file the translations go to (one per line), and target-to-source
+  // translation (duplex models).
+  std::filesystem::path input, output;
+  bool reverse = false;
 };
 
 struct GenerateResult {
-  std::vector<std::string> texts;  // each prompt and its continuation
-  generate::DecodeStats stats;     // tokens/s, prefill and decode
+  // Each prompt and its continuation; a translation run's: the
+  // translations.
+  std::vector<std::string> texts;
+  generate::DecodeStats stats;  // tokens/s, prefill and decode
   bool used_cache = true;
 };
 
 // Continues each prompt with the model of the run's last checkpoint
-// (framework/generate/decoding.h: the sampler, or beam search).
+// (framework/generate/decoding.h: the sampler, or beam search); in a
+// translation run, translates each prompt or --input line.
 absl::StatusOr<GenerateResult> Generate(const GenerateOptions& options);
 
 }  // namespace llmsys::train

@@ -88,11 +88,12 @@ int GenerateCommand(const std::vector<std::string>& args) {
   po::options_description desc(
       "usage: llmsys generate RUN_DIR [--prompt TEXT]... [--max-tokens N] "
       "[--sampler ID] [--param NAME=VALUE]... [--seed S] [--no-cache] "
-      "[--num-beams K]\n\n"
+      "[--num-beams K] [--input FILE] [--output FILE] [--reverse]\n\n"
       "Continues each prompt with the model of a run's last checkpoint, with "
       "the run's [generate] settings unless overridden; prints each prompt "
       "and its continuation (separated by lines \"----\"), and the speed to "
-      "stderr.\n\noptions");
+      "stderr. A translation run translates each prompt, or each line of "
+      "--input into the same line of --output.\n\noptions");
   desc.add_options()("help,h", po::bool_switch(&help), "show this help")(
       "run", po::value(&run_dir), "the run directory")(
       "prompt", po::value(&options.prompts)->composing(),
@@ -110,8 +111,15 @@ int GenerateCommand(const std::vector<std::string>& args) {
       "recompute the whole context for every token (no key/value cache)")(
       "num-beams", po::value(&options.num_beams),
       "beam search with K beams (1: the sampler; default: the run's)")(
-      "plugin-dir", po::value(&options.plugin_dirs)->composing(),
-      "also load plugins from DIR (repeatable)");
+      "input", po::value<std::string>(),
+      "translation runs: translate each line of FILE (plain or .gz)")(
+      "output", po::value<std::string>(),
+      "translation runs: write the translations to FILE, one per line, "
+      "instead of printing them")(
+      "reverse", po::bool_switch(&options.reverse),
+      "translation runs: from the target language to the source (duplex "
+      "models)")("plugin-dir", po::value(&options.plugin_dirs)->composing(),
+                 "also load plugins from DIR (repeatable)");
   po::variables_map vm;
   if (!ParseArgs(args, desc, "run", &vm)) return 2;
   if (help) {
@@ -140,13 +148,20 @@ int GenerateCommand(const std::vector<std::string>& args) {
     return 2;
   }
   options.run_dir = run_dir;
+  if (vm.count("input")) options.input = vm["input"].as<std::string>();
+  if (vm.count("output")) options.output = vm["output"].as<std::string>();
   absl::StatusOr<train::GenerateResult> r = train::Generate(options);
   if (!r.ok()) {
     std::cerr << "llmsys generate: " << r.status().message() << "\n";
     return 1;
   }
-  for (size_t i = 0; i < r->texts.size(); ++i)
-    std::cout << (i > 0 ? "----\n" : "") << r->texts[i] << "\n";
+  if (options.output.empty()) {
+    for (size_t i = 0; i < r->texts.size(); ++i)
+      std::cout << (i > 0 ? "----\n" : "") << r->texts[i] << "\n";
+  } else {
+    std::cerr << "generate: " << r->texts.size() << " translations written to "
+              << options.output.string() << "\n";
+  }
   std::cerr << "generate: " << r->stats.Describe()
             << (r->used_cache ? "" : " [no cache]") << "\n";
   return 0;

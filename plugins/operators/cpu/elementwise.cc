@@ -1,4 +1,4 @@
-// add, sub, mul, div with broadcasting, and gelu (gelu.fused). The binary
+// add, sub, mul, div with broadcasting, gelu (gelu.fused) and relu. The binary
 // ops have fast paths for the shapes a model makes: both the same shape,
 // one of them a row broadcast along the leading dims (a bias, a position
 // embedding), or a scalar; anything else takes the general broadcast loop.
@@ -383,6 +383,57 @@ class Gelu : public sdk::Operator {
   }
 };
 
+// ---- relu ----
+
+class Relu : public sdk::Operator {
+ public:
+  static constexpr bool kHasBackward = true;
+  static sdk::Info Describe() {
+    return {
+        .id = "relu.cpu",
+        .description = "max(x, 0), one vectorized pass forward and backward",
+        .op = "relu",
+        .op_flags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS,
+        .priority = 100};
+  }
+  explicit Relu(const sdk::Params&) {}
+
+  std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
+                                          size_t*) override {
+    const DLTensor* x = FloatArg(call, 0, "x");
+    return {SpecOf(call, x->dtype, ShapeOf(x))};
+  }
+
+  void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
+               uint32_t) override {
+    const DLTensor* x = call.inputs[0];
+    const int64_t n = llmsys_tensor_numel(x);
+    ForFloat(x->dtype, [&]<class T>(T) {
+      const T* px = sdk::Data<const T>(x);
+      T* py = sdk::Data<T>(outputs[0]);
+      for (int64_t i = 0; i < n; ++i) py[i] = px[i] > T(0) ? px[i] : T(0);
+    });
+  }
+
+  // The gradient at 0 is 0, as PyTorch's.
+  void Backward(const llmsys_op_call_t& call, const DLTensor* const*,
+                const DLTensor* const* grad_outputs, uint32_t,
+                DLTensor* const* grad_inputs) override {
+    DLTensor* gx = grad_inputs[0];
+    if (gx == nullptr) return;
+    const DLTensor* g = grad_outputs[0];
+    if (g == nullptr) return Zero(gx);
+    const DLTensor* x = Arg(call, 0, "x");
+    const int64_t n = llmsys_tensor_numel(x);
+    ForFloat(x->dtype, [&]<class T>(T) {
+      const T* px = sdk::Data<const T>(x);
+      const T* pg = sdk::Data<const T>(g);
+      T* pgx = sdk::Data<T>(gx);
+      for (int64_t i = 0; i < n; ++i) pgx[i] = px[i] > T(0) ? pg[i] : T(0);
+    });
+  }
+};
+
 }  // namespace
 
 void RegisterElementwise(sdk::Registry& registry) {
@@ -391,6 +442,7 @@ void RegisterElementwise(sdk::Registry& registry) {
   registry.Add<Binary<MulFn>>();
   registry.Add<Binary<DivFn>>();
   registry.Add<Gelu>();
+  registry.Add<Relu>();
 }
 
 }  // namespace llmsys::cpu

@@ -663,6 +663,56 @@ TEST(BatchingTest, ParallelBatchesShufflePadAndResume) {
       ParallelBatcher::Create(src, tgt, 8, 5, /*drop_last=*/true).ok());
 }
 
+TEST(BatchingTest, SortedParallelBatchesHoldSimilarLengths) {
+  // 50 pairs of random lengths; batches of 4 sorted within runs of 3
+  // batches (12 pairs).
+  std::vector<std::vector<int32_t>> src, tgt;
+  for (int i = 0; i < 50; ++i) {
+    src.push_back(std::vector<int32_t>(1 + (i * 7) % 11, 5));
+    tgt.push_back(std::vector<int32_t>(1 + (i * 13) % 17, 6));
+  }
+  absl::StatusOr<ParallelBatcher> p =
+      ParallelBatcher::Create(src, tgt, 4, 9, false, kPadId, 3);
+  ASSERT_TRUE(p.ok()) << p.status();
+  const std::vector<int64_t> shuffled =
+      ParallelBatcher::Create(src, tgt, 4, 9)->EpochOrder(0);
+  const std::vector<int64_t> order = p->EpochOrder(0);
+  ASSERT_EQ(order.size(), 50u);
+  for (int64_t w = 0; w < 50; w += 12) {
+    // A run holds the same pairs as the plain shuffle's run ...
+    const int64_t e = std::min<int64_t>(50, w + 12);
+    std::vector<int64_t> a(order.begin() + w, order.begin() + e);
+    std::vector<int64_t> b(shuffled.begin() + w, shuffled.begin() + e);
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    EXPECT_EQ(a, b) << "run at " << w;
+  }
+  // ... and each batch is a contiguous slice of its run sorted by target
+  // length: no pair outside the batch lies strictly between its extremes.
+  for (int64_t start = 0; start < 48; start += 4) {
+    const int64_t w = start / 12 * 12;
+    size_t lo = 100, hi = 0;
+    for (int64_t i = start; i < start + 4; ++i) {
+      lo = std::min(lo, tgt[order[i]].size());
+      hi = std::max(hi, tgt[order[i]].size());
+    }
+    for (int64_t i = w; i < std::min<int64_t>(50, w + 12); ++i) {
+      if (i >= start && i < start + 4) continue;
+      const size_t len = tgt[order[i]].size();
+      EXPECT_FALSE(len > lo && len < hi) << "batch at " << start;
+    }
+  }
+  // The block order is random: not every run comes out ascending.
+  bool some_descent = false;
+  for (int64_t start = 4; start < 48; start += 4)
+    if (start % 12 != 0 &&
+        tgt[order[start]].size() < tgt[order[start - 1]].size())
+      some_descent = true;
+  EXPECT_TRUE(some_descent);
+  EXPECT_EQ(p->EpochOrder(0), order);  // deterministic
+  EXPECT_FALSE(ParallelBatcher::Create(src, tgt, 4, 9, false, kPadId, -1).ok());
+}
+
 TEST(BatchingTest, IdsToTensor) {
   absl::StatusOr<tensor::Tensor> t = IdsToTensor({1, 2, 3, 4, 5, 6}, 2, 3);
   ASSERT_TRUE(t.ok()) << t.status();

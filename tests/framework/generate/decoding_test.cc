@@ -161,9 +161,10 @@ class Recorder : public LanguageModel {
  public:
   explicit Recorder(LanguageModel& inner) : inner_(inner) {}
   absl::StatusOr<LmOutput> Forward(const Tensor& tokens, int64_t past_length,
-                                   const Cache& cache) override {
+                                   const Cache& cache,
+                                   const Cache& conditions) override {
     calls.emplace_back(past_length, tokens.shape()[1]);
-    return inner_.Forward(tokens, past_length, cache);
+    return inner_.Forward(tokens, past_length, cache, conditions);
   }
   int64_t context() const override { return inner_.context(); }
   std::string name() const override { return inner_.name(); }
@@ -180,7 +181,7 @@ std::vector<double> FullLogits(LanguageModel& lm, const Ids& seq) {
       std::min<int64_t>(static_cast<int64_t>(seq.size()), lm.context());
   std::vector<double> v(seq.end() - w, seq.end());
   absl::StatusOr<Tensor> t = Tensor::FromDoubles({1, w}, v, tensor::kI64);
-  absl::StatusOr<LmOutput> out = lm.Forward(*t, 0, {});
+  absl::StatusOr<LmOutput> out = lm.Forward(*t, 0, {}, {});
   EXPECT_TRUE(out.ok()) << out.status();
   if (!out.ok()) return {};
   absl::StatusOr<Tensor> last = out->logits.Slice(1, w - 1, w);
@@ -325,6 +326,66 @@ TEST(DecodeTest, GreedyIsTheSameWithAndWithoutTheCacheRandomInit) {
   ExpectGreedyAgrees(gpt, {{1, 2, 3}, {4, 5, 6}, {7, 8, 9, 10, 11}, {3}}, 12);
 }
 
+// A model whose next token is its row's condition "label" (B, 1): it checks
+// that every call gets the rows of the sequences it continues, also after
+// sequences finish and beams reorder. Its cache is the step count.
+class Labeller : public LanguageModel {
+ public:
+  absl::StatusOr<LmOutput> Forward(const Tensor& tokens, int64_t past_length,
+                                   const Cache& cache,
+                                   const Cache& conditions) override {
+    if (conditions.size() != 1 || conditions[0].first != "label")
+      return absl::InvalidArgumentError("no condition 'label'");
+    const Tensor& label = conditions[0].second;
+    const int64_t b = tokens.shape()[0], t = tokens.shape()[1];
+    if (label.shape()[0] != b)
+      return absl::InvalidArgumentError("label rows != token rows");
+    (void)past_length;
+    (void)cache;
+    const std::vector<double> l = label.ToDoubles();
+    std::vector<double> logits(static_cast<size_t>(b * t * kVocab), 0.0);
+    for (int64_t r = 0; r < b; ++r)
+      for (int64_t i = 0; i < t; ++i)
+        logits[static_cast<size_t>((r * t + i) * kVocab) +
+               static_cast<size_t>(l[static_cast<size_t>(r)])] = 5.0;
+    LmOutput out;
+    out.logits = *Tensor::FromDoubles({b, t, kVocab}, logits, tensor::kF32);
+    return out;
+  }
+  int64_t context() const override { return 100; }
+  std::string name() const override { return "labeller"; }
+  static constexpr int64_t kVocab = 10;
+};
+
+TEST(DecodeTest, ConditionsFollowTheirRows) {
+  Labeller model;
+  const std::vector<Ids> prompts = {{1}, {1, 1}, {1}, {1}};
+  const std::vector<double> labels = {7, 4, 2, 9};  // 2 is the stop token
+  Cache conditions = {
+      {"label", *Tensor::FromDoubles({4, 1}, labels, tensor::kI64)}};
+  absl::StatusOr<std::unique_ptr<Sampler>> greedy =
+      Sampler::Create(*Registry().Find(LLMSYS_KIND_SAMPLER, "greedy").value());
+  ASSERT_TRUE(greedy.ok()) << greedy.status();
+  absl::StatusOr<DecodeResult> r =
+      Decode(model, **greedy, prompts,
+             {.max_tokens = 3, .stop_tokens = {2}, .conditions = conditions});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->outputs[0].tokens, (Ids{7, 7, 7}));
+  EXPECT_EQ(r->outputs[1].tokens, (Ids{4, 4, 4}));
+  EXPECT_EQ(r->outputs[2].tokens, Ids{});  // stopped at once
+  EXPECT_EQ(r->outputs[3].tokens, (Ids{9, 9, 9}));
+
+  absl::StatusOr<std::vector<std::vector<Hypothesis>>> beams = BeamSearch(
+      model, prompts, {.num_beams = 2, .max_tokens = 3, .eos_tokens = {2}},
+      /*use_cache=*/true, nullptr, conditions);
+  ASSERT_TRUE(beams.ok()) << beams.status();
+  EXPECT_EQ((*beams)[0][0].tokens, (Ids{7, 7, 7}));
+  EXPECT_EQ((*beams)[1][0].tokens, (Ids{4, 4, 4}));
+  EXPECT_EQ((*beams)[2][0].tokens, Ids{});
+  EXPECT_TRUE((*beams)[2][0].eos);
+  EXPECT_EQ((*beams)[3][0].tokens, (Ids{9, 9, 9}));
+}
+
 // A model that keeps no cache (third-party models may not implement one):
 // with use_cache on, every step falls back to a full recompute and the
 // output is still the plain greedy one.
@@ -332,8 +393,10 @@ class NoCache : public LanguageModel {
  public:
   explicit NoCache(LanguageModel& inner) : inner_(inner) {}
   absl::StatusOr<LmOutput> Forward(const Tensor& tokens, int64_t past_length,
-                                   const Cache& cache) override {
-    absl::StatusOr<LmOutput> out = inner_.Forward(tokens, past_length, cache);
+                                   const Cache& cache,
+                                   const Cache& conditions) override {
+    absl::StatusOr<LmOutput> out =
+        inner_.Forward(tokens, past_length, cache, conditions);
     if (out.ok()) out->cache.clear();
     return out;
   }

@@ -217,7 +217,7 @@ TEST_F(TrainerTest, BadInputIsAClearError) {
   expect(run_with("[[evaluate]]\nevery = 5\n"),
          "[[evaluate]] #1 needs `use = \"...\"`");
   expect(run_with("[[evaluate]]\nuse = \"rouge\"\nsegments = 0\n"),
-         "'segments' = 0 is out of range");
+         "segments must be at least 1 for continuation tasks");
   // Checked before training, not after it.
   expect(run_with("[[evaluate]]\nuse = \"chrf\"\nbatches = 3\n"),
          "'batches' does not apply to it");

@@ -35,14 +35,17 @@ namespace llmsys::models_test {
 using Overrides = std::vector<std::pair<std::string, runtime::ParamValue>>;
 using Inputs = std::vector<std::pair<std::string, tensor::Tensor>>;
 
-// reference.so and gpt.so from the build's plugin folder, plus the SDK
-// fixture plugin; loaded once per test binary.
+// reference.so and the model plugins from the build's plugin folder, plus the
+// SDK fixture plugin; loaded once per test binary.
 inline runtime::PluginRegistry& Registry() {
   static runtime::PluginRegistry* registry = [] {
     auto* r = new runtime::PluginRegistry;
     for (const std::string& file :
          {std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/reference.so",
           std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/gpt.so",
+          std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/transformer.so",
+          std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/bert.so",
+          std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/reder.so",
           std::string(LLMSYS_SDK_VALUES_PLUGIN)}) {
       absl::Status s = r->LoadFile(file);
       EXPECT_TRUE(s.ok()) << s;
