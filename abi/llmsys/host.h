@@ -65,6 +65,29 @@ typedef struct llmsys_parameter_decl {
 
 typedef struct llmsys_host_api llmsys_host_api_t;
 
+/* A function of one value, built with op calls on `graph` (a model's F or G
+ * of a coupling layer). `context` holds further inputs (masks, positions),
+ * borrowed for the call; `*out` receives a new value of x's shape and dtype
+ * (one reference, the host's). Since ABI 1.1. */
+typedef struct llmsys_function {
+  void* self; /* the plugin's; valid until the graph's backward has run */
+  llmsys_status_t (*call)(void* self, llmsys_graph_t* graph, llmsys_value_t x,
+                          const llmsys_value_t* context, uint32_t num_context,
+                          llmsys_value_t* out, llmsys_error_t* err);
+} llmsys_function_t;
+
+/* An additive coupling layer on a state split in halves (x1, x2):
+ *   regular form  y1 = x1 + F(x2),  y2 = x2 + G(y1)
+ *   inverse form  x2 = y2 - G(y1),  x1 = y1 - F(x2)   (inverse != 0: the
+ *                 layer maps its input (a1, a2) read as (y1, y2) to (x1, x2))
+ * Since ABI 1.1. Frozen: used in arrays. */
+typedef struct llmsys_coupling {
+  llmsys_function_t f;
+  llmsys_function_t g;
+  uint32_t inverse;
+  uint32_t reserved; /* 0 */
+} llmsys_coupling_t;
+
 struct llmsys_host_api {
   uint32_t struct_size;
   uint32_t abi_major; /* the host's ABI version */
@@ -137,6 +160,25 @@ struct llmsys_host_api {
                                 llmsys_value_t value, const int64_t* ints,
                                 uint32_t num_ints, llmsys_value_t* out,
                                 llmsys_error_t* err);
+
+  /* ---- since ABI 1.1 ---- */
+
+  /* Runs `num_layers` coupling layers in order on the halves (x1, x2),
+   * writing the final halves to out[0], out[1], without keeping any
+   * activation inside the stack: backward rebuilds each layer's input from
+   * its output with the opposite form and recomputes F and G one at a time
+   * (Gomez et al., "The Reversible Residual Network", 2017), so the memory
+   * of a training step does not grow with the number of layers. F and G
+   * receive `context` (borrowed) and may use dropout: each call replays the
+   * random stream of its first run. Gradients equal those of the same
+   * layers written out as op calls, up to the rounding of the rebuilt
+   * inputs. `layers` is copied; the functions' `self` must stay valid
+   * until backward. Without gradient recording the layers simply run. */
+  llmsys_status_t (*call_couplings)(
+      const llmsys_host_api_t* host, llmsys_graph_t* graph,
+      const llmsys_coupling_t* layers, uint32_t num_layers, llmsys_value_t x1,
+      llmsys_value_t x2, const llmsys_value_t* context, uint32_t num_context,
+      llmsys_value_t* out, llmsys_error_t* err);
 };
 
 /* View kinds for value_view. Negative dims count from the end. */

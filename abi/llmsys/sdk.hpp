@@ -36,6 +36,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <new>
@@ -975,6 +976,82 @@ inline void SetOutput(llmsys_graph_t* graph, const std::string& name,
   internal::CallHost("set_output", [&](auto* h, auto* e) {
     return h->set_output(h, graph, name.c_str(), value.get(), e);
   });
+}
+
+// ---- reversible layers (host call_couplings, ABI 1.1) ----
+
+// F or G of a coupling layer: x -> a value of x's shape, given the context
+// values passed to Couplings. It is called again during backward, after
+// forward returned, so the model keeps it alive (a member).
+using CouplingFunction = std::function<Value(
+    llmsys_graph_t* graph, const Value& x, const std::vector<Value>& context)>;
+
+// One additive coupling layer (llmsys_coupling_t): y1 = x1 + F(x2),
+// y2 = x2 + G(y1); `inverse` runs x2 = y2 - G(y1), x1 = y1 - F(x2).
+struct CouplingLayer {
+  const CouplingFunction* f = nullptr;
+  const CouplingFunction* g = nullptr;
+  bool inverse = false;
+};
+
+namespace internal {
+inline llmsys_status_t CallCouplingFunction(void* self, llmsys_graph_t* graph,
+                                            llmsys_value_t x,
+                                            const llmsys_value_t* context,
+                                            uint32_t num_context,
+                                            llmsys_value_t* out,
+                                            llmsys_error_t* err) {
+  return Guard(err, [&] {
+    const auto& fn = *static_cast<const CouplingFunction*>(self);
+    std::vector<Value> ctx;
+    for (uint32_t i = 0; i < num_context; ++i)
+      ctx.push_back(Value::Borrow(graph, context[i]));
+    Value y = fn(graph, Value::Borrow(graph, x), ctx);
+    Require(static_cast<bool>(y), "a coupling function returned no value");
+    Host()->value_retain(Host(), y.get());  // the reference *out hands over
+    *out = y.get();
+  });
+}
+}  // namespace internal
+
+// Whether the host offers call_couplings (ABI 1.1 and later).
+inline bool HostHasCouplings() {
+  const llmsys_host_api_t* host = Host();
+  return host != nullptr && LLMSYS_HOST_HAS(host, call_couplings);
+}
+
+// Runs `layers` on the halves (x1, x2) through the host without keeping
+// their activations: backward rebuilds each layer's input with the
+// opposite form and recomputes F and G (llmsys/host.h call_couplings).
+inline std::pair<Value, Value> Couplings(
+    llmsys_graph_t* graph, const std::vector<CouplingLayer>& layers,
+    const Value& x1, const Value& x2, const std::vector<Value>& context) {
+  Require(HostHasCouplings(),
+          "this host has no call_couplings (it implements ABI " +
+              std::to_string(Host() != nullptr ? Host()->abi_minor : 0) +
+              " minor; recomputed reversible layers need 1.1)",
+          LLMSYS_STATUS_UNIMPLEMENTED);
+  std::vector<llmsys_coupling_t> c;
+  for (const CouplingLayer& l : layers) {
+    Require(l.f != nullptr && l.g != nullptr,
+            "a coupling layer needs both F and G");
+    llmsys_coupling_t layer{};
+    layer.f = {const_cast<CouplingFunction*>(l.f),
+               &internal::CallCouplingFunction};
+    layer.g = {const_cast<CouplingFunction*>(l.g),
+               &internal::CallCouplingFunction};
+    layer.inverse = l.inverse ? 1u : 0u;
+    c.push_back(layer);
+  }
+  std::vector<llmsys_value_t> ctx;
+  for (const Value& v : context) ctx.push_back(v.get());
+  llmsys_value_t out[2] = {nullptr, nullptr};
+  internal::CallHost("call_couplings", [&](auto* h, auto* e) {
+    return h->call_couplings(
+        h, graph, c.data(), static_cast<uint32_t>(c.size()), x1.get(), x2.get(),
+        ctx.data(), static_cast<uint32_t>(ctx.size()), out, e);
+  });
+  return {Value::Adopt(graph, out[0]), Value::Adopt(graph, out[1])};
 }
 
 // ---------------------------------------------------------------------------

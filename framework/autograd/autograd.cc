@@ -51,6 +51,11 @@ bool GradEnabled() { return grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(grad_enabled) { grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
 
+GradModeGuard::GradModeGuard(bool enabled) : previous_(grad_enabled) {
+  grad_enabled = enabled;
+}
+GradModeGuard::~GradModeGuard() { grad_enabled = previous_; }
+
 bool AnyRequiresGrad(const std::vector<Var>& inputs) {
   if (!grad_enabled) return false;
   for (const Var& v : inputs) {

@@ -86,6 +86,19 @@ class NoGradGuard {
   bool previous_;
 };
 
+// Sets recording on or off on this thread for its lifetime (a backward
+// that recomputes a forward turns it on).
+class GradModeGuard {
+ public:
+  explicit GradModeGuard(bool enabled);
+  ~GradModeGuard();
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // True when any of `inputs` requires a gradient and recording is on.
 bool AnyRequiresGrad(const std::vector<Var>& inputs);
 

@@ -75,9 +75,10 @@ std::vector<SectionSchema> MakeSchema() {
             "lm: next-token prediction on text; translation: sentence "
             "pairs; mlm: masked language modelling on lines of text",
             {"lm", "translation", "mlm"}),
-        Str("train", std::nullopt,
+        Str("train", "",
             "training text (plain or .gz); translation: the files' prefix "
-            "(<train>.<source_lang>, <train>.<target_lang>, each maybe .gz)"),
+            "(<train>.<source_lang>, <train>.<target_lang>, each maybe .gz); "
+            "required unless synthetic_pairs > 0"),
         Str("valid", "",
             "validation text (translation: prefix); empty: the end of train"),
         Str("test", "", "test prefix (translation; [[evaluate]] split)"),
@@ -94,6 +95,23 @@ std::vector<SectionSchema> MakeSchema() {
         Int("sort_batches", 100,
             "translation, mlm: runs of this many batches are sorted by "
             "length, so a batch holds similar lengths (0: plain shuffle)"),
+        Int("synthetic_pairs", 0,
+            "translation: > 0 generates this many training pairs of a "
+            "synthetic reversible language pair instead of reading files "
+            "(framework/data/synthetic.h)"),
+        Int("synthetic_eval_pairs", 500,
+            "synthetic: pairs in each of valid and test", 1),
+        Int("synthetic_vocab", 100, "synthetic: source words", 1),
+        Int("synthetic_min_len", 3, "synthetic: fewest source words", 1),
+        Int("synthetic_max_len", 10, "synthetic: most source words", 1),
+        Float("synthetic_split_fraction", 0.0,
+              "synthetic: share of source words that become two target "
+              "words",
+              0.0, 1.0),
+        Float("synthetic_swap_prob", 0.0,
+              "synthetic: probability of swapping adjacent target words (0: "
+              "monotonic)",
+              0.0, 1.0),
         Float("mask_prob", 0.15,
               "mlm: share of tokens predicted (80% [MASK], 10% random, 10% "
               "kept)",

@@ -8,6 +8,7 @@
 #include "framework/autograd/views.h"
 #include "framework/core/logging.h"
 #include "framework/core/version.h"
+#include "framework/runtime/couplings.h"
 #include "framework/runtime/graph.h"
 #include "llmsys/version.h"
 
@@ -222,6 +223,38 @@ llmsys_status_t ValueView(const llmsys_host_api_t*, llmsys_graph_t* g,
   return LLMSYS_STATUS_OK;
 }
 
+llmsys_status_t CallCouplings(const llmsys_host_api_t*, llmsys_graph_t* g,
+                              const llmsys_coupling_t* layers,
+                              uint32_t num_layers, llmsys_value_t x1,
+                              llmsys_value_t x2, const llmsys_value_t* context,
+                              uint32_t num_context, llmsys_value_t* out,
+                              llmsys_error_t* err) {
+  absl::StatusOr<Graph*> graph = GraphOf(g, "call_couplings");
+  if (!graph.ok()) return Report(graph.status(), err);
+  if ((num_layers > 0 && layers == nullptr) ||
+      (num_context > 0 && context == nullptr) || out == nullptr)
+    return Report(absl::InvalidArgumentError(
+                      "call_couplings: layers, context or out is NULL"),
+                  err);
+  absl::StatusOr<autograd::Var> a = VarOf(x1, "call_couplings");
+  if (!a.ok()) return Report(a.status(), err);
+  absl::StatusOr<autograd::Var> b = VarOf(x2, "call_couplings");
+  if (!b.ok()) return Report(b.status(), err);
+  std::vector<autograd::Var> ctx;
+  for (uint32_t i = 0; i < num_context; ++i) {
+    absl::StatusOr<autograd::Var> c = VarOf(context[i], "call_couplings");
+    if (!c.ok()) return Report(c.status(), err);
+    ctx.push_back(*c);
+  }
+  absl::StatusOr<std::pair<autograd::Var, autograd::Var>> r = RunCouplings(
+      **graph, std::vector<llmsys_coupling_t>(layers, layers + num_layers), *a,
+      *b, ctx);
+  if (!r.ok()) return Report(r.status(), err);
+  out[0] = (*graph)->NewValue(r->first);
+  out[1] = (*graph)->NewValue(r->second);
+  return LLMSYS_STATUS_OK;
+}
+
 }  // namespace
 
 std::unique_ptr<llmsys_host_api_t> MakeHostApi(const HostApiOwner* owner) {
@@ -244,6 +277,7 @@ std::unique_ptr<llmsys_host_api_t> MakeHostApi(const HostApiOwner* owner) {
   api->declare_buffer = &DeclareBuffer;
   api->set_output = &SetOutput;
   api->value_view = &ValueView;
+  api->call_couplings = &CallCouplings;
   return api;
 }
 

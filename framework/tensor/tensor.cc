@@ -1,6 +1,7 @@
 #include "framework/tensor/tensor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstdlib>
 #include <cstring>
@@ -226,6 +227,10 @@ float F16ToFloat(uint16_t h) {
 
 // ---- Storage ----
 
+namespace {
+std::atomic<int64_t> host_bytes{0}, peak_host_bytes{0};
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<Storage>> Storage::Allocate(size_t bytes,
                                                            DLDevice device) {
   if (device.device_type != kDLCPU)
@@ -239,8 +244,22 @@ absl::StatusOr<std::shared_ptr<Storage>> Storage::Allocate(size_t bytes,
   if (p == nullptr)
     return absl::ResourceExhaustedError(
         absl::StrCat("out of host memory allocating ", bytes, " bytes"));
-  return std::make_shared<Storage>(p, bytes, device, [p] { std::free(p); });
+  const int64_t n = static_cast<int64_t>(rounded);
+  const int64_t now = host_bytes.fetch_add(n) + n;
+  int64_t peak = peak_host_bytes.load();
+  while (now > peak && !peak_host_bytes.compare_exchange_weak(peak, now)) {
+  }
+  return std::make_shared<Storage>(p, bytes, device, [p, n] {
+    std::free(p);
+    host_bytes.fetch_sub(n);
+  });
 }
+
+HostMemory HostTensorMemory() {
+  return {host_bytes.load(), peak_host_bytes.load()};
+}
+
+void ResetPeakHostTensorMemory() { peak_host_bytes.store(host_bytes.load()); }
 
 Storage::Storage(void* data, size_t bytes, DLDevice device,
                  std::function<void()> deleter)

@@ -75,6 +75,17 @@ uint16_t FloatToF16(float f);
 float F16ToFloat(uint16_t h);
 
 // Bytes on one device, freed by its deleter when the last Tensor lets go.
+// Host memory of the tensors Storage::Allocate made (64-byte rounded):
+// what they hold now, and the most they held at once since the process
+// started or the last ResetPeakHostTensorMemory(). Memory a plugin
+// allocates itself, or that arrives by DLPack, is not counted.
+struct HostMemory {
+  int64_t current = 0;
+  int64_t peak = 0;
+};
+HostMemory HostTensorMemory();
+void ResetPeakHostTensorMemory();
+
 class Storage {
  public:
   // Host memory is 64-byte aligned and uninitialized. Devices other than

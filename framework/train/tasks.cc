@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -9,6 +10,7 @@
 #include "framework/core/status_macros.h"
 #include "framework/data/corpus.h"
 #include "framework/data/masking.h"
+#include "framework/data/synthetic.h"
 
 namespace llmsys::train {
 namespace {
@@ -163,7 +165,8 @@ class TranslationTask : public Task {
   static absl::StatusOr<std::unique_ptr<Task>> Load(
       const config::Experiment& e) {
     for (const char* key : {"source_lang", "target_lang"})
-      if (e.String("data", key).empty())
+      if (e.String("data", key).empty() &&
+          e.Int("data", "synthetic_pairs") == 0)
         return absl::InvalidArgumentError(
             absl::StrCat(e.Get("data", "task").source.Describe(),
                          ": [data] task = \"translation\" needs [data] ", key,
@@ -173,6 +176,11 @@ class TranslationTask : public Task {
     t->limits_ = {e.Int("data", "max_source_len"),
                   e.Int("data", "max_target_len"),
                   e.String("data", "too_long")};
+    t->sort_batches_ = e.Int("data", "sort_batches");
+    if (e.Int("data", "synthetic_pairs") > 0) {
+      LLMSYS_RETURN_IF_ERROR(t->Generate(e));
+      return t;
+    }
     LLMSYS_ASSIGN_OR_RETURN(t->train_, LoadSplit(e, "train"));
     if (!e.String("data", "valid").empty()) {
       LLMSYS_ASSIGN_OR_RETURN(t->valid_, LoadSplit(e, "valid"));
@@ -200,7 +208,6 @@ class TranslationTask : public Task {
       LLMSYS_ASSIGN_OR_RETURN(TranslationSplit test, LoadSplit(e, "test"));
       t->test_ = std::move(test);
     }
-    t->sort_batches_ = e.Int("data", "sort_batches");
     return t;
   }
 
@@ -295,6 +302,48 @@ class TranslationTask : public Task {
   }
 
  private:
+  // [data] synthetic_*: train, valid and test from one generated corpus
+  // (one lexicon): its first synthetic_pairs pairs, then synthetic_eval_pairs
+  // each.
+  absl::Status Generate(const config::Experiment& e) {
+    data::SyntheticPairOptions o;
+    o.seed = static_cast<uint64_t>(e.Int("experiment", "seed"));
+    const int64_t train = e.Int("data", "synthetic_pairs");
+    const int64_t eval = e.Int("data", "synthetic_eval_pairs");
+    o.num_pairs = train + 2 * eval;
+    o.vocab_size = e.Int("data", "synthetic_vocab");
+    o.min_len = e.Int("data", "synthetic_min_len");
+    o.max_len = e.Int("data", "synthetic_max_len");
+    o.split_fraction = e.Float("data", "synthetic_split_fraction");
+    o.swap_prob = e.Float("data", "synthetic_swap_prob");
+    absl::StatusOr<data::SyntheticPairs> pairs = data::MakeSyntheticPairs(o);
+    if (!pairs.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat(e.Get("data", "synthetic_pairs").source.Describe(),
+                       ": [data] ", pairs.status().message()));
+    const data::ParallelCorpus& c = pairs->corpus;
+    int64_t from = 0;
+    for (auto [split, name, n] : {std::tuple{&train_, "train", train},
+                                  std::tuple{&valid_, "valid", eval}}) {
+      split->name = name;
+      split->source_file = absl::StrCat("synthetic ", name, " source");
+      split->target_file = absl::StrCat("synthetic ", name, " target");
+      split->source_text.assign(c.source.begin() + from,
+                                c.source.begin() + from + n);
+      split->target_text.assign(c.target.begin() + from,
+                                c.target.begin() + from + n);
+      from += n;
+    }
+    TranslationSplit test;
+    test.name = "test";
+    test.source_file = "synthetic test source";
+    test.target_file = "synthetic test target";
+    test.source_text.assign(c.source.begin() + from, c.source.end());
+    test.target_text.assign(c.target.begin() + from, c.target.end());
+    test_ = std::move(test);
+    return absl::OkStatus();
+  }
+
   static absl::StatusOr<TranslationSplit> LoadSplit(const config::Experiment& e,
                                                     const std::string& key) {
     TranslationSplit s;
@@ -634,6 +683,17 @@ absl::StatusOr<std::string> PairFile(const config::Experiment& e,
 
 absl::StatusOr<std::unique_ptr<Task>> Task::Load(const config::Experiment& e) {
   const std::string kind = e.String("data", "task");
+  const bool synthetic = e.Int("data", "synthetic_pairs") > 0;
+  if (synthetic && kind != "translation")
+    return absl::InvalidArgumentError(absl::StrCat(
+        e.Get("data", "synthetic_pairs").source.Describe(),
+        ": [data] synthetic_pairs makes a translation corpus; it needs "
+        "task = \"translation\""));
+  if (!synthetic && e.String("data", "train").empty())
+    return absl::InvalidArgumentError(absl::StrCat(
+        e.file().empty() ? std::string("the experiment") : e.file().string(),
+        ": [data] train is required: the training text (translation: the "
+        "files' prefix; or synthetic_pairs > 0)"));
   if (kind == "translation") return TranslationTask::Load(e);
   if (kind == "mlm") return MlmTask::Load(e);
   return LmTask::Load(e);

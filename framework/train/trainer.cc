@@ -787,8 +787,9 @@ absl::StatusOr<eval::EvalResult> RunTranslationEvaluation(
                             Translate(session, PlanFromConfig(session), chosen,
                                       entry.reverse, &stats));
     LLMSYS_ASSIGN_OR_RETURN(hyps, TranslationText(session.tokenizer(), ids));
-    const std::string lang =
+    std::string lang =
         e.String("data", entry.reverse ? "source_lang" : "target_lang");
+    if (lang.empty()) lang = entry.reverse ? "src" : "tgt";  // synthetic
     const fs::path dir = run_dir / "translations";
     std::error_code ec;
     fs::create_directories(dir, ec);

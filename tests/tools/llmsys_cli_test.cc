@@ -31,7 +31,7 @@ std::string File(const std::string& name) {
 TEST(LlmsysCliTest, VersionAndHelp) {
   Result r = RunLlmsys("--version");
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_TRUE(Contains(r.out, "(plugin ABI 1.0)")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "(plugin ABI 1.1)")) << r.out;
   for (const char* args :
        {"--help", "plugins --help", "plugins describe --help",
         "plugins check --help", "eval --help", "generate --help"}) {
@@ -80,7 +80,7 @@ TEST(LlmsysCliTest, JsonListing) {
       EXPECT_EQ(row["version"], "0.1.0");
       EXPECT_EQ(row["device"], "cpu");
       EXPECT_EQ(row["file"], File("pure_c"));
-      EXPECT_EQ(row["abi"], "1.0");
+      EXPECT_EQ(row["abi"], "1.1");
     }
   }
   EXPECT_TRUE(found) << r.out;
@@ -168,9 +168,9 @@ TEST(LlmsysCliTest, CheckBrokenPluginsSaysWhy) {
       {File("no_entry"),
        "does not export the entry symbol 'llmsys_plugin_entry'"},
       {File("abi_major2"),
-       "built against llmsys ABI 2.0, but this host implements ABI 1.0"},
+       "built against llmsys ABI 2.0, but this host implements ABI 1.1"},
       {File("newer_minor"),
-       "built against llmsys ABI 1.1, newer than this host's ABI 1.0"},
+       "built against llmsys ABI 1.2, newer than this host's ABI 1.1"},
       {File("init_fails"), "failed (FAILED_PRECONDITION): this CPU lacks"},
       {File("throws_sdk"), "uncaught C++ exception: vector::at"},
       {File("throws_raw"), "threw a C++ exception across the C ABI"},

@@ -64,9 +64,11 @@
 // EVAL drops nothing. GENERATE is refused: the model is non-autoregressive
 // and translates in one EVAL call.
 //
-// Each coupling layer is one function of (x1, x2, inverse), with F and G
-// separate functions, so that a memory-saving backward can rebuild a layer's
-// input from its output with the inverse form.
+// recompute = true runs the stack through the host's call_couplings
+// (llmsys/host.h): no activation inside it is stored, and backward rebuilds
+// each layer's input from its output with the opposite form and recomputes
+// F and G, so training memory stays flat in n_layer; the gradients are those
+// of the stored path up to the rounding of the rebuilt inputs.
 #include <cmath>
 #include <string>
 #include <tuple>
@@ -95,7 +97,8 @@ struct Config {
   int64_t vocab_size, n_layer, n_head, n_embd, ffn_dim, upsample, blank,
       max_positions;
   double dropout, layer_norm_eps;
-  bool gelu;  // activation "gelu" (erf form) rather than "relu"
+  bool gelu;       // activation "gelu" (erf form) rather than "relu"
+  bool recompute;  // run the stack through the host's call_couplings
   DLDataType dtype;
 };
 
@@ -188,6 +191,11 @@ class Reder : public llmsys::sdk::Model {
                 .Min(1),
             ParamSpec::String("dtype", "float32", "parameter dtype")
                 .Choices("float32|float64"),
+            ParamSpec::Bool("recompute", false,
+                            "train without storing the coupling layers' "
+                            "activations: backward rebuilds each layer's "
+                            "input with its inverse and recomputes it (memory "
+                            "flat in n_layer, about a third more compute)"),
         }};
   }
 
@@ -204,6 +212,7 @@ class Reder : public llmsys::sdk::Model {
            .dropout = p.Float("dropout"),
            .layer_norm_eps = p.Float("layer_norm_eps"),
            .gelu = p.String("activation") == "gelu",
+           .recompute = p.Bool("recompute"),
            .dtype = llmsys::sdk::DtypeNamed(p.String("dtype"))} {
     Require(c_.n_layer % 2 == 0,
             "reder: n_layer (" + std::to_string(c_.n_layer) +
@@ -240,6 +249,27 @@ class Reder : public llmsys::sdk::Model {
     }
     // Declaring is what create() is for: the host allocates and initializes.
     for (const ParameterSpec& spec : All()) spec.Get(graph);
+    if (c_.recompute) {
+      Require(llmsys::sdk::HostHasCouplings(),
+              "reder: recompute needs a host with call_couplings (llmsys ABI "
+              "1.1 or later)",
+              LLMSYS_STATUS_UNIMPLEMENTED);
+      // F and G of every layer as functions the host calls (again in
+      // backward); they live as long as the instance.
+      for (const std::vector<Layer>* end : {&source_end_, &target_end_}) {
+        for (const Layer& layer : *end) {
+          const Layer* l = &layer;
+          functions_.push_back({[this, l](llmsys_graph_t* g, const Value& x,
+                                          const std::vector<Value>& context) {
+                                  return F(ContextOf(g, x, context), *l, x);
+                                },
+                                [this, l](llmsys_graph_t* g, const Value& x,
+                                          const std::vector<Value>& context) {
+                                  return G(ContextOf(g, x, context), *l, x);
+                                }});
+        }
+      }
+    }
   }
 
   void Forward(llmsys_graph_t* graph,
@@ -458,6 +488,7 @@ class Reder : public llmsys::sdk::Model {
   // inverted (f_{x->y}); direction 1 the other way round (f_{y->x}).
   std::pair<Value, Value> Duplex(const Context& ctx, Value x1, Value x2,
                                  int64_t direction) const {
+    if (c_.recompute) return Recomputed(ctx, x1, x2, direction);
     const std::vector<Layer>& first =
         direction == 0 ? source_end_ : target_end_;
     const std::vector<Layer>& second =
@@ -467,6 +498,41 @@ class Reder : public llmsys::sdk::Model {
     for (auto it = second.rbegin(); it != second.rend(); ++it)
       std::tie(x1, x2) = Coupling(ctx, *it, x1, x2, /*inverse=*/true);
     return {std::move(x1), std::move(x2)};
+  }
+
+  // The same stack through the host's call_couplings (recompute): the
+  // layers' F and G get the context as values (positions, dropout
+  // probability, and the padding mask when there is one).
+  std::pair<Value, Value> Recomputed(const Context& ctx, const Value& x1,
+                                     const Value& x2, int64_t direction) const {
+    const size_t half = source_end_.size();
+    const size_t first = direction == 0 ? 0 : half;  // into functions_
+    const size_t second = direction == 0 ? half : 0;
+    std::vector<llmsys::sdk::CouplingLayer> layers;
+    for (size_t i = 0; i < half; ++i)
+      layers.push_back({&functions_[first + i].f, &functions_[first + i].g,
+                        /*inverse=*/false});
+    for (size_t i = half; i-- > 0;)
+      layers.push_back({&functions_[second + i].f, &functions_[second + i].g,
+                        /*inverse=*/true});
+    std::vector<Value> context = {
+        ctx.pe,
+        llmsys::sdk::Constant(ctx.graph, std::vector<double>{ctx.p_drop}, {1})};
+    if (ctx.mask) context.push_back(ctx.mask);
+    return llmsys::sdk::Couplings(ctx.graph, layers, x1, x2, context);
+  }
+
+  // The Context a host-called F or G receives (Recomputed's values).
+  Context ContextOf(llmsys_graph_t* graph, const Value& x,
+                    const std::vector<Value>& context) const {
+    const std::vector<int64_t> shape = x.Shape();
+    const DLTensor p = context.at(1).Tensor();
+    return {.graph = graph,
+            .batch = shape[0],
+            .frames = shape[1],
+            .pe = context.at(0),
+            .mask = context.size() > 2 ? context[2] : Value(),
+            .p_drop = static_cast<const double*>(llmsys_tensor_data(&p))[0]};
   }
 
   // The CTC frames of each sentence: s * length.
@@ -631,6 +697,11 @@ class Reder : public llmsys::sdk::Model {
   Config c_;
   ParameterSpec embed_;
   std::vector<Layer> source_end_, target_end_;
+  // recompute: F and G of source_end_'s layers, then target_end_'s.
+  struct Functions {
+    llmsys::sdk::CouplingFunction f, g;
+  };
+  std::vector<Functions> functions_;
 };
 
 }  // namespace

@@ -72,7 +72,7 @@ TEST(PluginLoadTest, DifferentMajorIsRefusedNamingBothVersions) {
   std::string message = LoadError(TestPlugin("abi_major2"));
   EXPECT_NE(
       message.find(
-          "built against llmsys ABI 2.0, but this host implements ABI 1.0"),
+          "built against llmsys ABI 2.0, but this host implements ABI 1.1"),
       std::string::npos)
       << message;
   EXPECT_NE(message.find("Rebuild"), std::string::npos);
@@ -81,7 +81,7 @@ TEST(PluginLoadTest, DifferentMajorIsRefusedNamingBothVersions) {
 TEST(PluginLoadTest, NewerMinorIsRefused) {
   std::string message = LoadError(TestPlugin("newer_minor"));
   EXPECT_NE(message.find(
-                "built against llmsys ABI 1.1, newer than this host's ABI 1.0"),
+                "built against llmsys ABI 1.2, newer than this host's ABI 1.1"),
             std::string::npos)
       << message;
 }
@@ -128,7 +128,7 @@ TEST(PluginLoadTest, GoodPluginDescribesItself) {
   EXPECT_EQ(plugin.id(), "test.good");
   EXPECT_EQ(plugin.version(), "1.2.3");
   EXPECT_EQ(plugin.license(), "MIT");
-  EXPECT_EQ(plugin.abi(), "1.0");
+  EXPECT_EQ(plugin.abi(), "1.1");
   ASSERT_EQ(plugin.components().size(), 5u);
   ASSERT_EQ(plugin.op_contracts().size(), 1u);
   EXPECT_EQ(plugin.op_contracts()[0].name, "scale");

@@ -178,6 +178,46 @@ TEST_F(TaskRunsTest, ARederRunTranslatesBothWaysWithCtc) {
   EXPECT_EQ(back->texts.size(), 1u);
 }
 
+// [data] synthetic_pairs generates the corpus: train, valid and test from
+// one lexicon; the translations go to translations/test.tgt and .src.
+TEST_F(TaskRunsTest, ASyntheticPairNeedsNoFiles) {
+  const std::string reder =
+      "use = \"reder\"\nn_layer = 2\nn_embd = 16\nn_head = 2\nffn_dim = 32\n"
+      "dropout = 0.0\n";
+  const std::string evaluate =
+      "decoder = \"ctc\"\n[[evaluate]]\nuse = \"bleu\"\nsplit = \"test\"\n"
+      "segments = 0\n[[evaluate]]\nuse = \"bleu\"\nsplit = \"test\"\n"
+      "direction = \"reverse\"\nsegments = 0\n";
+  const std::map<std::string, std::string> data = {
+      {"train", ""},
+      {"valid", ""},
+      {"test", ""},
+      {"source_lang", ""},
+      {"target_lang", ""},
+      {"synthetic_pairs", "40"},
+      {"synthetic_eval_pairs", "6"},
+      {"synthetic_vocab", "12"},
+      {"synthetic_split_fraction", "0.25"}};
+  absl::StatusOr<RunResult> r = Run(Translation(reder, evaluate, data));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(
+      data::SplitLines(Read(RunDir() / "translations" / "test.tgt")).size(),
+      6u);
+  EXPECT_EQ(
+      data::SplitLines(Read(RunDir() / "translations" / "test.src")).size(),
+      6u);
+  std::map<std::string, std::string> bad = data;
+  bad["synthetic_min_len"] = "20";
+  ExpectError(Translation(reder, evaluate, bad), "min_len 20");
+  bad = data;
+  bad["task"] = "\"lm\"";
+  ExpectError(Translation(reder, evaluate, bad),
+              "synthetic_pairs makes a translation corpus");
+  bad = data;
+  bad["synthetic_pairs"] = "0";
+  ExpectError(Translation(reder, evaluate, bad), "[data] train is required");
+}
+
 TEST_F(TaskRunsTest, TranslationDataErrorsNameTheFileAndLine) {
   Write(dir_ / "bad.xx", "a1\na2\na3\n");
   Write(dir_ / "bad.yy", "b1\nb2\n");
