@@ -33,6 +33,7 @@
 #ifndef LLMSYS_SDK_HPP_
 #define LLMSYS_SDK_HPP_
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -976,6 +977,139 @@ inline void SetOutput(llmsys_graph_t* graph, const std::string& name,
   internal::CallHost("set_output", [&](auto* h, auto* e) {
     return h->set_output(h, graph, name.c_str(), value.get(), e);
   });
+}
+
+// ---- layers: linear layers and LayerNorms ----
+//
+// The bookkeeping every transformer repeats. In create, a ParameterMaker
+// (the model's dtype, whether its layers have biases, the LayerNorm
+// epsilon) makes the ParameterSpecs of each layer, which the model keeps;
+// in forward, Apply and LayerNorm run them.
+//
+//   const ParameterMaker make{.dtype = dtype, .bias = true, .eps = 1e-5};
+//   ln_ = make.Norm("ln", C);                                  // in create
+//   fc_ = make.Linear("mlp.fc", C, 4 * C, NormalInit(0.02));
+//   ...
+//   Value h = Apply(graph, fc_, LayerNorm(graph, ln_, x));     // in forward
+//
+// A layer made without a bias leaves its `bias` unnamed: never declared,
+// skipped by Apply, LayerNorm and AppendSpecs.
+
+// How a weight is initialized: ParameterSpec's init, a and b.
+struct WeightInit {
+  std::string init = "normal";
+  double a = 0.0;
+  double b = 0.02;
+};
+// normal(0, stddev).
+inline WeightInit NormalInit(double stddev) {
+  return {.init = "normal", .a = 0.0, .b = stddev};
+}
+// uniform(-bound, bound).
+inline WeightInit UniformInit(double bound) {
+  return {.init = "uniform", .a = -bound, .b = bound};
+}
+// Xavier (Glorot) uniform of a weight (fan_out, fan_in):
+// uniform(-a, a) with a = sqrt(6 / (fan_in + fan_out)).
+inline WeightInit XavierUniformInit(int64_t fan_in, int64_t fan_out) {
+  return UniformInit(std::sqrt(6.0 / static_cast<double>(fan_in + fan_out)));
+}
+
+// A linear layer y = x @ weight^T + bias, in torch.nn.Linear's layout:
+// weight (out, in), bias (out).
+struct LinearParams {
+  ParameterSpec weight = {}, bias = {};
+};
+// A LayerNorm over the last dim: weight (n), bias (n) and its epsilon.
+struct NormParams {
+  ParameterSpec weight = {}, bias = {};
+  double eps = 1e-5;
+};
+
+// Makes one model's ParameterSpecs: all in `dtype`; biases in linear
+// layers and LayerNorms when `bias`; LayerNorms with epsilon `eps`. Biases
+// and LayerNorm weights are excluded from weight decay (as GPT-2 and BERT
+// train them); other weights are not.
+struct ParameterMaker {
+  DLDataType dtype = LLMSYS_DTYPE_F32;
+  bool bias = true;
+  double eps = 1e-5;
+
+  // A weight of `shape` initialized as `init`; weight decay applies.
+  ParameterSpec Weight(std::string name, std::vector<int64_t> shape,
+                       const WeightInit& init) const {
+    return {.name = std::move(name),
+            .shape = std::move(shape),
+            .dtype = dtype,
+            .init = init.init,
+            .a = init.a,
+            .b = init.b};
+  }
+  // A vector (n) initialized "zeros" or "ones" and excluded from weight
+  // decay: a bias or a LayerNorm weight.
+  ParameterSpec Vector(std::string name, int64_t n, std::string init) const {
+    return {.name = std::move(name),
+            .shape = {n},
+            .dtype = dtype,
+            .init = std::move(init),
+            .no_decay = true};
+  }
+  // "<name>.weight" (out, in) initialized as `init` and, with `bias`,
+  // "<name>.bias" (out) zeros.
+  LinearParams Linear(const std::string& name, int64_t in, int64_t out,
+                      const WeightInit& init) const {
+    LinearParams l{.weight = Weight(name + ".weight", {out, in}, init)};
+    if (bias) l.bias = Vector(name + ".bias", out, "zeros");
+    return l;
+  }
+  // "<name>.weight" (n) ones and, with `bias`, "<name>.bias" (n) zeros.
+  NormParams Norm(const std::string& name, int64_t n) const {
+    NormParams l{.weight = Vector(name + ".weight", n, "ones"), .eps = eps};
+    if (bias) l.bias = Vector(name + ".bias", n, "zeros");
+    return l;
+  }
+};
+
+// Appends the named ParameterSpecs of `layers` (each a ParameterSpec,
+// LinearParams or NormParams) to `specs` in order, a layer's weight before
+// its bias; unnamed ones (a layer without a bias, one never made) are
+// skipped. Lists a model's parameters in declaration order.
+template <class... Layers>
+void AppendSpecs(std::vector<ParameterSpec>* specs, const Layers&... layers) {
+  auto one = [specs](const ParameterSpec& s) {
+    if (!s.name.empty()) specs->push_back(s);
+  };
+  auto each = [&one](const auto& layer) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(layer)>,
+                                 ParameterSpec>) {
+      one(layer);
+    } else {
+      one(layer.weight);
+      one(layer.bias);
+    }
+  };
+  (each(layers), ...);
+}
+
+// The linear layer on x (..., in) -> (..., out): x @ weight^T + bias, the
+// bias only when it has one.
+inline Value Apply(llmsys_graph_t* graph, const LinearParams& linear,
+                   const Value& x) {
+  Value y = Matmul(x, linear.weight.Get(graph), false, true);
+  return linear.bias.name.empty() ? y : y + linear.bias.Get(graph);
+}
+// The LayerNorm on x (..., n) with its parameters and epsilon.
+inline Value LayerNorm(llmsys_graph_t* graph, const NormParams& norm,
+                       const Value& x) {
+  Value w = norm.weight.Get(graph);
+  if (norm.bias.name.empty()) return LayerNorm(x, &w, nullptr, norm.eps);
+  Value b = norm.bias.Get(graph);
+  return LayerNorm(x, &w, &b, norm.eps);
+}
+// Dropout(x, p) when p > 0; x itself, with no op call, when p is 0 (outside
+// training, or dropout off), so evaluation records no dropout.
+inline Value MaybeDropout(const Value& x, double p) {
+  return p > 0.0 ? Dropout(x, p) : x;
 }
 
 // ---- reversible layers (host call_couplings, ABI 1.1) ----

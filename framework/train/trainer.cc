@@ -679,6 +679,7 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> Translate(
     generate::Cache conditions = SourceInputs(chunk);
     std::vector<std::vector<int32_t>> result;
     if (ctc) {
+      const Clock::time_point start = Clock::now();
       autograd::NoGradGuard no_grad;
       if (reverse) {
         LLMSYS_ASSIGN_OR_RETURN(Tensor direction,
@@ -699,6 +700,15 @@ absl::StatusOr<std::vector<std::vector<int32_t>>> Translate(
       if (auto n = outputs.find("logit_lengths"); n != outputs.end())
         lengths = n->second->data.ToDoubles();
       result = CtcGreedy(l, lengths, blank);
+      if (stats != nullptr) {  // one pass: all of it counts as prefill
+        stats->sequences += static_cast<int64_t>(chunk.size());
+        for (size_t i = 0; i < chunk.size(); ++i) {
+          stats->prompt_tokens += static_cast<int64_t>(chunk[i].size());
+          stats->generated_tokens += static_cast<int64_t>(result[i].size());
+        }
+        ++stats->model_calls;
+        stats->prefill_seconds += Seconds(start);
+      }
     } else {
       generate::PluginLanguageModel lm(session.model(),
                                        session.model_instance(), &session.ops(),
@@ -834,6 +844,51 @@ absl::StatusOr<int64_t> CountCorrect(const std::map<std::string, Var>& outputs,
   }
   return correct;
 }
+
+// The model's other scalar training outputs ("ctc_forward",
+// "ctc_infeasible", ...), logged with each step line: a float's mean over
+// the micro-batches since the last line, an integer's sum (a count), whose
+// run total also goes to summary.json (this process's steps).
+class ScalarOutputs {
+ public:
+  void Add(const std::map<std::string, Var>& outputs) {
+    for (const auto& [name, v] : outputs) {
+      if (name == "loss" || name == "nll_loss" || v->data.numel() != 1)
+        continue;
+      Entry& e = entries_[name];
+      e.integer = !tensor::IsFloatDType(v->data.dtype());
+      const double x = ScalarOf(v);
+      e.sum += x;
+      e.total += x;
+      ++e.count;
+    }
+  }
+  void Flush(json& record) {
+    for (auto& [name, e] : entries_) {
+      if (e.count == 0) continue;
+      if (e.integer)
+        record[name] = static_cast<int64_t>(e.sum);
+      else
+        record[name] = e.sum / static_cast<double>(e.count);
+      e.sum = 0;
+      e.count = 0;
+    }
+  }
+  json totals() const {
+    json t = json::object();
+    for (const auto& [name, e] : entries_)
+      if (e.integer) t[name] = static_cast<int64_t>(e.total);
+    return t;
+  }
+
+ private:
+  struct Entry {
+    double sum = 0, total = 0;
+    int64_t count = 0;
+    bool integer = false;
+  };
+  std::map<std::string, Entry> entries_;
+};
 
 class MetricsLog {
  public:
@@ -1014,6 +1069,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   const Clock::time_point loop_start = Clock::now();
   const int64_t first_step = state.step + 1;
   int64_t tokens_this_process = 0;
+  ScalarOutputs extra;
   for (int64_t step = first_step; step <= steps; ++step) {
     for (const Var& p : params) p->grad = Tensor();
     double loss_sum = 0;
@@ -1029,6 +1085,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
             absl::StrCat("model ", session->model().id,
                          " set no 'loss' output in training mode"));
       loss_sum += ScalarOf(loss->second);
+      extra.Add(out);
       LLMSYS_ASSIGN_OR_RETURN(
           Tensor seed_grad,
           Tensor::FromDoubles(loss->second->data.shape(),
@@ -1061,18 +1118,24 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     const double tps =
         static_cast<double>(tokens_this_process) / std::max(elapsed, 1e-9);
     if (step % log_every == 0 || step == steps) {
-      metrics.Write({{"step", step},
+      json record = {{"step", step},
                      {"loss", loss},
                      {"lr", schedule.At(step)},
                      {"grad_norm", norm},
                      {"tokens", state.tokens},
                      {"tokens_per_second", tps},
-                     {"elapsed_seconds", state.elapsed + elapsed}});
+                     {"elapsed_seconds", state.elapsed + elapsed}};
+      extra.Flush(record);
+      metrics.Write(record);
       const double eta = elapsed / static_cast<double>(step - first_step + 1) *
                          static_cast<double>(steps - step);
-      const std::string line = absl::StrFormat(
+      std::string line = absl::StrFormat(
           "step %d/%d | loss %.4f | %.0f tok/s | lr %.2e | ETA %s", step, steps,
           loss, tps, schedule.At(step), Duration(eta));
+      for (const auto& [name, value] : record.items())  // counts, if any
+        if (value.is_number_integer() && value.get<int64_t>() > 0 &&
+            name != "step" && name != "tokens")
+          absl::StrAppend(&line, " | ", name, " ", value.get<int64_t>());
       if (bar)
         std::cerr << "\r" << line << "   " << std::flush;
       else
@@ -1180,6 +1243,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                   {"val_loss", last_val},
                   {"val_perplexity", std::exp(last_val)},
                   {"evaluations", evaluations},
+                  {"output_totals", extra.totals()},
                   {"wall_seconds", wall},
                   {"train_seconds", state.elapsed + Seconds(loop_start)},
                   {"tokens_per_second", result.tokens_per_second},

@@ -64,13 +64,20 @@
 
 namespace {
 
+using llmsys::sdk::AppendSpecs;
+using llmsys::sdk::Apply;
 using llmsys::sdk::Attention;
 using llmsys::sdk::CrossEntropy;
 using llmsys::sdk::Embedding;
 using llmsys::sdk::HasInput;
 using llmsys::sdk::Info;
 using llmsys::sdk::Input;
+using llmsys::sdk::LayerNorm;
+using llmsys::sdk::LinearParams;
 using llmsys::sdk::Matmul;
+using llmsys::sdk::MaybeDropout;
+using llmsys::sdk::NormalInit;
+using llmsys::sdk::NormParams;
 using llmsys::sdk::ParameterSpec;
 using llmsys::sdk::Params;
 using llmsys::sdk::ParamSpec;
@@ -78,6 +85,7 @@ using llmsys::sdk::Require;
 using llmsys::sdk::SetOutput;
 using llmsys::sdk::ShapeString;
 using llmsys::sdk::Value;
+using llmsys::sdk::WeightInit;
 
 // The hyperparameters, read once from the validated schema values.
 struct Config {
@@ -166,30 +174,34 @@ class Bert : public llmsys::sdk::Model {
             "bert: attention_dropout must be below 1");
     if (c_.ffn_dim == 0) c_.ffn_dim = 4 * c_.n_embd;
     const int64_t C = c_.n_embd, V = c_.vocab_size, F = c_.ffn_dim;
-    const double std = c_.init_std;
+    // Every parameter in c_.dtype, every linear layer and LayerNorm with a
+    // bias.
+    const llmsys::sdk::ParameterMaker make{
+        .dtype = c_.dtype, .bias = true, .eps = c_.layer_norm_eps};
+    const WeightInit normal = NormalInit(c_.init_std);
 
     const std::string e = "bert.embeddings.";
-    word_ = Weight(e + "word_embeddings.weight", {V, C}, std);
-    position_ =
-        Weight(e + "position_embeddings.weight", {c_.block_size, C}, std);
-    token_type_ = Weight(e + "token_type_embeddings.weight",
-                         {c_.type_vocab_size, C}, std);
-    emb_ln_ = Norm(e + "LayerNorm", C);
+    word_ = make.Weight(e + "word_embeddings.weight", {V, C}, normal);
+    position_ = make.Weight(e + "position_embeddings.weight",
+                            {c_.block_size, C}, normal);
+    token_type_ = make.Weight(e + "token_type_embeddings.weight",
+                              {c_.type_vocab_size, C}, normal);
+    emb_ln_ = make.Norm(e + "LayerNorm", C);
     for (int64_t i = 0; i < c_.n_layer; ++i) {
       const std::string b = "bert.encoder.layer." + std::to_string(i) + ".";
       Block block;
-      block.qkv = Linear(b + "attention.self.qkv", C, 3 * C, std);
-      block.attn_out = Linear(b + "attention.output.dense", C, C, std);
-      block.ln_a = Norm(b + "attention.output.LayerNorm", C);
-      block.fc = Linear(b + "intermediate.dense", C, F, std);
-      block.proj = Linear(b + "output.dense", F, C, std);
-      block.ln_o = Norm(b + "output.LayerNorm", C);
+      block.qkv = make.Linear(b + "attention.self.qkv", C, 3 * C, normal);
+      block.attn_out = make.Linear(b + "attention.output.dense", C, C, normal);
+      block.ln_a = make.Norm(b + "attention.output.LayerNorm", C);
+      block.fc = make.Linear(b + "intermediate.dense", C, F, normal);
+      block.proj = make.Linear(b + "output.dense", F, C, normal);
+      block.ln_o = make.Norm(b + "output.LayerNorm", C);
       blocks_.push_back(block);
     }
-    if (c_.pre_norm) final_ln_ = Norm("bert.encoder.LayerNorm", C);
-    transform_ = Linear("cls.predictions.transform.dense", C, C, std);
-    transform_ln_ = Norm("cls.predictions.transform.LayerNorm", C);
-    decoder_bias_ = Vector("cls.predictions.bias", V, "zeros");
+    if (c_.pre_norm) final_ln_ = make.Norm("bert.encoder.LayerNorm", C);
+    transform_ = make.Linear("cls.predictions.transform.dense", C, C, normal);
+    transform_ln_ = make.Norm("cls.predictions.transform.LayerNorm", C);
+    decoder_bias_ = make.Vector("cls.predictions.bias", V, "zeros");
 
     // Declaring is what create() is for: the host allocates and initializes.
     for (const ParameterSpec& spec : All()) spec.Get(graph);
@@ -233,7 +245,7 @@ class Bert : public llmsys::sdk::Model {
     } else {
       x = x + token_type_.Get(graph).Slice(0, 0, 1);
     }
-    x = Dropout(LayerNorm(graph, emb_ln_, x), p_drop);
+    x = MaybeDropout(LayerNorm(graph, emb_ln_, x), p_drop);
 
     Value padding;  // (B, T) non-zero = padding, or null
     if (HasInput(inputs, "padding_mask")) {
@@ -248,14 +260,14 @@ class Bert : public llmsys::sdk::Model {
       if (c_.pre_norm) {
         Value a = SelfAttention(graph, block, LayerNorm(graph, block.ln_a, x),
                                 mask, B, T, p_attn);
-        x = x + Dropout(a, p_drop);
+        x = x + MaybeDropout(a, p_drop);
         Value f = FeedForward(graph, block, LayerNorm(graph, block.ln_o, x));
-        x = x + Dropout(f, p_drop);
+        x = x + MaybeDropout(f, p_drop);
       } else {
         Value a = SelfAttention(graph, block, x, mask, B, T, p_attn);
-        x = LayerNorm(graph, block.ln_a, x + Dropout(a, p_drop));
+        x = LayerNorm(graph, block.ln_a, x + MaybeDropout(a, p_drop));
         Value f = FeedForward(graph, block, x);
-        x = LayerNorm(graph, block.ln_o, x + Dropout(f, p_drop));
+        x = LayerNorm(graph, block.ln_o, x + MaybeDropout(f, p_drop));
       }
     }
     if (c_.pre_norm) x = LayerNorm(graph, final_ln_, x);
@@ -282,91 +294,26 @@ class Bert : public llmsys::sdk::Model {
   }
 
  private:
-  // A linear layer y = x @ weight^T + bias, weight (out, in), and a
-  // LayerNorm.
-  struct LinearSpec {
-    ParameterSpec weight = {}, bias = {};
-  };
-  struct NormSpec {
-    ParameterSpec weight = {}, bias = {};
-  };
+  // A block's layers (llmsys/sdk.hpp's layer helpers).
   struct Block {
-    LinearSpec qkv, attn_out, fc, proj;
-    NormSpec ln_a, ln_o;
+    LinearParams qkv, attn_out, fc, proj;
+    NormParams ln_a, ln_o;
   };
 
-  // A weight: normal(0, std), weight decay applies.
-  ParameterSpec Weight(std::string name, std::vector<int64_t> shape,
-                       double std) const {
-    return {.name = std::move(name),
-            .shape = std::move(shape),
-            .dtype = c_.dtype,
-            .init = "normal",
-            .a = 0.0,
-            .b = std};
-  }
-  // A LayerNorm weight or a bias: (n), "zeros" or "ones", no weight decay.
-  ParameterSpec Vector(std::string name, int64_t n, const char* init) const {
-    return {.name = std::move(name),
-            .shape = {n},
-            .dtype = c_.dtype,
-            .init = init,
-            .no_decay = true};
-  }
-  LinearSpec Linear(const std::string& name, int64_t in, int64_t out,
-                    double std) const {
-    return {.weight = Weight(name + ".weight", {out, in}, std),
-            .bias = Vector(name + ".bias", out, "zeros")};
-  }
-  NormSpec Norm(const std::string& name, int64_t n) const {
-    return {.weight = Vector(name + ".weight", n, "ones"),
-            .bias = Vector(name + ".bias", n, "zeros")};
-  }
-  // Every parameter, in declaration order (Hugging Face's).
+  // Every parameter, in declaration order (Hugging Face's); final_ln_ is
+  // unnamed, so skipped, without pre_norm.
   std::vector<ParameterSpec> All() const {
-    std::vector<ParameterSpec> all = {word_, position_, token_type_,
-                                      emb_ln_.weight, emb_ln_.bias};
-    for (const Block& b : blocks_) {
-      for (const LinearSpec* l : {&b.qkv, &b.attn_out}) {
-        all.push_back(l->weight);
-        all.push_back(l->bias);
-      }
-      all.push_back(b.ln_a.weight);
-      all.push_back(b.ln_a.bias);
-      for (const LinearSpec* l : {&b.fc, &b.proj}) {
-        all.push_back(l->weight);
-        all.push_back(l->bias);
-      }
-      all.push_back(b.ln_o.weight);
-      all.push_back(b.ln_o.bias);
-    }
-    if (c_.pre_norm) {
-      all.push_back(final_ln_.weight);
-      all.push_back(final_ln_.bias);
-    }
-    for (const ParameterSpec& s :
-         {transform_.weight, transform_.bias, transform_ln_.weight,
-          transform_ln_.bias, decoder_bias_})
-      all.push_back(s);
+    std::vector<ParameterSpec> all = {word_, position_, token_type_};
+    AppendSpecs(&all, emb_ln_);
+    for (const Block& b : blocks_)
+      AppendSpecs(&all, b.qkv, b.attn_out, b.ln_a, b.fc, b.proj, b.ln_o);
+    AppendSpecs(&all, final_ln_, transform_, transform_ln_, decoder_bias_);
     return all;
   }
 
-  Value Apply(llmsys_graph_t* graph, const LinearSpec& l,
-              const Value& x) const {
-    return Matmul(x, l.weight.Get(graph), false, true) + l.bias.Get(graph);
-  }
-  Value LayerNorm(llmsys_graph_t* graph, const NormSpec& n,
-                  const Value& x) const {
-    return llmsys::sdk::LayerNorm(x, n.weight.Get(graph), n.bias.Get(graph),
-                                  c_.layer_norm_eps);
-  }
   Value Activation(const Value& x) const {
     if (c_.activation == "relu") return llmsys::sdk::Relu(x);
     return llmsys::sdk::Gelu(x, c_.activation == "gelu_tanh" ? "tanh" : "none");
-  }
-  // Dropout with probability p (skipped, not called, when p is 0).
-  static Value Dropout(const Value& x, double p) {
-    return p > 0.0 ? llmsys::sdk::Dropout(x, p) : x;
   }
 
   // dense2(act(dense1(x))): (B, T, C) -> (B, T, F) -> (B, T, C).
@@ -396,10 +343,10 @@ class Bert : public llmsys::sdk::Model {
 
   Config c_;
   ParameterSpec word_, position_, token_type_, decoder_bias_;
-  NormSpec emb_ln_, final_ln_;  // final_ln_ only with pre_norm
+  NormParams emb_ln_, final_ln_;  // final_ln_ only with pre_norm
   std::vector<Block> blocks_;
-  LinearSpec transform_;
-  NormSpec transform_ln_;
+  LinearParams transform_;
+  NormParams transform_ln_;
 };
 
 }  // namespace

@@ -49,6 +49,8 @@
 
 namespace {
 
+using llmsys::sdk::AppendSpecs;
+using llmsys::sdk::Apply;
 using llmsys::sdk::Attention;
 using llmsys::sdk::CrossEntropy;
 using llmsys::sdk::Embedding;
@@ -56,7 +58,12 @@ using llmsys::sdk::Gelu;
 using llmsys::sdk::HasInput;
 using llmsys::sdk::Info;
 using llmsys::sdk::Input;
+using llmsys::sdk::LayerNorm;
+using llmsys::sdk::LinearParams;
 using llmsys::sdk::Matmul;
+using llmsys::sdk::MaybeDropout;
+using llmsys::sdk::NormalInit;
+using llmsys::sdk::NormParams;
 using llmsys::sdk::ParameterSpec;
 using llmsys::sdk::Params;
 using llmsys::sdk::ParamSpec;
@@ -64,6 +71,7 @@ using llmsys::sdk::Require;
 using llmsys::sdk::SetOutput;
 using llmsys::sdk::ShapeString;
 using llmsys::sdk::Value;
+using llmsys::sdk::WeightInit;
 
 // The hyperparameters, read once from the validated schema values.
 struct Config {
@@ -130,26 +138,31 @@ class Gpt : public llmsys::sdk::Model {
                                             std::to_string(c_.n_head) + ")");
     Require(c_.dropout < 1.0, "gpt: dropout must be below 1");
     const int64_t C = c_.n_embd, V = c_.vocab_size;
+    // Every parameter in c_.dtype; biases (linear layers and LayerNorms)
+    // only with c_.bias.
+    const llmsys::sdk::ParameterMaker make{
+        .dtype = c_.dtype, .bias = c_.bias, .eps = c_.layer_norm_eps};
+    const WeightInit normal = NormalInit(c_.init_std);
     // GPT-2's scaled init for the projections that write into the residual.
-    const double residual_std =
-        c_.init_std / std::sqrt(2.0 * static_cast<double>(c_.n_layer));
+    const WeightInit residual = NormalInit(
+        c_.init_std / std::sqrt(2.0 * static_cast<double>(c_.n_layer)));
 
-    wte_ = Weight("wte.weight", {V, C}, c_.init_std);
-    wpe_ = Weight("wpe.weight", {c_.block_size, C}, c_.init_std);
+    wte_ = make.Weight("wte.weight", {V, C}, normal);
+    wpe_ = make.Weight("wpe.weight", {c_.block_size, C}, normal);
     for (int64_t i = 0; i < c_.n_layer; ++i) {
       const std::string b = "blocks." + std::to_string(i) + ".";
       Block block;
-      block.ln1 = Norm(b + "ln1", C);
-      block.qkv = Linear(b + "attn.qkv", C, 3 * C, c_.init_std);
-      block.attn_proj = Linear(b + "attn.proj", C, C, residual_std);
-      block.ln2 = Norm(b + "ln2", C);
-      block.fc = Linear(b + "mlp.fc", C, 4 * C, c_.init_std);
-      block.mlp_proj = Linear(b + "mlp.proj", 4 * C, C, residual_std);
+      block.ln1 = make.Norm(b + "ln1", C);
+      block.qkv = make.Linear(b + "attn.qkv", C, 3 * C, normal);
+      block.attn_proj = make.Linear(b + "attn.proj", C, C, residual);
+      block.ln2 = make.Norm(b + "ln2", C);
+      block.fc = make.Linear(b + "mlp.fc", C, 4 * C, normal);
+      block.mlp_proj = make.Linear(b + "mlp.proj", 4 * C, C, residual);
       blocks_.push_back(block);
     }
-    ln_f_ = Norm("ln_f", C);
+    ln_f_ = make.Norm("ln_f", C);
     if (!c_.tie_embeddings)
-      lm_head_ = Weight("lm_head.weight", {V, C}, c_.init_std);
+      lm_head_ = make.Weight("lm_head.weight", {V, C}, normal);
 
     // Declaring is what create() is for: the host allocates and initializes.
     for (const ParameterSpec& spec : All()) spec.Get(graph);
@@ -190,7 +203,7 @@ class Gpt : public llmsys::sdk::Model {
     Value pos = llmsys::sdk::Constant(graph, positions, {T});
     Value x =
         Embedding(wte_.Get(graph), tokens) + Embedding(wpe_.Get(graph), pos);
-    x = Dropout(x, p_drop);
+    x = MaybeDropout(x, p_drop);
 
     for (size_t i = 0; i < blocks_.size(); ++i) {
       const Block& block = blocks_[i];
@@ -205,11 +218,11 @@ class Gpt : public llmsys::sdk::Model {
       Value a = LayerNorm(graph, block.ln1, x);
       a = SelfAttention(graph, block, a, B, T, p_drop,
                         generate ? &cache : nullptr);
-      x = x + Dropout(a, p_drop);
+      x = x + MaybeDropout(a, p_drop);
       // x + dropout(mlp.proj(gelu(mlp.fc(ln2(x)))))
       Value h = LayerNorm(graph, block.ln2, x);
       h = Gelu(Apply(graph, block.fc, h), "tanh");  // (B, T, 4C)
-      x = x + Dropout(Apply(graph, block.mlp_proj, h), p_drop);
+      x = x + MaybeDropout(Apply(graph, block.mlp_proj, h), p_drop);
     }
     x = LayerNorm(graph, ln_f_, x);
 
@@ -231,79 +244,20 @@ class Gpt : public llmsys::sdk::Model {
   }
 
  private:
-  // A linear layer y = x @ weight^T + bias, weight (out, in), and a
-  // LayerNorm; `bias` stays unnamed (undeclared) when the config has none.
-  struct LinearSpec {
-    ParameterSpec weight = {}, bias = {};
-  };
-  struct NormSpec {
-    ParameterSpec weight = {}, bias = {};
-  };
+  // A block's layers (llmsys/sdk.hpp's layer helpers); with bias = false
+  // each bias is unnamed and never declared.
   struct Block {
-    NormSpec ln1, ln2;
-    LinearSpec qkv, attn_proj, fc, mlp_proj;
+    NormParams ln1, ln2;
+    LinearParams qkv, attn_proj, fc, mlp_proj;
   };
 
-  // A weight: normal(0, std), weight decay applies.
-  ParameterSpec Weight(std::string name, std::vector<int64_t> shape,
-                       double std) const {
-    return {.name = std::move(name),
-            .shape = std::move(shape),
-            .dtype = c_.dtype,
-            .init = "normal",
-            .a = 0.0,
-            .b = std};
-  }
-  // A LayerNorm weight or a bias: (n), "zeros" or "ones", no weight decay.
-  ParameterSpec Vector(std::string name, int64_t n, const char* init) const {
-    return {.name = std::move(name),
-            .shape = {n},
-            .dtype = c_.dtype,
-            .init = init,
-            .no_decay = true};
-  }
-  LinearSpec Linear(const std::string& name, int64_t in, int64_t out,
-                    double std) const {
-    LinearSpec l{.weight = Weight(name + ".weight", {out, in}, std)};
-    if (c_.bias) l.bias = Vector(name + ".bias", out, "zeros");
-    return l;
-  }
-  NormSpec Norm(const std::string& name, int64_t n) const {
-    NormSpec l{.weight = Vector(name + ".weight", n, "ones")};
-    if (c_.bias) l.bias = Vector(name + ".bias", n, "zeros");
-    return l;
-  }
   // Every parameter, in declaration order.
   std::vector<ParameterSpec> All() const {
     std::vector<ParameterSpec> all = {wte_, wpe_};
-    auto add = [&all](const ParameterSpec& s) {
-      if (!s.name.empty()) all.push_back(s);
-    };
-    for (const Block& b : blocks_) {
-      for (const NormSpec* n : {&b.ln1, &b.ln2}) add(n->weight), add(n->bias);
-      for (const LinearSpec* l : {&b.qkv, &b.attn_proj, &b.fc, &b.mlp_proj})
-        add(l->weight), add(l->bias);
-    }
-    add(ln_f_.weight), add(ln_f_.bias), add(lm_head_);
+    for (const Block& b : blocks_)
+      AppendSpecs(&all, b.ln1, b.ln2, b.qkv, b.attn_proj, b.fc, b.mlp_proj);
+    AppendSpecs(&all, ln_f_, lm_head_);
     return all;
-  }
-
-  Value Apply(llmsys_graph_t* graph, const LinearSpec& l,
-              const Value& x) const {
-    Value y = Matmul(x, l.weight.Get(graph), false, true);
-    return c_.bias ? y + l.bias.Get(graph) : y;
-  }
-  Value LayerNorm(llmsys_graph_t* graph, const NormSpec& n,
-                  const Value& x) const {
-    Value w = n.weight.Get(graph);
-    if (!c_.bias)
-      return llmsys::sdk::LayerNorm(x, &w, nullptr, c_.layer_norm_eps);
-    Value b = n.bias.Get(graph);
-    return llmsys::sdk::LayerNorm(x, &w, &b, c_.layer_norm_eps);
-  }
-  // Dropout with probability p (skipped, not called, when p is 0).
-  static Value Dropout(const Value& x, double p) {
-    return p > 0.0 ? llmsys::sdk::Dropout(x, p) : x;
   }
 
   // One block's key/value cache in a GENERATE call: the names of its inputs
@@ -391,7 +345,7 @@ class Gpt : public llmsys::sdk::Model {
   Config c_;
   ParameterSpec wte_, wpe_, lm_head_;  // lm_head_ only when untied
   std::vector<Block> blocks_;
-  NormSpec ln_f_;
+  NormParams ln_f_;
 };
 
 }  // namespace

@@ -79,11 +79,18 @@
 
 namespace {
 
+using llmsys::sdk::AppendSpecs;
+using llmsys::sdk::Apply;
 using llmsys::sdk::Attention;
 using llmsys::sdk::HasInput;
 using llmsys::sdk::Info;
 using llmsys::sdk::Input;
+using llmsys::sdk::LayerNorm;
+using llmsys::sdk::LinearParams;
 using llmsys::sdk::Matmul;
+using llmsys::sdk::MaybeDropout;
+using llmsys::sdk::NormalInit;
+using llmsys::sdk::NormParams;
 using llmsys::sdk::ParameterSpec;
 using llmsys::sdk::Params;
 using llmsys::sdk::ParamSpec;
@@ -91,6 +98,7 @@ using llmsys::sdk::Require;
 using llmsys::sdk::SetOutput;
 using llmsys::sdk::ShapeString;
 using llmsys::sdk::Value;
+using llmsys::sdk::XavierUniformInit;
 
 // The hyperparameters, read once from the validated schema values.
 struct Config {
@@ -226,25 +234,28 @@ class Reder : public llmsys::sdk::Model {
                                           ") must be an id below vocab_size (" +
                                           std::to_string(c_.vocab_size) + ")");
     Require(c_.dropout < 1.0, "reder: dropout must be below 1");
-    const int64_t d = c_.n_embd;
-    embed_ = {.name = "embed.weight",
-              .shape = {c_.vocab_size, d},
-              .dtype = c_.dtype,
-              .init = "normal",
-              .a = 0.0,
-              .b = 1.0 / std::sqrt(static_cast<double>(d))};
+    const int64_t d = c_.n_embd, ffn = c_.ffn_dim;
+    // Every parameter in c_.dtype, every linear layer and LayerNorm with a
+    // bias; linear weights Xavier-uniform.
+    const llmsys::sdk::ParameterMaker make{
+        .dtype = c_.dtype, .bias = true, .eps = c_.layer_norm_eps};
+    auto linear = [&make](const std::string& name, int64_t in, int64_t out) {
+      return make.Linear(name, in, out, XavierUniformInit(in, out));
+    };
+    embed_ = make.Weight("embed.weight", {c_.vocab_size, d},
+                         NormalInit(1.0 / std::sqrt(static_cast<double>(d))));
     for (const char* end : {"source_end", "target_end"}) {
       std::vector<Layer>& layers =
           std::string(end) == "source_end" ? source_end_ : target_end_;
       for (int64_t i = 0; i < c_.n_layer / 2; ++i) {
         const std::string b =
             std::string(end) + ".layers." + std::to_string(i) + ".";
-        layers.push_back({.f_ln = Norm(b + "f.ln", d),
-                          .qkv = Linear(b + "f.qkv", d, 3 * d),
-                          .proj = Linear(b + "f.proj", d, d),
-                          .g_ln = Norm(b + "g.ln", d),
-                          .fc1 = Linear(b + "g.fc1", d, c_.ffn_dim),
-                          .fc2 = Linear(b + "g.fc2", c_.ffn_dim, d)});
+        layers.push_back({.f_ln = make.Norm(b + "f.ln", d),
+                          .qkv = linear(b + "f.qkv", d, 3 * d),
+                          .proj = linear(b + "f.proj", d, d),
+                          .g_ln = make.Norm(b + "g.ln", d),
+                          .fc1 = linear(b + "g.fc1", d, ffn),
+                          .fc2 = linear(b + "g.fc2", ffn, d)});
       }
     }
     // Declaring is what create() is for: the host allocates and initializes.
@@ -324,20 +335,13 @@ class Reder : public llmsys::sdk::Model {
   }
 
  private:
-  // A linear layer y = x @ weight^T + bias, weight (out, in), and a
-  // LayerNorm.
-  struct LinearSpec {
-    ParameterSpec weight = {}, bias = {};
-  };
-  struct NormSpec {
-    ParameterSpec weight = {}, bias = {};
-  };
-  // One coupling layer: F (attention) and G (feed-forward).
+  // One coupling layer: F (attention) and G (feed-forward), with
+  // llmsys/sdk.hpp's layer helpers.
   struct Layer {
-    NormSpec f_ln;
-    LinearSpec qkv, proj;
-    NormSpec g_ln;
-    LinearSpec fc1, fc2;
+    NormParams f_ln;
+    LinearParams qkv, proj;
+    NormParams g_ln;
+    LinearParams fc1, fc2;
   };
   // What every layer of one stack application shares: the frames' positions
   // and padding.
@@ -349,56 +353,13 @@ class Reder : public llmsys::sdk::Model {
     double p_drop = 0.0;
   };
 
-  // A bias or LayerNorm weight: (n), "zeros" or "ones", no weight decay.
-  ParameterSpec Vector(std::string name, int64_t n, const char* init) const {
-    return {.name = std::move(name),
-            .shape = {n},
-            .dtype = c_.dtype,
-            .init = init,
-            .no_decay = true};
-  }
-  // Xavier-uniform weight (out, in) and a zero bias.
-  LinearSpec Linear(const std::string& name, int64_t in, int64_t out) const {
-    const double a = std::sqrt(6.0 / static_cast<double>(in + out));
-    return {.weight = {.name = name + ".weight",
-                       .shape = {out, in},
-                       .dtype = c_.dtype,
-                       .init = "uniform",
-                       .a = -a,
-                       .b = a},
-            .bias = Vector(name + ".bias", out, "zeros")};
-  }
-  NormSpec Norm(const std::string& name, int64_t n) const {
-    return {.weight = Vector(name + ".weight", n, "ones"),
-            .bias = Vector(name + ".bias", n, "zeros")};
-  }
   // Every parameter, in declaration order.
   std::vector<ParameterSpec> All() const {
     std::vector<ParameterSpec> all = {embed_};
-    for (const std::vector<Layer>* end : {&source_end_, &target_end_}) {
-      for (const Layer& l : *end) {
-        for (const ParameterSpec* s :
-             {&l.f_ln.weight, &l.f_ln.bias, &l.qkv.weight, &l.qkv.bias,
-              &l.proj.weight, &l.proj.bias, &l.g_ln.weight, &l.g_ln.bias,
-              &l.fc1.weight, &l.fc1.bias, &l.fc2.weight, &l.fc2.bias})
-          all.push_back(*s);
-      }
-    }
+    for (const std::vector<Layer>* end : {&source_end_, &target_end_})
+      for (const Layer& l : *end)
+        AppendSpecs(&all, l.f_ln, l.qkv, l.proj, l.g_ln, l.fc1, l.fc2);
     return all;
-  }
-
-  static Value Apply(llmsys_graph_t* graph, const LinearSpec& l,
-                     const Value& x) {
-    return Matmul(x, l.weight.Get(graph), false, true) + l.bias.Get(graph);
-  }
-  Value LayerNorm(llmsys_graph_t* graph, const NormSpec& n,
-                  const Value& x) const {
-    return llmsys::sdk::LayerNorm(x, n.weight.Get(graph), n.bias.Get(graph),
-                                  c_.layer_norm_eps);
-  }
-  // Dropout with probability p (skipped, not called, when p is 0).
-  static Value Dropout(const Value& x, double p) {
-    return p > 0.0 ? llmsys::sdk::Dropout(x, p) : x;
   }
 
   // A float constant of the model's dtype.
@@ -458,14 +419,14 @@ class Reder : public llmsys::sdk::Model {
     Value y = Attention(head(0), head(1), head(2),
                         ctx.mask ? &ctx.mask : nullptr, /*causal=*/false);
     y = y.Transpose(1, 2).Reshape({B, T, d});  // heads side by side
-    return Dropout(Apply(ctx.graph, layer.proj, y), ctx.p_drop);
+    return MaybeDropout(Apply(ctx.graph, layer.proj, y), ctx.p_drop);
   }
 
   // G(x) = dropout(fc2(act(fc1(LN(x))))): (B, T, d) -> (B, T, d).
   Value G(const Context& ctx, const Layer& layer, const Value& x) const {
     Value h = Apply(ctx.graph, layer.fc1, LayerNorm(ctx.graph, layer.g_ln, x));
     h = c_.gelu ? llmsys::sdk::Gelu(h) : llmsys::sdk::Relu(h);
-    return Dropout(Apply(ctx.graph, layer.fc2, h), ctx.p_drop);
+    return MaybeDropout(Apply(ctx.graph, layer.fc2, h), ctx.p_drop);
   }
 
   // One coupling layer on the halves (x1, x2). Regular form:

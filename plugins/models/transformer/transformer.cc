@@ -83,20 +83,30 @@
 
 namespace {
 
+using llmsys::sdk::AppendSpecs;
+using llmsys::sdk::Apply;
 using llmsys::sdk::Attention;
 using llmsys::sdk::CrossEntropy;
 using llmsys::sdk::Embedding;
 using llmsys::sdk::HasInput;
 using llmsys::sdk::Info;
 using llmsys::sdk::Input;
+using llmsys::sdk::LayerNorm;
+using llmsys::sdk::LinearParams;
 using llmsys::sdk::Matmul;
+using llmsys::sdk::MaybeDropout;
+using llmsys::sdk::NormalInit;
+using llmsys::sdk::NormParams;
 using llmsys::sdk::ParameterSpec;
 using llmsys::sdk::Params;
 using llmsys::sdk::ParamSpec;
 using llmsys::sdk::Require;
 using llmsys::sdk::SetOutput;
 using llmsys::sdk::ShapeString;
+using llmsys::sdk::UniformInit;
 using llmsys::sdk::Value;
+using llmsys::sdk::WeightInit;
+using llmsys::sdk::XavierUniformInit;
 
 // The hyperparameters, read once from the validated schema values.
 struct Config {
@@ -191,39 +201,42 @@ class Transformer : public llmsys::sdk::Model {
     for (double d : {c_.dropout, c_.attention_dropout, c_.activation_dropout})
       Require(d < 1.0, "transformer: dropout probabilities must be below 1");
     const int64_t C = c_.n_embd, F = c_.ffn_dim, V = c_.vocab_size;
+    // Every parameter in c_.dtype; biases (linear layers and LayerNorms)
+    // only with c_.bias.
+    const llmsys::sdk::ParameterMaker make{
+        .dtype = c_.dtype, .bias = c_.bias, .eps = c_.layer_norm_eps};
     // fairseq: q, k and v each Xavier with gain 1/sqrt(2), whatever fused.
-    const double in_proj = std::sqrt(6.0 / static_cast<double>(4 * C));
+    const WeightInit in_proj =
+        UniformInit(std::sqrt(6.0 / static_cast<double>(4 * C)));
+    const WeightInit xavier_cc = XavierUniformInit(C, C);
 
-    embed_ = {.name = "embed.weight",
-              .shape = {V, C},
-              .dtype = c_.dtype,
-              .init = "normal",
-              .a = 0.0,
-              .b = 1.0 / std::sqrt(static_cast<double>(C))};
+    embed_ = make.Weight("embed.weight", {V, C},
+                         NormalInit(1.0 / std::sqrt(static_cast<double>(C))));
     auto layer = [&](const std::string& l, bool cross) {
       Layer y;
-      y.self_attn_ln = Norm(l + "self_attn_ln", C);
-      y.qkv = Linear(l + "self_attn.qkv", C, 3 * C, in_proj);
-      y.out_proj = Linear(l + "self_attn.out_proj", C, C);
+      y.self_attn_ln = make.Norm(l + "self_attn_ln", C);
+      y.qkv = make.Linear(l + "self_attn.qkv", C, 3 * C, in_proj);
+      y.out_proj = make.Linear(l + "self_attn.out_proj", C, C, xavier_cc);
       if (cross) {
-        y.cross_attn_ln = Norm(l + "cross_attn_ln", C);
-        y.cross_q = Linear(l + "cross_attn.q", C, C, in_proj);
-        y.cross_kv = Linear(l + "cross_attn.kv", C, 2 * C, in_proj);
-        y.cross_out_proj = Linear(l + "cross_attn.out_proj", C, C);
+        y.cross_attn_ln = make.Norm(l + "cross_attn_ln", C);
+        y.cross_q = make.Linear(l + "cross_attn.q", C, C, in_proj);
+        y.cross_kv = make.Linear(l + "cross_attn.kv", C, 2 * C, in_proj);
+        y.cross_out_proj =
+            make.Linear(l + "cross_attn.out_proj", C, C, xavier_cc);
       }
-      y.ffn_ln = Norm(l + "ffn_ln", C);
-      y.fc1 = Linear(l + "ffn.fc1", C, F);
-      y.fc2 = Linear(l + "ffn.fc2", F, C);
+      y.ffn_ln = make.Norm(l + "ffn_ln", C);
+      y.fc1 = make.Linear(l + "ffn.fc1", C, F, XavierUniformInit(C, F));
+      y.fc2 = make.Linear(l + "ffn.fc2", F, C, XavierUniformInit(F, C));
       return y;
     };
     for (int64_t i = 0; i < c_.n_encoder_layers; ++i)
       encoder_.push_back(
           layer("encoder.layers." + std::to_string(i) + ".", false));
-    encoder_ln_f_ = Norm("encoder.ln_f", C);
+    encoder_ln_f_ = make.Norm("encoder.ln_f", C);
     for (int64_t i = 0; i < c_.n_decoder_layers; ++i)
       decoder_.push_back(
           layer("decoder.layers." + std::to_string(i) + ".", true));
-    decoder_ln_f_ = Norm("decoder.ln_f", C);
+    decoder_ln_f_ = make.Norm("decoder.ln_f", C);
     if (!c_.tie_embeddings) {
       lm_head_ = embed_;  // normal(0, C^-1/2) too, as fairseq's
       lm_head_.name = "lm_head.weight";
@@ -313,8 +326,8 @@ class Transformer : public llmsys::sdk::Model {
         Value a =
             SelfAttention(graph, layer, LayerNorm(graph, layer.self_attn_ln, x),
                           &pad, drop.attention, nullptr);
-        x = x + Dropout(a, drop.residual);
-        x = x + Dropout(Ffn(graph, layer, x, drop), drop.residual);
+        x = x + MaybeDropout(a, drop.residual);
+        x = x + MaybeDropout(Ffn(graph, layer, x, drop), drop.residual);
       }
       Value memory = LayerNorm(graph, encoder_ln_f_, x);  // (B, S, C)
       for (size_t i = 0; i < decoder_.size(); ++i) {
@@ -344,15 +357,15 @@ class Transformer : public llmsys::sdk::Model {
       Value a =
           SelfAttention(graph, layer, LayerNorm(graph, layer.self_attn_ln, y),
                         nullptr, drop.attention, generate ? &cache : nullptr);
-      y = y + Dropout(a, drop.residual);
+      y = y + MaybeDropout(a, drop.residual);
       // Cross attention: queries from ln(y), keys and values of the memory.
       Value h = LayerNorm(graph, layer.cross_attn_ln, y);
       Value q = Heads(Apply(graph, layer.cross_q, h), 0);  // (B, H, T, D)
       a = Attention(q, cross_k[i], cross_v[i], &pad, /*causal=*/false,
                     drop.attention);
       a = Apply(graph, layer.cross_out_proj, Merge(a));
-      y = y + Dropout(a, drop.residual);
-      y = y + Dropout(Ffn(graph, layer, y, drop), drop.residual);
+      y = y + MaybeDropout(a, drop.residual);
+      y = y + MaybeDropout(Ffn(graph, layer, y, drop), drop.residual);
     }
     y = LayerNorm(graph, decoder_ln_f_, y);
 
@@ -372,84 +385,26 @@ class Transformer : public llmsys::sdk::Model {
   }
 
  private:
-  // A linear layer y = x @ weight^T + bias, weight (out, in), and a
-  // LayerNorm; `bias` stays unnamed (undeclared) when the config has none.
-  struct LinearSpec {
-    ParameterSpec weight = {}, bias = {};
-  };
-  struct NormSpec {
-    ParameterSpec weight = {}, bias = {};
-  };
-  // An encoder layer, or a decoder layer with the cross_* members too.
+  // An encoder layer, or a decoder layer with the cross_* members too
+  // (llmsys/sdk.hpp's layer helpers; an encoder's cross_* stay unnamed).
   struct Layer {
-    NormSpec self_attn_ln, cross_attn_ln, ffn_ln;
-    LinearSpec qkv, out_proj, cross_q, cross_kv, cross_out_proj, fc1, fc2;
+    NormParams self_attn_ln, cross_attn_ln, ffn_ln;
+    LinearParams qkv, out_proj, cross_q, cross_kv, cross_out_proj, fc1, fc2;
   };
 
-  // A LayerNorm weight or a bias: (n), "zeros" or "ones", no weight decay.
-  ParameterSpec Vector(std::string name, int64_t n, const char* init) const {
-    return {.name = std::move(name),
-            .shape = {n},
-            .dtype = c_.dtype,
-            .init = init,
-            .no_decay = true};
-  }
-  // weight (out, in) uniform(-bound, bound); bound 0 means Xavier's
-  // sqrt(6 / (in + out)).
-  LinearSpec Linear(const std::string& name, int64_t in, int64_t out,
-                    double bound = 0.0) const {
-    if (bound == 0.0) bound = std::sqrt(6.0 / static_cast<double>(in + out));
-    LinearSpec l{.weight = {.name = name + ".weight",
-                            .shape = {out, in},
-                            .dtype = c_.dtype,
-                            .init = "uniform",
-                            .a = -bound,
-                            .b = bound}};
-    if (c_.bias) l.bias = Vector(name + ".bias", out, "zeros");
-    return l;
-  }
-  NormSpec Norm(const std::string& name, int64_t n) const {
-    NormSpec l{.weight = Vector(name + ".weight", n, "ones")};
-    if (c_.bias) l.bias = Vector(name + ".bias", n, "zeros");
-    return l;
-  }
   // Every parameter, in declaration order.
   std::vector<ParameterSpec> All() const {
     std::vector<ParameterSpec> all = {embed_};
-    auto add = [&all](const ParameterSpec& s) {
-      if (!s.name.empty()) all.push_back(s);
-    };
-    // Both kinds of pair: a weight and a bias that may be undeclared.
-    auto pair = [&](const auto& l) { add(l.weight), add(l.bias); };
-    auto add_layer = [&](const Layer& y) {  // in the order forward uses them
-      pair(y.self_attn_ln), pair(y.qkv), pair(y.out_proj);
-      pair(y.cross_attn_ln), pair(y.cross_q), pair(y.cross_kv);
-      pair(y.cross_out_proj);
-      pair(y.ffn_ln), pair(y.fc1), pair(y.fc2);
+    auto add_layer = [&all](const Layer& y) {  // in the order forward uses them
+      AppendSpecs(&all, y.self_attn_ln, y.qkv, y.out_proj, y.cross_attn_ln,
+                  y.cross_q, y.cross_kv, y.cross_out_proj, y.ffn_ln, y.fc1,
+                  y.fc2);
     };
     for (const Layer& y : encoder_) add_layer(y);
-    pair(encoder_ln_f_);
+    AppendSpecs(&all, encoder_ln_f_);
     for (const Layer& y : decoder_) add_layer(y);
-    pair(decoder_ln_f_), add(lm_head_);
+    AppendSpecs(&all, decoder_ln_f_, lm_head_);
     return all;
-  }
-
-  Value Apply(llmsys_graph_t* graph, const LinearSpec& l,
-              const Value& x) const {
-    Value y = Matmul(x, l.weight.Get(graph), false, true);
-    return c_.bias ? y + l.bias.Get(graph) : y;
-  }
-  Value LayerNorm(llmsys_graph_t* graph, const NormSpec& n,
-                  const Value& x) const {
-    Value w = n.weight.Get(graph);
-    if (!c_.bias)
-      return llmsys::sdk::LayerNorm(x, &w, nullptr, c_.layer_norm_eps);
-    Value b = n.bias.Get(graph);
-    return llmsys::sdk::LayerNorm(x, &w, &b, c_.layer_norm_eps);
-  }
-  // Dropout with probability p (skipped, not called, when p is 0).
-  static Value Dropout(const Value& x, double p) {
-    return p > 0.0 ? llmsys::sdk::Dropout(x, p) : x;
   }
 
   // Vaswani's sinusoids for positions [start, start + n): a constant
@@ -489,7 +444,7 @@ class Transformer : public llmsys::sdk::Model {
     Value x = Embedding(embed, ids);  // (B, L, C)
     if (c_.scale_embeddings) x = x * std::sqrt(static_cast<double>(c_.n_embd));
     x = x + Positions(graph, start, ids.Size(1));  // (L, C) broadcasts
-    return Dropout(x, drop.residual);
+    return MaybeDropout(x, drop.residual);
   }
 
   // fc2(dropout(activation(fc1(ffn_ln(x))))).
@@ -497,7 +452,7 @@ class Transformer : public llmsys::sdk::Model {
             const Drop& drop) const {
     Value h = Apply(graph, layer.fc1, LayerNorm(graph, layer.ffn_ln, x));
     h = c_.gelu ? llmsys::sdk::Gelu(h) : llmsys::sdk::Relu(h);  // (B, L, F)
-    return Apply(graph, layer.fc2, Dropout(h, drop.activation));
+    return Apply(graph, layer.fc2, MaybeDropout(h, drop.activation));
   }
 
   // Part i of the last dim of x (B, L, n C), as heads (B, H, L, D).
@@ -603,7 +558,7 @@ class Transformer : public llmsys::sdk::Model {
   Config c_;
   ParameterSpec embed_, lm_head_;  // lm_head_ only when untied
   std::vector<Layer> encoder_, decoder_;
-  NormSpec encoder_ln_f_, decoder_ln_f_;
+  NormParams encoder_ln_f_, decoder_ln_f_;
   // The sinusoid table, rows_ positions of C, in the parameter dtype.
   int64_t rows_ = 0;
   std::vector<float> pe32_;

@@ -2,19 +2,17 @@
 // transformer, reder and bert runs, the translations they write and score,
 // `llmsys generate` on files, and the errors bad data gets.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "framework/data/corpus.h"
 #include "framework/train/trainer.h"
 #include "nlohmann/json.hpp"
+#include "tests/framework/train/test_files.h"
 
 namespace llmsys::train {
 namespace {
@@ -22,27 +20,12 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-std::string Read(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void Write(const fs::path& p, const std::string& text) {
-  std::ofstream(p, std::ios::binary) << text;
-}
-
 // A toy language pair: source word "aN" translates to target word "bN",
 // in order, so a model learns it in a few steps.
 class TaskRunsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("llmsys_tasks_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = FreshTestDir("llmsys_tasks");
     for (const char* split : {"train", "val", "test"}) {
       std::string src, tgt;
       const int n = std::string(split) == "train" ? 120 : 10;
@@ -162,6 +145,14 @@ TEST_F(TaskRunsTest, ARederRunTranslatesBothWaysWithCtc) {
       "direction = \"reverse\"\nsegments = 0\n"));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(std::isfinite(r->val_loss));
+  // The model's other outputs are logged: the CTC losses of both
+  // directions and the count of targets too long for their frames.
+  const std::string metrics = Read(RunDir() / "metrics.jsonl");
+  EXPECT_NE(metrics.find("\"ctc_reverse\":"), std::string::npos);
+  EXPECT_NE(metrics.find("\"ctc_infeasible\":"), std::string::npos);
+  EXPECT_TRUE(
+      json::parse(Read(RunDir() / "summary.json"))["output_totals"].contains(
+          "ctc_infeasible"));
   EXPECT_EQ(
       data::SplitLines(Read(RunDir() / "translations" / "test.yy")).size(),
       10u);

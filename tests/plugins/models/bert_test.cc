@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,23 +17,16 @@
 namespace llmsys::models_test {
 namespace {
 
-using autograd::Var;
-
 // A small config (dropout off unless asked); `extra` overrides or adds.
-Overrides Config(int64_t vocab, Overrides extra = {}) {
-  Overrides o = {{"vocab_size", vocab},     {"block_size", int64_t{6}},
-                 {"n_layer", int64_t{2}},   {"n_head", int64_t{2}},
-                 {"n_embd", int64_t{8}},    {"dropout", 0.0},
-                 {"attention_dropout", 0.0}};
-  for (auto& e : extra) {
-    auto it = std::find_if(o.begin(), o.end(),
-                           [&](const auto& x) { return x.first == e.first; });
-    if (it != o.end())
-      it->second = e.second;
-    else
-      o.push_back(e);
-  }
-  return o;
+Overrides Config(int64_t vocab, const Overrides& extra = {}) {
+  return Merge({{"vocab_size", vocab},
+                {"block_size", int64_t{6}},
+                {"n_layer", int64_t{2}},
+                {"n_head", int64_t{2}},
+                {"n_embd", int64_t{8}},
+                {"dropout", 0.0},
+                {"attention_dropout", 0.0}},
+               extra);
 }
 
 // `n` values from a fixed pseudo-random sequence below `vocab`.
@@ -76,13 +68,6 @@ std::vector<double> At(const std::vector<double>& logits, int64_t T, int64_t V,
                        int64_t b, int64_t t) {
   const auto begin = logits.begin() + (b * T + t) * V;
   return std::vector<double>(begin, begin + V);
-}
-
-int64_t NumParameters(ModelRun& run) {
-  int64_t n = 0;
-  for (const runtime::Parameter& p : run.params().all())
-    n += p.var->data.numel();
-  return n;
 }
 
 TEST(BertTest, ParametersFollowTheFormulaAndNaming) {
@@ -431,8 +416,6 @@ void GradientCheck(bool pre_norm, uint32_t mode, double dropout) {
   ASSERT_EQ(r.status, LLMSYS_STATUS_OK) << r.message;
   ASSERT_TRUE(autograd::Backward(r.outputs.at("loss")).ok());
 
-  const double h = 1e-5;
-  double worst = 0;
   const std::string e = "bert.embeddings.", b0 = "bert.encoder.layer.0.",
                     b1 = "bert.encoder.layer.1.";
   std::vector<std::string> names = {
@@ -453,32 +436,13 @@ void GradientCheck(bool pre_norm, uint32_t mode, double dropout) {
       "cls.predictions.transform.LayerNorm.weight",
       "cls.predictions.bias"};
   if (pre_norm) names.push_back("bert.encoder.LayerNorm.weight");
-  for (const std::string& name : names) {
-    const runtime::Parameter& p = run.Param(name);
-    ASSERT_TRUE(p.var->grad.defined()) << name;
-    const std::vector<double> grad = p.var->grad.ToDoubles();
-    double* w = p.var->data.data_as<double>();
-    const int64_t n = p.var->data.numel();
-    for (int64_t i : {int64_t{0}, n / 3, n - 1}) {
-      const double saved = w[i];
-      run.ops().set_calls(calls);
-      w[i] = saved + h;
-      const double up = Loss(run, inputs, mode);
-      run.ops().set_calls(calls);
-      w[i] = saved - h;
-      const double down = Loss(run, inputs, mode);
-      w[i] = saved;
-      const double numeric = (up - down) / (2 * h);
-      const double error =
-          std::abs(grad[i] - numeric) / std::max(std::abs(numeric), 1e-3);
-      worst = std::max(worst, error);
-      EXPECT_LT(error, 1e-6) << name << "[" << i << "]: backward " << grad[i]
-                             << ", central differences " << numeric;
-    }
-  }
-  char worst_text[32];
-  std::snprintf(worst_text, sizeof(worst_text), "%.2e", worst);
-  ::testing::Test::RecordProperty("worst_relative_error", worst_text);
+  CheckGradients(
+      run,
+      [&] {
+        run.ops().set_calls(calls);
+        return Loss(run, inputs, mode);
+      },
+      names, /*h=*/1e-5, /*tolerance=*/1e-6);
 }
 
 TEST(BertTest, GradientsMatchCentralDifferencesPostNorm) {
@@ -533,30 +497,11 @@ void SgdLearnsMaskedTokens(bool pre_norm) {
        I64(B, T, std::vector<double>(m->inputs.begin(), m->inputs.end()))},
       {"targets",
        I64(B, T, std::vector<double>(m->targets.begin(), m->targets.end()))}};
-  const double lr = 0.5;
-  double first = 0, last = 0;
-  for (int step = 0; step < 50; ++step) {
-    run.ZeroGrads();
-    ForwardResult r = run.Forward(inputs, LLMSYS_MODE_TRAIN);
-    ASSERT_EQ(r.status, LLMSYS_STATUS_OK) << r.message;
-    const Var loss = r.outputs.at("loss");
-    last = loss->data.ToDoubles()[0];
-    ASSERT_TRUE(std::isfinite(last)) << "step " << step;
-    if (step == 0) first = last;
-    ASSERT_TRUE(autograd::Backward(loss).ok());
-    for (const runtime::Parameter& p : run.params().all()) {
-      ASSERT_TRUE(p.var->grad.defined()) << p.name << " got no gradient";
-      float* w = p.var->data.data_as<float>();
-      const std::vector<double> g = p.var->grad.ToDoubles();
-      for (size_t i = 0; i < g.size(); ++i)
-        w[i] -= static_cast<float>(lr * g[i]);
-    }
-  }
-  char losses[64];
-  std::snprintf(losses, sizeof(losses), "%.4f -> %.4f", first, last);
-  ::testing::Test::RecordProperty("loss", losses);
-  EXPECT_NEAR(first, std::log(V), 0.15);
-  EXPECT_LT(last, 0.5 * first) << "loss went from " << first << " to " << last;
+  Losses l;
+  ASSERT_NO_FATAL_FAILURE(Train(run, inputs, 50, PlainSgd(0.5), &l));
+  EXPECT_NEAR(l.first, std::log(V), 0.15);
+  EXPECT_LT(l.last, 0.5 * l.first)
+      << "loss went from " << l.first << " to " << l.last;
 }
 
 TEST(BertTest, PlainSgdLearnsMaskedTokensPostNorm) {

@@ -1,7 +1,10 @@
 // tests/plugins/models/model_harness.h — drives a model plugin as the host
 // does: a registry with the reference operators, an op dispatcher, a
 // parameter store, and one runtime::Graph per create() or forward() call
-// through the model's C struct.
+// through the model's C struct. Merge builds a test's config from its
+// defaults and overrides; Train runs training steps with an update rule
+// (PlainSgd); CheckGradients compares a backward's gradients with float64
+// central differences.
 //
 // clang-format off
 //   ModelRun run("gpt", {{"vocab_size", int64_t{8}}});
@@ -16,7 +19,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -34,6 +41,20 @@ namespace llmsys::models_test {
 
 using Overrides = std::vector<std::pair<std::string, runtime::ParamValue>>;
 using Inputs = std::vector<std::pair<std::string, tensor::Tensor>>;
+
+// `base` with each of `extra` replacing the entry of the same name, or
+// appended when there is none: a test's small config plus its overrides.
+inline Overrides Merge(Overrides base, const Overrides& extra) {
+  for (const auto& e : extra) {
+    auto it = std::find_if(base.begin(), base.end(),
+                           [&](const auto& x) { return x.first == e.first; });
+    if (it != base.end())
+      it->second = e.second;
+    else
+      base.push_back(e);
+  }
+  return base;
+}
 
 // reference.so and the model plugins from the build's plugin folder, plus the
 // SDK fixture plugin; loaded once per test binary.
@@ -159,6 +180,106 @@ class ModelRun {
   void* instance_ = nullptr;
   std::string message_;
 };
+
+// How many numbers the parameters of `run` hold.
+inline int64_t NumParameters(ModelRun& run) {
+  int64_t n = 0;
+  for (const runtime::Parameter& p : run.params().all())
+    n += p.var->data.numel();
+  return n;
+}
+
+// An optimizer step on one float32 parameter: `step` counts from 1, `k`
+// is the parameter's index in declaration order, `w` its data and `g` its
+// gradient.
+using Update = std::function<void(int step, size_t k, float* w,
+                                  const std::vector<double>& g)>;
+
+// w -= lr * g.
+inline Update PlainSgd(double lr) {
+  return [lr](int, size_t, float* w, const std::vector<double>& g) {
+    for (size_t i = 0; i < g.size(); ++i) w[i] -= static_cast<float>(lr * g[i]);
+  };
+}
+
+// The first and the last loss of Train.
+struct Losses {
+  double first = 0, last = 0;
+};
+
+// `steps` TRAIN forwards of `run` on `inputs`, each followed by backward
+// and `update` of every parameter; each loss must be finite and each
+// parameter get a gradient (fatal failures otherwise: call it in
+// ASSERT_NO_FATAL_FAILURE). Records the test property "loss" =
+// "first -> last".
+inline void Train(ModelRun& run, const Inputs& inputs, int steps,
+                  const Update& update, Losses* losses) {
+  for (int step = 1; step <= steps; ++step) {
+    run.ZeroGrads();
+    ForwardResult r = run.Forward(inputs, LLMSYS_MODE_TRAIN);
+    ASSERT_EQ(r.status, LLMSYS_STATUS_OK) << r.message;
+    const autograd::Var loss = r.outputs.at("loss");
+    losses->last = loss->data.ToDoubles()[0];
+    ASSERT_TRUE(std::isfinite(losses->last)) << "step " << step - 1;
+    if (step == 1) losses->first = losses->last;
+    ASSERT_TRUE(autograd::Backward(loss).ok());
+    size_t k = 0;
+    for (const runtime::Parameter& p : run.params().all()) {
+      ASSERT_TRUE(p.var->grad.defined()) << p.name << " got no gradient";
+      update(step, k++, p.var->data.data_as<float>(), p.var->grad.ToDoubles());
+    }
+  }
+  char text[64];
+  std::snprintf(text, sizeof(text), "%.4f -> %.4f", losses->first,
+                losses->last);
+  ::testing::Test::RecordProperty("loss", text);
+}
+
+// The elements CheckGradients perturbs in a parameter of n elements: the
+// first, one a third in, and the last.
+inline std::vector<int64_t> FirstThirdLast(int64_t n) {
+  return {int64_t{0}, n / 3, n - 1};
+}
+
+// Compares the gradients a backward left on `run`'s float64 parameters
+// `names` with central differences (loss(w + h) - loss(w - h)) / 2h, for
+// the elements `elements(numel)` of each: the relative error
+// |grad - numeric| / max(|numeric|, 1e-3) must stay below `tolerance`. The
+// worst is recorded as the test property "worst_relative_error". `loss`
+// runs one forward with the parameters as they are and returns the loss;
+// with dropout it resets the dispatcher's call counter first, so every
+// forward draws the same masks.
+inline void CheckGradients(ModelRun& run, const std::function<double()>& loss,
+                           const std::vector<std::string>& names, double h,
+                           double tolerance,
+                           const std::function<std::vector<int64_t>(int64_t)>&
+                               elements = FirstThirdLast) {
+  double worst = 0;
+  for (const std::string& name : names) {
+    const runtime::Parameter& p = run.Param(name);
+    ASSERT_TRUE(p.var->grad.defined()) << name;
+    const std::vector<double> grad = p.var->grad.ToDoubles();
+    double* w = p.var->data.data_as<double>();
+    for (int64_t i : elements(p.var->data.numel())) {
+      const double saved = w[i];
+      w[i] = saved + h;
+      const double up = loss();
+      w[i] = saved - h;
+      const double down = loss();
+      w[i] = saved;
+      const double numeric = (up - down) / (2 * h);
+      const double error =
+          std::abs(grad[i] - numeric) / std::max(std::abs(numeric), 1e-3);
+      worst = std::max(worst, error);
+      EXPECT_LT(error, tolerance)
+          << name << "[" << i << "]: backward " << grad[i]
+          << ", central differences " << numeric;
+    }
+  }
+  char worst_text[32];
+  std::snprintf(worst_text, sizeof(worst_text), "%.2e", worst);
+  ::testing::Test::RecordProperty("worst_relative_error", worst_text);
+}
 
 }  // namespace llmsys::models_test
 

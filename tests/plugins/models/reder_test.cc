@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <limits>
 #include <map>
 #include <string>
@@ -26,25 +25,17 @@ using autograd::Var;
 constexpr int64_t kD = 4;  // n_embd of most tests
 
 // A small float64 config without dropout; `extra` overrides or adds to it.
-Overrides Config(int64_t vocab, Overrides extra = {}) {
-  Overrides o = {{"vocab_size", vocab},
-                 {"n_layer", int64_t{2}},
-                 {"n_head", int64_t{2}},
-                 {"n_embd", kD},
-                 {"ffn_dim", int64_t{8}},
-                 {"upsample", int64_t{2}},
-                 {"dropout", 0.0},
-                 {"max_positions", int64_t{32}},
-                 {"dtype", std::string("float64")}};
-  for (auto& e : extra) {
-    auto it = std::find_if(o.begin(), o.end(),
-                           [&](const auto& x) { return x.first == e.first; });
-    if (it != o.end())
-      it->second = e.second;
-    else
-      o.push_back(e);
-  }
-  return o;
+Overrides Config(int64_t vocab, const Overrides& extra = {}) {
+  return Merge({{"vocab_size", vocab},
+                {"n_layer", int64_t{2}},
+                {"n_head", int64_t{2}},
+                {"n_embd", kD},
+                {"ffn_dim", int64_t{8}},
+                {"upsample", int64_t{2}},
+                {"dropout", 0.0},
+                {"max_positions", int64_t{32}},
+                {"dtype", std::string("float64")}},
+               extra);
 }
 
 // A fixed pseudo-random sequence in [-1, 1).
@@ -137,13 +128,6 @@ double MaxError(const std::vector<double>& a, const std::vector<double>& b) {
   for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
     worst = std::max(worst, std::abs(a[i] - b[i]) / (1 + std::abs(b[i])));
   return worst;
-}
-
-int64_t NumParameters(ModelRun& run) {
-  int64_t n = 0;
-  for (const runtime::Parameter& p : run.params().all())
-    n += p.var->data.numel();
-  return n;
 }
 
 // ---- a coupling layer by hand ----
@@ -527,36 +511,13 @@ void GradientCheck(uint32_t mode, double dropout) {
                ? f.outputs.at("loss")->data.ToDoubles()[0]
                : NAN;
   };
-  const double h = 1e-5;
-  double worst = 0;
-  for (const char* name :
-       {"embed.weight", "source_end.layers.0.f.ln.weight",
-        "source_end.layers.0.f.qkv.weight", "source_end.layers.1.f.proj.bias",
-        "source_end.layers.1.g.fc1.weight", "target_end.layers.0.g.ln.bias",
-        "target_end.layers.0.f.qkv.bias", "target_end.layers.1.g.fc2.weight"}) {
-    const runtime::Parameter& p = run.Param(name);
-    ASSERT_TRUE(p.var->grad.defined()) << name;
-    const std::vector<double> grad = p.var->grad.ToDoubles();
-    double* w = p.var->data.data_as<double>();
-    const int64_t n = p.var->data.numel();
-    for (int64_t i : {int64_t{0}, n / 3, n - 1}) {
-      const double saved = w[i];
-      w[i] = saved + h;
-      const double up = loss();
-      w[i] = saved - h;
-      const double down = loss();
-      w[i] = saved;
-      const double numeric = (up - down) / (2 * h);
-      const double error =
-          std::abs(grad[i] - numeric) / std::max(std::abs(numeric), 1e-3);
-      worst = std::max(worst, error);
-      EXPECT_LT(error, 1e-6) << name << "[" << i << "]: backward " << grad[i]
-                             << ", central differences " << numeric;
-    }
-  }
-  char worst_text[32];
-  std::snprintf(worst_text, sizeof(worst_text), "%.2e", worst);
-  ::testing::Test::RecordProperty("worst_relative_error", worst_text);
+  CheckGradients(
+      run, loss,
+      {"embed.weight", "source_end.layers.0.f.ln.weight",
+       "source_end.layers.0.f.qkv.weight", "source_end.layers.1.f.proj.bias",
+       "source_end.layers.1.g.fc1.weight", "target_end.layers.0.g.ln.bias",
+       "target_end.layers.0.f.qkv.bias", "target_end.layers.1.g.fc2.weight"},
+      /*h=*/1e-5, /*tolerance=*/1e-6);
 }
 
 TEST(RederTest, GradientsMatchCentralDifferencesInFloat64) {
@@ -723,28 +684,10 @@ TEST(RederTest, PlainSgdLearnsABijectionInBothDirections) {
   Inputs in;
   AddRows(in, "src", src);
   AddRows(in, "tgt", tgt);
-  const double lr = 0.2;
-  double first = 0, last = 0;
-  for (int step = 0; step < 150; ++step) {
-    run.ZeroGrads();
-    ForwardResult r = run.Forward(in, LLMSYS_MODE_TRAIN);
-    ASSERT_EQ(r.status, LLMSYS_STATUS_OK) << r.message;
-    const Var loss = r.outputs.at("loss");
-    last = loss->data.ToDoubles()[0];
-    if (step == 0) first = last;
-    ASSERT_TRUE(autograd::Backward(loss).ok());
-    for (const runtime::Parameter& p : run.params().all()) {
-      ASSERT_TRUE(p.var->grad.defined()) << p.name << " got no gradient";
-      float* w = p.var->data.data_as<float>();
-      const std::vector<double> g = p.var->grad.ToDoubles();
-      for (size_t i = 0; i < g.size(); ++i)
-        w[i] -= static_cast<float>(lr * g[i]);
-    }
-  }
-  char losses[64];
-  std::snprintf(losses, sizeof(losses), "%.4f -> %.4f", first, last);
-  ::testing::Test::RecordProperty("loss", losses);
-  EXPECT_LT(last, 0.05 * first) << "loss went from " << first << " to " << last;
+  Losses l;
+  ASSERT_NO_FATAL_FAILURE(Train(run, in, 150, PlainSgd(0.2), &l));
+  EXPECT_LT(l.last, 0.05 * l.first)
+      << "loss went from " << l.first << " to " << l.last;
 
   for (int64_t direction : {0, 1}) {
     const auto& from = direction == 0 ? src : tgt;

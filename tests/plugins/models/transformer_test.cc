@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,29 +20,19 @@
 namespace llmsys::models_test {
 namespace {
 
-using autograd::Var;
-
 constexpr int64_t kC = 8, kH = 2, kD = 4, kF = 16, kLayers = 2;
 
 // A small config without dropout; `extra` overrides or adds to it.
-Overrides Config(int64_t vocab, Overrides extra = {}) {
-  Overrides o = {{"vocab_size", vocab},
-                 {"n_embd", kC},
-                 {"n_head", kH},
-                 {"ffn_dim", kF},
-                 {"n_encoder_layers", kLayers},
-                 {"n_decoder_layers", kLayers},
-                 {"max_positions", int64_t{12}},
-                 {"dropout", 0.0}};
-  for (auto& e : extra) {
-    auto it = std::find_if(o.begin(), o.end(),
-                           [&](const auto& x) { return x.first == e.first; });
-    if (it != o.end())
-      it->second = e.second;
-    else
-      o.push_back(e);
-  }
-  return o;
+Overrides Config(int64_t vocab, const Overrides& extra = {}) {
+  return Merge({{"vocab_size", vocab},
+                {"n_embd", kC},
+                {"n_head", kH},
+                {"ffn_dim", kF},
+                {"n_encoder_layers", kLayers},
+                {"n_decoder_layers", kLayers},
+                {"max_positions", int64_t{12}},
+                {"dropout", 0.0}},
+               extra);
 }
 
 // n values from a fixed pseudo-random sequence in [lo, hi).
@@ -119,13 +108,6 @@ void ExpectClose(const std::vector<double>& a, const std::vector<double>& b,
   for (size_t i = 0; i < a.size(); ++i)
     ASSERT_LE(std::abs(a[i] - b[i]), tol * (1 + std::abs(b[i])))
         << what << ": element " << i << " is " << a[i] << ", expected " << b[i];
-}
-
-int64_t NumParameters(ModelRun& run) {
-  int64_t n = 0;
-  for (const runtime::Parameter& p : run.params().all())
-    n += p.var->data.numel();
-  return n;
 }
 
 // ---- parameters ----
@@ -471,34 +453,13 @@ void GradientCheck(uint32_t mode, double dropout, bool tied) {
       "decoder.layers.1.ffn.fc2.weight",
       "decoder.ln_f.weight"};
   if (!tied) names.push_back("lm_head.weight");
-  const double h = 1e-5;
-  double worst = 0;
-  for (const std::string& name : names) {
-    const runtime::Parameter& p = run.Param(name);
-    ASSERT_TRUE(p.var->grad.defined()) << name;
-    const std::vector<double> grad = p.var->grad.ToDoubles();
-    double* w = p.var->data.data_as<double>();
-    const int64_t n = p.var->data.numel();
-    for (int64_t i : {int64_t{0}, n / 3, n - 1}) {
-      const double saved = w[i];
-      run.ops().set_calls(calls);
-      w[i] = saved + h;
-      const double up = Scalar(Call(run, inputs, mode), "loss");
-      run.ops().set_calls(calls);
-      w[i] = saved - h;
-      const double down = Scalar(Call(run, inputs, mode), "loss");
-      w[i] = saved;
-      const double numeric = (up - down) / (2 * h);
-      const double error =
-          std::abs(grad[i] - numeric) / std::max(std::abs(numeric), 1e-3);
-      worst = std::max(worst, error);
-      EXPECT_LT(error, 1e-6) << name << "[" << i << "]: backward " << grad[i]
-                             << ", central differences " << numeric;
-    }
-  }
-  char worst_text[32];
-  std::snprintf(worst_text, sizeof(worst_text), "%.2e", worst);
-  ::testing::Test::RecordProperty("worst_relative_error", worst_text);
+  CheckGradients(
+      run,
+      [&] {
+        run.ops().set_calls(calls);
+        return Scalar(Call(run, inputs, mode), "loss");
+      },
+      names, /*h=*/1e-5, /*tolerance=*/1e-6);
 }
 
 TEST(TransformerTest, GradientsMatchCentralDifferencesInFloat64) {
@@ -785,35 +746,20 @@ TEST(TransformerTest, LearnsToReverseSequences) {
     m.emplace_back(static_cast<size_t>(p.var->data.numel()), 0.0);
     v.emplace_back(static_cast<size_t>(p.var->data.numel()), 0.0);
   }
-  double first = 0, last = 0;
-  for (int step = 1; step <= 200; ++step) {
-    run.ZeroGrads();
-    ForwardResult r = run.Forward(inputs, LLMSYS_MODE_TRAIN);
-    ASSERT_EQ(r.status, LLMSYS_STATUS_OK) << r.message;
-    const Var loss = r.outputs.at("loss");
-    last = loss->data.ToDoubles()[0];
-    if (step == 1) first = last;
-    ASSERT_TRUE(autograd::Backward(loss).ok());
-    size_t k = 0;
-    for (const runtime::Parameter& p : run.params().all()) {
-      ASSERT_TRUE(p.var->grad.defined()) << p.name << " got no gradient";
-      float* w = p.var->data.data_as<float>();
-      const std::vector<double> g = p.var->grad.ToDoubles();
-      for (size_t i = 0; i < g.size(); ++i) {
-        m[k][i] = b1 * m[k][i] + (1 - b1) * g[i];
-        v[k][i] = b2 * v[k][i] + (1 - b2) * g[i] * g[i];
-        const double mh = m[k][i] / (1 - std::pow(b1, step));
-        const double vh = v[k][i] / (1 - std::pow(b2, step));
-        w[i] -= static_cast<float>(lr * mh / (std::sqrt(vh) + eps));
-      }
-      ++k;
+  auto adam = [&](int step, size_t k, float* w, const std::vector<double>& g) {
+    for (size_t i = 0; i < g.size(); ++i) {
+      m[k][i] = b1 * m[k][i] + (1 - b1) * g[i];
+      v[k][i] = b2 * v[k][i] + (1 - b2) * g[i] * g[i];
+      const double mh = m[k][i] / (1 - std::pow(b1, step));
+      const double vh = v[k][i] / (1 - std::pow(b2, step));
+      w[i] -= static_cast<float>(lr * mh / (std::sqrt(vh) + eps));
     }
-  }
-  char losses[64];
-  std::snprintf(losses, sizeof(losses), "%.4f -> %.4f", first, last);
-  ::testing::Test::RecordProperty("loss", losses);
-  EXPECT_GT(first, 0.5 * std::log(V)) << first;
-  EXPECT_LT(last, 0.1 * first) << "loss went from " << first << " to " << last;
+  };
+  Losses l;
+  ASSERT_NO_FATAL_FAILURE(Train(run, inputs, 200, adam, &l));
+  EXPECT_GT(l.first, 0.5 * std::log(V)) << l.first;
+  EXPECT_LT(l.last, 0.1 * l.first)
+      << "loss went from " << l.first << " to " << l.last;
 }
 
 }  // namespace
