@@ -17,7 +17,13 @@ build_dir=build
 cmake_args=(-DCMAKE_BUILD_TYPE=Release)
 for arg in "$@"; do
   case "$arg" in
-    --sanitize) build_dir=build-asan; cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMSYS_SANITIZE=ON) ;;
+    # -O1 -g1 (line tables): the usual sanitizer setting; it compiles
+    # twice as fast as -O2 -g, which keeps tools/test.sh within CI's time.
+    --sanitize)
+      build_dir=build-asan
+      cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMSYS_SANITIZE=ON
+                  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
+                  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG") ;;
     --no-cuda) cmake_args+=(-DLLMSYS_CUDA=OFF) ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
