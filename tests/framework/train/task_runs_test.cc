@@ -128,6 +128,14 @@ TEST_F(TaskRunsTest, ATransformerRunTranslatesAndScoresTheTestSplit) {
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(out->texts.size(), 4u);
   EXPECT_EQ(data::SplitLines(Read(dir_ / "out" / "in.yy")).size(), 4u);
+  g.prompts = {"a1"};  // and --input: one source or the other
+  absl::StatusOr<GenerateResult> both = Generate(g);
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("either with --prompt or with "
+                                         "--input"),
+            std::string::npos)
+      << both.status();
+  g.prompts.clear();
   g.reverse = true;
   absl::StatusOr<GenerateResult> back = Generate(g);
   ASSERT_FALSE(back.ok());

@@ -70,6 +70,17 @@ TEST_F(TrainerTest, ARunLeavesEverythingInItsDirectory) {
   EXPECT_EQ(Read(Run() / "samples.txt").rfind("the", 0), 0u);
   EXPECT_LT(r->train_loss, std::log(39.0));  // below ln(vocab) already
 
+  // Files are translated by translation runs only.
+  GenerateOptions g;
+  g.run_dir = Run();
+  g.input = dir_ / "corpus.txt";
+  g.plugin_dirs = {LLMSYS_BUILTIN_PLUGIN_DIR};
+  absl::StatusOr<GenerateResult> files = Generate(g);
+  ASSERT_FALSE(files.ok());
+  EXPECT_NE(files.status().message().find("translate files;"),
+            std::string::npos)
+      << files.status();
+
   // The same config and seed reproduce the losses bit for bit.
   const std::string metrics = Read(Run() / "metrics.jsonl");
   RunOptions again = Options();
@@ -203,6 +214,8 @@ TEST_F(TrainerTest, BadInputIsAClearError) {
   expect(run_with("[[evaluate]]\nuse = \"rouge\"\nsegments = 0\n"),
          "segments must be at least 1 for continuation tasks");
   // Checked before training, not after it.
+  expect(run_with("[[evaluate]]\nuse = \"bleu\"\nsplit = \"test\"\n"),
+         "'split' applies to translation tasks only");
   expect(run_with("[[evaluate]]\nuse = \"chrf\"\nbatches = 3\n"),
          "'batches' does not apply to it");
   expect(run_with("[[evaluate]]\nuse = \"perplexity\"\nsegments = 3\n"),
