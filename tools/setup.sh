@@ -39,7 +39,9 @@ packages=(
   libopenblas-dev                             # CPU GEMM
   nlohmann-json3-dev                          # JSON output
   zlib1g-dev                                  # gzip corpora
+  libssl-dev                                  # SHA-256 (libcrypto): plugin pins, provenance
   libgtest-dev libgmock-dev                   # tests
+  chromium                                    # tests: report.html rendered headless
   python3-torch python3-numpy                 # PyTorch cross-check (tests/torch)
 )
 

@@ -3,16 +3,21 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <set>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "framework/config/toml_text.h"
 #include "framework/core/logging.h"
+#include "framework/core/provenance.h"
 #include "framework/core/status_macros.h"
 #include "framework/core/suggest.h"
 
@@ -256,34 +261,292 @@ absl::StatusOr<ParamValue> FromNode(const toml::node& n) {
       absl::StrCat("a ", what, " is not a value this key can take"));
 }
 
-// A TOML basic string, every control character escaped. (toml++ writes
-// text with a newline as a multi-line string, whose first newline a reader
-// drops: the default prompt "\n" read back as "".)
-std::string TomlString(const std::string& s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c < 0x20 || c == 0x7f) {
-      out += absl::StrFormat("\\u%04X", c);
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
 std::string TomlValue(const ParamValue& v) {
   if (const auto* s = std::get_if<std::string>(&v)) return TomlString(*s);
   return runtime::FormatParamValue(v);
+}
+
+// A value of a [[variants]] entry as TOML text, which --set reads back.
+absl::StatusOr<std::string> NodeToml(const toml::node& n) {
+  if (n.is_table() || n.is_date() || n.is_time() || n.is_date_time())
+    return absl::InvalidArgumentError(
+        "a table, date or time is not a value a variant can set");
+  if (const toml::array* a = n.as_array()) {
+    for (const toml::node& item : *a)
+      LLMSYS_RETURN_IF_ERROR(NodeToml(item).status());
+  }
+  return TomlText(n);
+}
+
+// The leaves under `n` with their dotted paths: `optimizer.use = "x"` and
+// `"optimizer.use" = "x"` both give ("optimizer.use", x).
+void FlattenKeys(const toml::node& n, const std::string& path,
+                 std::vector<std::pair<std::string, const toml::node*>>* out) {
+  if (const toml::table* t = n.as_table()) {
+    for (auto&& [k, v] : *t)
+      FlattenKeys(v, absl::StrCat(path, ".", std::string(k.str())), out);
+    return;
+  }
+  out->emplace_back(path, &n);
+}
+
+// A variant's name names its run folder: letters, digits and . _ - + = , @.
+bool IsVariantName(const std::string& name) {
+  if (name.empty() || name.size() > 100 || name[0] == '.' || name[0] == '-')
+    return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("._-+=,@").find(c) != std::string_view::npos;
+  });
+}
+
+// [[variants]]: each entry's name and keys, checked against the schema. The
+// keys of a component's section are checked against the component the
+// variant names (`optimizer.use = "lion"`), else the experiment's.
+absl::StatusOr<std::vector<Variant>> ReadVariants(
+    const toml::array& entries, const std::string& file, const Experiment& e,
+    const runtime::PluginRegistry& registry) {
+  const std::vector<SectionSchema>& schema = ExperimentSchema();
+  std::vector<std::string> section_names;
+  for (const SectionSchema& s : schema) section_names.push_back(s.name);
+  std::vector<Variant> variants;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const toml::node& node = *entries.get(i);
+    const std::string label = absl::StrCat("[[variants]] #", i + 1);
+    const toml::table* entry = node.as_table();
+    if (entry == nullptr)
+      return absl::InvalidArgumentError(absl::StrCat(
+          Where(node.source(), file), ": ", label,
+          " must be a table: a name and the keys it sets (docs/compare.md)"));
+    const toml::node* name_node = entry->get("name");
+    std::optional<std::string> name;
+    if (name_node != nullptr) name = name_node->value_exact<std::string>();
+    if (!name)
+      return absl::InvalidArgumentError(absl::StrCat(
+          Where(name_node != nullptr ? name_node->source() : node.source(),
+                file),
+          ": ", label,
+          " needs name = \"...\", a string: its run folder and its column in "
+          "the comparison"));
+    Variant v;
+    v.name = *name;
+    v.source.file = file;
+    v.source.line = static_cast<int>(name_node->source().begin.line);
+    v.source.column = static_cast<int>(name_node->source().begin.column);
+    if (!IsVariantName(v.name))
+      return absl::InvalidArgumentError(absl::StrCat(
+          v.source.Describe(), ": ", label, " name \"", v.name,
+          "\": it names a folder; use letters, digits and . _ - + = , @ (not "
+          "first: . -), at most 100 characters"));
+    for (const Variant& other : variants)
+      if (other.name == v.name)
+        return absl::InvalidArgumentError(absl::StrCat(
+            v.source.Describe(), ": [[variants]] name \"", v.name,
+            "\" is used twice (also at ", other.source.Describe(), ")"));
+    std::vector<std::pair<std::string, const toml::node*>> keys;
+    for (auto&& [k, value] : *entry)
+      if (k.str() != "name") FlattenKeys(value, std::string(k.str()), &keys);
+    // The components the variant itself names: its keys of their sections
+    // are theirs.
+    std::map<std::string, std::string> uses;
+    for (const auto& [path, value] : keys) {
+      const size_t dot = path.find('.');
+      for (const SectionSchema& s : schema)
+        if (s.component_kind != 0 && !s.array && dot != std::string::npos &&
+            path.substr(0, dot) == s.name &&
+            path.substr(dot + 1) == s.keys[0].name)
+          if (auto id = value->value_exact<std::string>()) uses[s.name] = *id;
+    }
+    for (const auto& [path, value] : keys) {
+      const std::string what = absl::StrCat(Where(value->source(), file),
+                                            ": [[variants]] '", v.name, "': ");
+      const size_t dot = path.find('.');
+      if (dot == std::string::npos)
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, "'", path,
+                         "' is not section.key (e.g. train.steps = 100, or "
+                         "\"ops.attention\" = \"naive\")"));
+      const std::string section = path.substr(0, dot);
+      const std::string key = path.substr(dot + 1);
+      if (section == "experiment")
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, path,
+            ": [experiment] keys are not varied: every variant runs with the "
+            "file's seed, and `llmsys compare` names and places the runs"));
+      if (section == "plugins")
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, path,
+            ": [plugins] is not varied: list the plugin folders of every "
+            "variant in [plugins] paths (or pass --plugin-dir)"));
+      const SectionSchema* s = nullptr;
+      for (const SectionSchema& candidate : schema)
+        if (candidate.name == section) s = &candidate;
+      if (s == nullptr)
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, "unknown section '", section, "' in '", path,
+                         "'", core::DidYouMean(section, section_names),
+                         "; sections: ", absl::StrJoin(section_names, ", ")));
+      if (s->array)
+        return absl::InvalidArgumentError(absl::StrCat(
+            what, path, ": [[", section, "]] entries are not varied"));
+      if (s->open) {  // [ops]
+        if (registry.FindOpContract(key) == nullptr) {
+          std::vector<std::string> ops;
+          for (const runtime::OpContract& c : runtime::StandardOpContracts())
+            ops.push_back(c.name);
+          return absl::InvalidArgumentError(
+              absl::StrCat(what, "[ops] unknown op '", key, "' in '", path, "'",
+                           core::DidYouMean(key, ops)));
+        }
+        if (!value->value_exact<std::string>())
+          return absl::InvalidArgumentError(absl::StrCat(
+              what, path, " must be an implementation name in quotes, e.g. \"",
+              path, "\" = \"reference\""));
+      } else {
+        runtime::ParamSchema allowed = s->keys;
+        const runtime::Component* component = nullptr;
+        if (s->component_kind != 0) {
+          if (auto use = uses.find(section); use != uses.end()) {
+            absl::StatusOr<const runtime::Component*> found =
+                registry.Find(s->component_kind, use->second);
+            if (!found.ok())
+              return absl::Status(
+                  found.status().code(),
+                  absl::StrCat(what, section, ".", s->keys[0].name, " = \"",
+                               use->second, "\": ", found.status().message()));
+            component = *found;
+          } else {
+            component = section == "model"       ? e.model()
+                        : section == "optimizer" ? e.optimizer()
+                                                 : e.sampler();
+          }
+          if (component != nullptr)
+            for (const ParamSchemaEntry& p : component->params)
+              allowed.push_back(p);
+        }
+        std::vector<std::string> names;
+        const ParamSchemaEntry* entry_schema = nullptr;
+        for (const ParamSchemaEntry& k : allowed) {
+          names.push_back(k.name);
+          if (k.name == key) entry_schema = &k;
+        }
+        if (entry_schema == nullptr)
+          return absl::InvalidArgumentError(absl::StrCat(
+              what, "unknown key '", path, "'", core::DidYouMean(key, names),
+              " (keys of [", section, "]",
+              component != nullptr ? absl::StrCat(" with ", component->id)
+                                   : std::string(),
+              ": ", absl::StrJoin(names, ", "), ")"));
+        const bool list =
+            std::find(s->string_lists.begin(), s->string_lists.end(), key) !=
+            s->string_lists.end();
+        if (s->component_kind != 0 && key == s->keys[0].name) {
+          if (!value->value_exact<std::string>())
+            return absl::InvalidArgumentError(
+                absl::StrCat(what, path, " must be a component id in quotes"));
+        } else if (!list) {
+          absl::StatusOr<ParamValue> raw = FromNode(*value);
+          if (raw.ok()) raw = runtime::CheckParamValue(*entry_schema, *raw);
+          if (!raw.ok())
+            return absl::InvalidArgumentError(
+                absl::StrCat(what, path, ": ", raw.status().message(), " (",
+                             runtime::TypeName(entry_schema->type), ": ",
+                             entry_schema->doc, ")"));
+        }
+      }
+      absl::StatusOr<std::string> text = NodeToml(*value);
+      if (!text.ok())
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, path, ": ", text.status().message()));
+      v.sets.emplace_back(path, *std::move(text));
+    }
+    variants.push_back(std::move(v));
+  }
+  return variants;
+}
+
+// [plugins] pins = { "file.so" = "<sha256>", ... }: read and checked for
+// form (64 hex digits); `source_of(key, node)` says where a value came from.
+absl::StatusOr<std::vector<PluginPin>> ReadPins(
+    const toml::node& node, const Source& where,
+    const std::function<Source(const std::string&, const toml::node&)>&
+        source_of) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat(
+        where.Describe(),
+        ": [plugins] pins must be a table of plugin file = \"sha256\", e.g. "
+        "pins = { \"flash_attention.so\" = \"3f5a...e1\" }"));
+  std::vector<PluginPin> pins;
+  for (auto&& [k, value] : *table) {
+    const std::string file(k.str());
+    const Source at = source_of(file, value);
+    if (file.empty())
+      return absl::InvalidArgumentError(
+          absl::StrCat(at.Describe(),
+                       ": [plugins] pins: an empty file name; name a plugin "
+                       "file (\"flash_attention.so\") or its path"));
+    std::optional<std::string> hex = value.value_exact<std::string>();
+    if (!hex || !core::IsSha256Hex(*hex))
+      return absl::InvalidArgumentError(absl::StrCat(
+          at.Describe(), ": [plugins] pins: \"", file,
+          "\" must be a sha256, 64 hex digits, as a string (got ",
+          hex ? absl::StrCat("\"", *hex, "\", ", hex->size(), " characters")
+              : "a value that is not a string",
+          "); `llmsys plugins check FILE` prints a file's sha256"));
+    pins.push_back({file, {}, absl::AsciiStrToLower(*hex), at});
+  }
+  return pins;
+}
+
+// Every pin names a loaded file (by name, or by path when it has a '/')
+// whose bytes have the pinned sha256.
+absl::Status CheckPins(const std::vector<PluginPin>& pins,
+                       const runtime::PluginRegistry& registry) {
+  auto same_file = [](const fs::path& a, const fs::path& b) {
+    std::error_code ec;
+    return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
+  };
+  auto matches = [&](const PluginPin& pin, const fs::path& file) {
+    return pin.path.empty() ? file.filename() == pin.file
+                            : same_file(file, pin.path);
+  };
+  for (const PluginPin& pin : pins) {
+    const std::string what =
+        absl::StrCat(pin.source.Describe(), ": [plugins] pins: ", pin.file);
+    bool loaded = false;
+    for (const auto& plugin : registry.plugins()) {
+      if (!matches(pin, plugin->path())) continue;
+      loaded = true;
+      if (plugin->sha256() != pin.sha256)
+        return absl::FailedPreconditionError(absl::StrCat(
+            what, " has sha256 ", plugin->sha256(), ", the experiment pins ",
+            pin.sha256, " (file ", plugin->path().string(),
+            "; a different build of the plugin? rebuild the pinned version, "
+            "or update the pin if this one is meant)"));
+    }
+    if (loaded) continue;
+    for (const runtime::RejectedFile& r : registry.rejected()) {
+      if (matches(pin, r.path))
+        return absl::FailedPreconditionError(absl::StrCat(
+            what, " is pinned but could not be loaded: ", r.reason));
+    }
+    std::vector<std::string> dirs;
+    for (const runtime::SearchDir& d : registry.search_path())
+      dirs.push_back(d.path.string());
+    return absl::NotFoundError(absl::StrCat(
+        what, " is pinned but ",
+        pin.path.empty()
+            ? absl::StrCat("no plugin folder provides a file of that name "
+                           "(searched: ",
+                           dirs.empty() ? "none" : absl::StrJoin(dirs, ", "),
+                           "); add its folder to [plugins] paths or "
+                           "--plugin-dir")
+            : absl::StrCat(pin.path.string(),
+                           " is not a loaded plugin file; add its folder to "
+                           "[plugins] paths or --plugin-dir")));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -330,6 +593,9 @@ absl::StatusOr<Experiment> Experiment::Parse(
 
   // --set section.key=value
   std::map<std::pair<std::string, std::string>, std::string> set_by;
+  // The file's string values that a --set replaced: a swapped component's
+  // id, whose parameters the file may still list (left out below).
+  std::map<std::pair<std::string, std::string>, std::string> replaced;
   for (const std::string& o : overrides) {
     const size_t eq = o.find('=');
     const size_t dot = o.find('.');
@@ -347,6 +613,11 @@ absl::StatusOr<Experiment> Experiment::Parse(
             absl::StrCat("--set ", o, ": '", section, "' is not a section"));
       root.insert_or_assign(section, toml::table{});
       t = root[section].as_table();
+    }
+    if (const toml::node* before = t->get(key);
+        before != nullptr && !set_by.contains({section, key})) {
+      if (auto id = before->value_exact<std::string>())
+        replaced[{section, key}] = *id;
     }
     try {
       toml::table parsed = toml::parse("v = " + value);
@@ -408,11 +679,20 @@ absl::StatusOr<Experiment> Experiment::Parse(
   const std::vector<SectionSchema>& schema = ExperimentSchema();
   std::vector<std::string> section_names;
   for (const SectionSchema& s : schema) section_names.push_back(s.name);
+  section_names.push_back("variants");  // [[variants]]: read at the end
   for (auto&& [k, node] : root) {
     const std::string section(k.str());
     bool known = false;
     for (const std::string& s : section_names) known = known || s == section;
     const Source where = source_of(section, "", node);
+    if (section == "variants") {
+      if (!node.is_array())
+        return absl::InvalidArgumentError(absl::StrCat(
+            where.Describe(),
+            ": 'variants' must be a list of entries, each written "
+            "[[variants]] with a name and the keys it sets (docs/compare.md)"));
+      continue;
+    }
     if (!known)
       return absl::InvalidArgumentError(
           absl::StrCat(where.Describe(), ": unknown section [", section, "]",
@@ -436,10 +716,27 @@ absl::StatusOr<Experiment> Experiment::Parse(
     for (auto&& [k, node] : *plugins) {
       const std::string key(k.str());
       const Source where = source_of("plugins", key, node);
+      if (key == "pins") {
+        LLMSYS_ASSIGN_OR_RETURN(
+            e.plugin_pins_,
+            ReadPins(node, where,
+                     [&](const std::string& pin_key, const toml::node& n) {
+                       Source s = source_of("plugins", key, n);
+                       if (s.set.empty()) return s;
+                       s.set = absl::StrCat(s.set, " (", pin_key, ")");
+                       return s;
+                     }));
+        for (PluginPin& pin : e.plugin_pins_) {
+          if (pin.file.find('/') == std::string::npos) continue;
+          pin.path = fs::absolute(e.ResolvePath(pin.file)).lexically_normal();
+        }
+        continue;
+      }
       if (key != "paths")
-        return absl::InvalidArgumentError(
-            absl::StrCat(where.Describe(), ": [plugins] unknown key '", key,
-                         "' (the only key is 'paths', a list of folders)"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            where.Describe(), ": [plugins] unknown key '", key, "'",
+            core::DidYouMean(key, {"paths", "pins"}),
+            " (keys: paths, a list of folders; pins, file = \"sha256\")"));
       const toml::array* paths = node.as_array();
       std::vector<std::string> items;
       if (paths != nullptr) {
@@ -460,6 +757,7 @@ absl::StatusOr<Experiment> Experiment::Parse(
       }
     }
     registry.LoadAll();
+    LLMSYS_RETURN_IF_ERROR(CheckPins(e.plugin_pins_, registry));
   }
 
   for (const SectionSchema& s : schema) {
@@ -507,6 +805,8 @@ absl::StatusOr<Experiment> Experiment::Parse(
       // The keys this section accepts: the host's, plus the component's.
       ParamSchema keys = s.keys;
       const runtime::Component* component = nullptr;
+      // The component of the file that a --set swapped out, if any.
+      const runtime::Component* swapped_out = nullptr;
       // The key naming the component: `use`, or [generate]'s `sampler`.
       const std::string use_key =
           s.component_kind != 0 ? s.keys[0].name : std::string();
@@ -547,6 +847,12 @@ absl::StatusOr<Experiment> Experiment::Parse(
               absl::StrCat(use.source.Describe(), ": ", label, " ", use_key,
                            " = \"", *id, "\": ", found.status().message()));
         if (found.ok()) component = *found;
+        if (auto was = replaced.find({s.name, use_key});
+            was != replaced.end() && was->second != *id) {
+          absl::StatusOr<const runtime::Component*> old =
+              registry.Find(s.component_kind, was->second);
+          if (old.ok()) swapped_out = *old;
+        }
         if (component != nullptr) {
           for (const ParamSchemaEntry& p : component->params) {
             for (const ParamSchemaEntry& host : s.keys)
@@ -573,6 +879,18 @@ absl::StatusOr<Experiment> Experiment::Parse(
           const ParamSchemaEntry* entry = nullptr;
           for (const ParamSchemaEntry& candidate : keys)
             if (candidate.name == key) entry = &candidate;
+          if (entry == nullptr && swapped_out != nullptr && where.set.empty() &&
+              std::any_of(
+                  swapped_out->params.begin(), swapped_out->params.end(),
+                  [&](const ParamSchemaEntry& p) { return p.name == key; })) {
+            core::Log(
+                core::LogLevel::kInfo,
+                absl::StrCat(where.Describe(), ": ", label, " ", key,
+                             " is a parameter of ", swapped_out->id, ", which ",
+                             source_of(s.name, use_key, k).Describe(),
+                             " swapped out; left out"));
+            continue;
+          }
           if (entry == nullptr)
             return absl::InvalidArgumentError(absl::StrCat(
                 key_where.Describe(), ": ", label, " unknown key '", key, "'",
@@ -660,6 +978,17 @@ absl::StatusOr<Experiment> Experiment::Parse(
         e.sections_[s.name] = std::move(ordered);
       }
     }
+  }
+  // [[variants]] last: their keys are checked against the components above.
+  if (const toml::array* variants = root["variants"].as_array()) {
+    LLMSYS_ASSIGN_OR_RETURN(e.variants_,
+                            ReadVariants(*variants, name, e, registry));
+    std::vector<std::string> names;
+    for (const Variant& v : e.variants_) names.push_back(v.name);
+    core::Log(core::LogLevel::kDebug,
+              absl::StrCat(name, ": [[variants]] ", absl::StrJoin(names, ", "),
+                           " checked; `llmsys compare` runs them, `llmsys "
+                           "run` does not"));
   }
   return e;
 }
@@ -776,11 +1105,25 @@ std::string Experiment::ResolvedToml() const {
   out << "# The resolved configuration: every key, defaults filled.\n";
   for (const SectionSchema& s : ExperimentSchema()) {
     if (s.name == "plugins") {
-      if (plugin_paths_.empty()) continue;
-      out << "\n[plugins]\npaths = [";
-      for (size_t i = 0; i < plugin_paths_.size(); ++i)
-        out << (i ? ", " : "") << TomlString(plugin_paths_[i].string());
-      out << "]\n";
+      if (plugin_paths_.empty() && plugin_pins_.empty()) continue;
+      out << "\n[plugins]\n";
+      if (!plugin_paths_.empty()) {
+        out << "paths = [";
+        for (size_t i = 0; i < plugin_paths_.size(); ++i)
+          out << (i ? ", " : "") << TomlString(plugin_paths_[i].string());
+        out << "]\n";
+      }
+      if (!plugin_pins_.empty()) {
+        // Paths absolute: the resolved file lives in the run directory.
+        out << "pins = { ";
+        for (size_t i = 0; i < plugin_pins_.size(); ++i) {
+          const PluginPin& pin = plugin_pins_[i];
+          out << (i ? ", " : "")
+              << TomlString(pin.path.empty() ? pin.file : pin.path.string())
+              << " = " << TomlString(pin.sha256);
+        }
+        out << " }\n";
+      }
       continue;
     }
     if (s.open) {

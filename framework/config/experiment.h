@@ -6,7 +6,8 @@
 // a component with `use = "id"`, [generate] its sampler with
 // `sampler = "id"`; their other keys include that component's parameters,
 // checked against the schema the plugin declares. [ops] maps op names to
-// implementations.
+// implementations. [[variants]] entries are for `llmsys compare`: checked
+// here (Variant), not applied.
 // Every other key is known to the host's schema (ExperimentSchema()).
 //
 // Every error names where the value came from — `file:line:column` or the
@@ -16,7 +17,10 @@
 //   'steps'?)
 //
 // `--set section.key=value` overrides any key (the value is read as TOML,
-// or as a string when it is not valid TOML: --set data.train=a.txt).
+// or as a string when it is not valid TOML: --set data.train=a.txt). A
+// --set that swaps a component (`--set optimizer.use=sgd`) also drops the
+// file's parameters of the component it replaces that the new one does not
+// take (logged), so that one line swaps it.
 //
 //   PluginRegistry registry;  ... AddDefaultSearchDirs ...
 //   LLMSYS_ASSIGN_OR_RETURN(Experiment e, Experiment::Load(
@@ -94,6 +98,30 @@ struct EvaluateEntry {
   std::vector<std::pair<std::string, Setting>> settings;   // every key
 };
 
+// One [plugins] pins entry: a plugin file the experiment expects to be
+// loaded with exactly these bytes.
+struct PluginPin {
+  // As written: a file name ("flash_attention.so") matches a loaded file of
+  // that name in any folder; a path (with a '/') matches that file only.
+  std::string file;
+  std::filesystem::path path;  // absolute, when `file` is a path; else empty
+  std::string sha256;          // 64 lower-case hex digits
+  Source source;
+};
+
+// One [[variants]] entry, read by `llmsys compare` (docs/compare.md) and
+// ignored by `llmsys run` once its keys are checked:
+//
+//   [[variants]]
+//   name = "lion"
+//   optimizer.use = "lion"        # or "optimizer.use" = "lion"
+struct Variant {
+  std::string name;
+  Source source;  // where the entry's name is written
+  // "section.key" -> the value as TOML text, applied like --set; in key order.
+  std::vector<std::pair<std::string, std::string>> sets;
+};
+
 // The host's sections and keys, with defaults and docs.
 const std::vector<SectionSchema>& ExperimentSchema();
 
@@ -101,9 +129,10 @@ class Experiment {
  public:
   // Reads `file`, applies `overrides` ("section.key=value"), loads the
   // plugin folders of [plugins] paths into `registry` (relative to the
-  // file's folder), and checks every key. [ops] names are checked against
-  // the op contracts; the implementations are checked when the run's
-  // dispatcher is configured (Where() gives their positions).
+  // file's folder), checks [plugins] pins against the files loaded (a
+  // pinned file must be loaded, with that sha256), and checks every key. [ops]
+  // names are checked against the op contracts; the implementations are checked
+  // when the run's dispatcher is configured (Where() gives their positions).
   static absl::StatusOr<Experiment> Load(
       const std::filesystem::path& file,
       const std::vector<std::string>& overrides,
@@ -147,6 +176,14 @@ class Experiment {
   const std::vector<std::filesystem::path>& plugin_paths() const {
     return plugin_paths_;
   }
+  // [plugins] pins, in file order. Load/Parse has checked each against the
+  // registry's loaded files: a pinned file is loaded, with that sha256.
+  const std::vector<PluginPin>& plugin_pins() const { return plugin_pins_; }
+  // The [[variants]] entries, in file order: each name valid as a folder
+  // name and unique, each key one an override may set (for a component's
+  // keys: of the component the variant, or else the experiment, uses), each
+  // value of the key's type. `llmsys run` does not use them.
+  const std::vector<Variant>& variants() const { return variants_; }
   // The experiment file ("" when parsed from text).
   const std::filesystem::path& file() const { return file_; }
   // Resolves a path written in the file: relative to the current folder if
@@ -170,10 +207,12 @@ class Experiment {
   std::map<std::string, std::string> ops_;
   std::map<std::string, Source> ops_sources_;
   std::vector<std::filesystem::path> plugin_paths_;
+  std::vector<PluginPin> plugin_pins_;
   const runtime::Component* model_ = nullptr;
   const runtime::Component* optimizer_ = nullptr;
   const runtime::Component* sampler_ = nullptr;
   std::vector<EvaluateEntry> evaluations_;
+  std::vector<Variant> variants_;
   // section -> key -> strings, for SectionSchema::string_lists keys.
   std::map<std::string, std::map<std::string, std::vector<std::string>>>
       string_lists_;

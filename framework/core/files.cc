@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +21,22 @@ absl::Status OsError(const std::filesystem::path& path, const char* what) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> ReadFile(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.string(), ": is a folder, not a file"));
+  std::ifstream in(file, std::ios::binary);
+  if (!in)
+    return absl::NotFoundError(
+        absl::StrCat(file.string(), ": cannot open (does the file exist?)"));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad())
+    return absl::DataLossError(absl::StrCat(file.string(), ": read error"));
+  return text.str();
+}
 
 absl::Status AtomicWriteFile(const std::filesystem::path& path,
                              std::string_view bytes) {

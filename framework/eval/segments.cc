@@ -1,9 +1,7 @@
 #include "framework/eval/segments.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
+#include "framework/core/files.h"
 #include "framework/core/status_macros.h"
 #include "framework/data/corpus.h"
 #include "llmsys/evaluator.h"
@@ -14,22 +12,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-
-absl::StatusOr<std::string> ReadAll(const fs::path& file) {
-  std::error_code ec;
-  if (fs::is_directory(file, ec))
-    return absl::InvalidArgumentError(
-        absl::StrCat(file.string(), ": is a folder, not a file"));
-  std::ifstream in(file, std::ios::binary);
-  if (!in)
-    return absl::NotFoundError(
-        absl::StrCat(file.string(), ": cannot open (does the file exist?)"));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad())
-    return absl::DataLossError(absl::StrCat(file.string(), ": read error"));
-  return text.str();
-}
 
 // Splits on "\n", checking UTF-8; the error names file:line and the byte.
 absl::StatusOr<std::vector<std::string>> SplitLines(const fs::path& file,
@@ -150,7 +132,7 @@ size_t Segments::size() const {
 }
 
 absl::StatusOr<std::vector<std::string>> ReadLines(const fs::path& file) {
-  LLMSYS_ASSIGN_OR_RETURN(std::string text, ReadAll(file));
+  LLMSYS_ASSIGN_OR_RETURN(std::string text, core::ReadFile(file));
   if (text.empty())
     return absl::InvalidArgumentError(absl::StrCat(
         file.string(), ": the file is empty (expected one segment per line)"));
@@ -180,7 +162,7 @@ absl::StatusOr<Segments> ReadTextFiles(const fs::path& hyp_file,
 
 absl::StatusOr<Segments> ReadJsonl(const fs::path& file, uint32_t inputs,
                                    const std::string& evaluator_id) {
-  LLMSYS_ASSIGN_OR_RETURN(std::string text, ReadAll(file));
+  LLMSYS_ASSIGN_OR_RETURN(std::string text, core::ReadFile(file));
   LLMSYS_ASSIGN_OR_RETURN(std::vector<std::string> lines,
                           SplitLines(file, text));
   Segments s;

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "framework/core/logging.h"
+#include "framework/core/provenance.h"
 #include "framework/core/status_macros.h"
 #include "framework/runtime/host_api.h"
 #include "llmsys/version.h"
@@ -261,6 +262,9 @@ absl::StatusOr<std::shared_ptr<Plugin>> Plugin::Load(const fs::path& file) {
 
   std::shared_ptr<Plugin> plugin(
       new Plugin(fs::absolute(file).lexically_normal()));
+  absl::StatusOr<std::string> sha256 = core::Sha256File(file);
+  if (!sha256.ok()) return sha256.status();  // the message names the file
+  plugin->sha256_ = *std::move(sha256);
   Impl& impl = *plugin->impl_;
   try {
     impl.library.load(plugin->path_, boost::dll::load_mode::rtld_now |

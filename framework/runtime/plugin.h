@@ -92,6 +92,10 @@ class Plugin : public std::enable_shared_from_this<Plugin> {
   const std::string& version() const { return version_; }
   const std::string& description() const { return description_; }
   const std::string& license() const { return license_; }
+  // The SHA-256 of the file's bytes, read just before the dynamic linker
+  // loaded it (64 lower-case hex digits): what provenance records and
+  // experiments pin ([plugins] pins).
+  const std::string& sha256() const { return sha256_; }
   uint32_t abi_major() const { return abi_major_; }
   uint32_t abi_minor() const { return abi_minor_; }
   std::string abi() const;  // "1.0"
@@ -110,7 +114,7 @@ class Plugin : public std::enable_shared_from_this<Plugin> {
 
   std::filesystem::path path_;
   std::unique_ptr<Impl> impl_;
-  std::string id_, version_, description_, license_;
+  std::string id_, version_, description_, license_, sha256_;
   uint32_t abi_major_ = 0, abi_minor_ = 0;
   std::vector<Component> components_;
   std::vector<OpContract> op_contracts_;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -19,6 +20,7 @@
 #include "framework/config/experiment.h"
 #include "framework/core/files.h"
 #include "framework/core/logging.h"
+#include "framework/core/provenance.h"
 #include "framework/core/status_macros.h"
 #include "framework/core/version.h"
 #include "framework/data/batching.h"
@@ -31,6 +33,7 @@
 #include "framework/tensor/safetensors.h"
 #include "framework/train/evaluation.h"
 #include "framework/train/optimizer.h"
+#include "framework/train/provenance.h"
 #include "framework/train/schedule.h"
 #include "framework/train/tasks.h"
 
@@ -49,7 +52,15 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
+// The resident memory's high-water mark: Linux's VmHWM, which `llmsys
+// compare` resets before each variant it runs in this process (ru_maxrss
+// cannot be reset); getrusage where there is no /proc.
 int64_t PeakMemoryBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0)
+      return std::strtoll(line.c_str() + 6, nullptr, 10) * 1024;  // kB
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<int64_t>(usage.ru_maxrss) * 1024;
@@ -907,6 +918,41 @@ class MetricsLog {
   std::ofstream out_;
 };
 
+// What this process of the run is, for provenance.json; the ops come from
+// the dispatcher when the record is written.
+absl::StatusOr<ProvenanceInputs> ProvenanceOf(
+    Session& session, const RunOptions& options, const fs::path& run_dir,
+    const Optimizer& optimizer, bool sampler_used, int64_t start_step) {
+  const config::Experiment& e = session.experiment();
+  ProvenanceInputs in;
+  in.command = options.command.empty() ? core::CommandLine() : options.command;
+  in.experiment = options.resume.empty() ? options.experiment
+                                         : options.resume / "config.toml";
+  in.sets = options.sets;
+  in.started = core::UtcTimestamp(std::chrono::system_clock::now());
+  in.start_step = start_step;
+  in.seed = static_cast<uint64_t>(e.Int("experiment", "seed"));
+  const int64_t threads = e.Int("train", "threads");
+  in.threads = static_cast<int>(
+      threads > 0 ? threads
+                  : std::max(1u, std::thread::hardware_concurrency()));
+  in.device = e.String("train", "device");
+  LLMSYS_ASSIGN_OR_RETURN(in.config_sha256,
+                          core::Sha256File(run_dir / "config.toml"));
+  in.components = {&session.model(), &optimizer.component()};
+  if (sampler_used) {
+    absl::StatusOr<const runtime::Component*> sampler = session.registry().Find(
+        LLMSYS_KIND_SAMPLER, PlanFromConfig(session).sampler);
+    if (sampler.ok()) in.components.push_back(*sampler);
+  }
+  for (const config::EvaluateEntry& entry : e.evaluations())
+    in.components.push_back(entry.component);
+  in.registry = &session.registry();
+  in.machine = core::ProbeMachine();
+  in.build = core::GetBuildInfo();
+  return in;
+}
+
 }  // namespace
 
 absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
@@ -994,6 +1040,19 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   }
   MetricsLog metrics;
   LLMSYS_RETURN_IF_ERROR(metrics.Open(run_dir / "metrics.jsonl", resume));
+  // provenance.json: now, so that a run that fails still says what it ran
+  // on, and again after this process's first step and at the end, once the
+  // dispatcher has chosen the implementation of every op used.
+  LLMSYS_ASSIGN_OR_RETURN(const ProvenanceFile provenance_file,
+                          ProvenanceFile::Open(run_dir, resume));
+  LLMSYS_ASSIGN_OR_RETURN(ProvenanceInputs provenance,
+                          ProvenanceOf(*session, options, run_dir, *optimizer,
+                                       sampler_needed, state.step));
+  auto write_provenance = [&]() {
+    provenance.ops = session->ops().Choices();
+    return provenance_file.Write(MakeProvenance(provenance));
+  };
+  LLMSYS_RETURN_IF_ERROR(write_provenance());
 
   const int64_t steps = e.Int("train", "steps");
   const int64_t accumulate = e.Int("train", "accumulate");
@@ -1114,6 +1173,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       last_loss = loss;
     }
     state.step = step;
+    if (step == first_step) LLMSYS_RETURN_IF_ERROR(write_provenance());
     const double elapsed = Seconds(loop_start);
     const double tps =
         static_cast<double>(tokens_this_process) / std::max(elapsed, 1e-9);
@@ -1201,6 +1261,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     if (stop_here) break;
   }
   if (bar) std::cerr << "\n";
+  LLMSYS_RETURN_IF_ERROR(write_provenance());
   const double wall = Seconds(start);
   result.steps = state.step;
   result.train_loss = last_loss;
@@ -1226,6 +1287,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   }
   LLMSYS_RETURN_IF_ERROR(
       core::AtomicWriteFile(run_dir / "samples.txt", samples));
+  LLMSYS_RETURN_IF_ERROR(write_provenance());  // generation's ops too
   json ops = json::array();
   for (const runtime::OpChoice& c : session->ops().Choices())
     ops.push_back({{"op", c.op},

@@ -11,6 +11,9 @@
 //   samples.txt         text generated after training ([generate])
 //   summary.json        final metrics, wall time, tokens/s, peak memory,
 //                       which implementation served each op
+//   provenance.json     versions, git commit, command, seed, threads,
+//                       machine, config sha256, every plugin file used with
+//                       its sha256 (framework/train/provenance.h)
 //
 //   LLMSYS_ASSIGN_OR_RETURN(RunResult r, RunExperiment({.experiment =
 //       "experiments/quickstart.toml"}));
@@ -40,6 +43,9 @@ struct RunOptions {
   // Stop after this many optimizer steps in this process (tests use it to
   // interrupt a run); 0: run to the end.
   int64_t stop_after = 0;
+  // The command recorded in provenance.json (empty: this process's command
+  // line); e.g. `llmsys compare` names the variant it runs.
+  std::string command;
 };
 
 struct RunResult {

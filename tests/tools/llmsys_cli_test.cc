@@ -11,7 +11,10 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "framework/core/provenance.h"
 #include "gtest/gtest.h"
+#include "llmsys/version.h"
 #include "nlohmann/json.hpp"
 #include "tests/tools/cli_test_util.h"
 
@@ -168,9 +171,13 @@ TEST(LlmsysCliTest, CheckBrokenPluginsSaysWhy) {
       {File("no_entry"),
        "does not export the entry symbol 'llmsys_plugin_entry'"},
       {File("abi_major2"),
-       "built against llmsys ABI 2.0, but this host implements ABI 1.1"},
+       "built against llmsys ABI 2.0, but this host "
+       "implements ABI " LLMSYS_ABI_VERSION_STRING},
       {File("newer_minor"),
-       "built against llmsys ABI 1.2, newer than this host's ABI 1.1"},
+       absl::StrCat("built against llmsys ABI ", LLMSYS_ABI_VERSION_MAJOR, ".",
+                    LLMSYS_ABI_VERSION_MINOR + 1,
+                    ", newer than this host's ABI ",
+                    LLMSYS_ABI_VERSION_STRING)},
       {File("init_fails"), "failed (FAILED_PRECONDITION): this CPU lacks"},
       {File("throws_sdk"), "uncaught C++ exception: vector::at"},
       {File("throws_raw"), "threw a C++ exception across the C ABI"},
@@ -404,6 +411,56 @@ TEST(LlmsysCliTest, GenerateWithSamplersSeedsBeamsAndNoCache) {
   r = RunLlmsys(run + "--num-beams 0");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(Contains(r.err, "--num-beams must be >= 1")) << r.err;
+  std::filesystem::remove_all(dir);
+}
+
+// The hash a team sends with its plugin: `plugins check` prints it, an
+// experiment pins it, a run records it in provenance.json, and a different
+// file under the pinned name is refused.
+TEST(LlmsysCliTest, CheckPrintsTheSha256AnExperimentPins) {
+  const std::string gpt = std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/gpt.so";
+  absl::StatusOr<std::string> sha = llmsys::core::Sha256File(gpt);
+  ASSERT_TRUE(sha.ok()) << sha.status();
+  Result r = RunLlmsys("plugins check " + gpt);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(Contains(r.out, "sha256:   " + *sha + "\n")) << r.out;
+
+  const std::string dir =
+      ::testing::TempDir() + "llmsys_cli_pins_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  auto write_experiment = [&](const std::string& pin) {
+    std::ofstream corpus(dir + "/corpus.txt");
+    for (int i = 0; i < 50; ++i) corpus << "to be or not to be\n";
+    std::ofstream toml(dir + "/pinned.toml");
+    toml << "[experiment]\noutput = \"" << dir << "/runs\"\n"
+         << "[plugins]\npins = { \"gpt.so\" = \"" << pin << "\" }\n"
+         << "[data]\ntrain = \"" << dir << "/corpus.txt\"\n"
+         << "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
+         << "[train]\nsteps = 2\nbatch_size = 2\nblock_size = 8\n"
+         << "eval_batches = 1\n[generate]\nsamples = 0\n";
+  };
+  write_experiment(*sha);
+  r = RunLlmsys("run " + dir + "/pinned.toml --no-progress");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(dir + "/runs/pinned/provenance.json");
+  const nlohmann::json provenance = nlohmann::json::parse(in);
+  EXPECT_TRUE(Contains(provenance["command"], " run " + dir + "/pinned.toml"))
+      << provenance["command"];
+  bool recorded = false;
+  for (const auto& p : provenance["plugins"])
+    recorded = recorded || (p["file"] == gpt && p["sha256"] == *sha);
+  EXPECT_TRUE(recorded) << provenance["plugins"].dump(2);
+
+  const std::string other(64, '0');
+  write_experiment(other);
+  r = RunLlmsys("run " + dir + "/pinned.toml --overwrite --no-progress");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err,
+                       "pinned.toml:4:21: [plugins] pins: gpt.so has "
+                       "sha256 " +
+                           *sha + ", the experiment pins " + other + " (file " +
+                           gpt))
+      << r.err;
   std::filesystem::remove_all(dir);
 }
 

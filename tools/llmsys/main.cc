@@ -9,7 +9,9 @@
 #include "framework/core/suggest.h"
 #include "framework/core/version.h"
 #include "llmsys/version.h"
+#include "tools/llmsys/compare_command.h"
 #include "tools/llmsys/eval_command.h"
+#include "tools/llmsys/new_plugin_command.h"
 #include "tools/llmsys/plugins_command.h"
 #include "tools/llmsys/run_command.h"
 
@@ -27,6 +29,10 @@ constexpr char kUsage[] =
     "  plugins            list every component of every plugin found\n"
     "  plugins describe   show a component's description and parameters\n"
     "  plugins check      load one plugin file alone and report on it\n"
+    "  compare            run an experiment once per variant and compare "
+    "them\n"
+    "  report             compare existing run directories on one page\n"
+    "  new-plugin         scaffold a plugin folder that builds out of tree\n"
     "\n"
     "Run 'llmsys COMMAND --help' for a command's options.\n";
 
@@ -65,13 +71,17 @@ int main(int argc, char** argv) {
     if (command == "run") return llmsys::cli::RunCommand(args);
     if (command == "generate") return llmsys::cli::GenerateCommand(args);
     if (command == "eval") return llmsys::cli::EvalCommand(args);
+    if (command == "compare") return llmsys::cli::CompareCommand(args);
+    if (command == "report") return llmsys::cli::ReportCommand(args);
+    if (command == "new-plugin") return llmsys::cli::NewPluginCommand(args);
   } catch (const std::exception& e) {
     std::cerr << "llmsys " << command << ": " << e.what() << "\n";
     return 2;
   }
   std::cerr << "llmsys: unknown command '" << command << "'"
-            << llmsys::core::DidYouMean(command,
-                                        {"plugins", "run", "generate", "eval"})
+            << llmsys::core::DidYouMean(
+                   command, {"plugins", "run", "generate", "eval", "compare",
+                             "report", "new-plugin"})
             << "\n\n"
             << kUsage;
   return 2;

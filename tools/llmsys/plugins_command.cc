@@ -399,7 +399,8 @@ int CheckCommand(const std::vector<std::string>& args) {
       (runtime::BuiltinPluginDir() / "reference.so").string();
   po::options_description desc(
       "usage: llmsys plugins check FILE [--reference REF]\n\n"
-      "Loads one plugin file in isolation (no search path) and reports what it "
+      "Loads one plugin file in isolation (no search path) and reports its "
+      "sha256 (what an experiment's [plugins] pins name) and what it "
       "provides, or exactly why it cannot be loaded. Each component with no "
       "required parameter is also created and destroyed once. Every operator "
       "then goes through the conformance suite: output shapes, dtypes and "
@@ -429,6 +430,7 @@ int CheckCommand(const std::vector<std::string>& args) {
   }
   const runtime::Plugin& p = *registry.plugins().front();
   std::cout << "file:     " << p.path().string() << "\n"
+            << "sha256:   " << p.sha256() << "\n"
             << "plugin:   " << p.id() << " " << p.version() << " — "
             << p.description() << "\n"
             << "ABI:      " << p.abi() << " (host " << LLMSYS_ABI_VERSION_STRING

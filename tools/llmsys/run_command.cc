@@ -1,34 +1,14 @@
 #include "tools/llmsys/run_command.h"
 
-#include <boost/program_options.hpp>
 #include <iostream>
 
 #include "framework/core/logging.h"
 #include "framework/train/trainer.h"
+#include "tools/llmsys/parse_args.h"
 
 namespace llmsys::cli {
-namespace {
 
 namespace po = boost::program_options;
-
-// Parses `args`; false (after printing why) on bad usage.
-bool ParseArgs(const std::vector<std::string>& args,
-               const po::options_description& desc, const char* positional,
-               po::variables_map* vm) {
-  po::positional_options_description pos;
-  pos.add(positional, 1);
-  try {
-    po::store(po::command_line_parser(args).options(desc).positional(pos).run(),
-              *vm);
-    po::notify(*vm);
-  } catch (const po::error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 int RunCommand(const std::vector<std::string>& args) {
   train::RunOptions options;
@@ -40,7 +20,7 @@ int RunCommand(const std::vector<std::string>& args) {
       "       llmsys run --resume RUN_DIR\n\n"
       "Trains the experiment's model and leaves a run directory (config.toml, "
       "tokenizer.json, metrics.jsonl, checkpoint/, samples.txt, "
-      "summary.json).\n\noptions");
+      "summary.json, provenance.json).\n\noptions");
   desc.add_options()("help,h", po::bool_switch(&help), "show this help")(
       "experiment", po::value(&experiment), "the experiment file")(
       "set", po::value(&options.sets)->composing(),
@@ -57,7 +37,7 @@ int RunCommand(const std::vector<std::string>& args) {
       "stop (with a checkpoint) after N steps of this process")(
       "verbose,v", po::bool_switch(&verbose), "print debug messages");
   po::variables_map vm;
-  if (!ParseArgs(args, desc, "experiment", &vm)) return 2;
+  if (!ParseArgs(args, desc, "experiment", 1, &vm)) return 2;
   if (help) {
     std::cout << desc << "\n";
     return 0;
@@ -121,7 +101,7 @@ int GenerateCommand(const std::vector<std::string>& args) {
       "models)")("plugin-dir", po::value(&options.plugin_dirs)->composing(),
                  "also load plugins from DIR (repeatable)");
   po::variables_map vm;
-  if (!ParseArgs(args, desc, "run", &vm)) return 2;
+  if (!ParseArgs(args, desc, "run", 1, &vm)) return 2;
   if (help) {
     std::cout << desc << "\n";
     return 0;

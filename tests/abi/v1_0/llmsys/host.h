@@ -1,0 +1,180 @@
+/* llmsys/host.h — what the host offers a plugin: the host API table and the
+ * per-call context.
+ *
+ * The host hands every plugin its own llmsys_host_api_t in init(); plugins
+ * never link against the host library. The table stays valid, at the same
+ * address, until the plugin's deinit() returns, so plugins keep the pointer.
+ *
+ * Versioning: the table grows only at its end. A plugin built against minor
+ * M may use the members that minor M had; `struct_size` says how many the
+ * host filled (LLMSYS_HOST_HAS(host, member) checks one).
+ *
+ * Usage:
+ *   host->log(host, LLMSYS_LOG_INFO, "cache built");
+ *   void* p = host->alloc(host, device, bytes, 64);  ...  host->free(host,
+ * device, p);
+ *
+ * Graph functions (value handles, op calls, parameter declaration, outputs)
+ * are how a model plugin builds its computation: it calls ops through the
+ * host, which picks the implementation the experiment chose and records the
+ * call for backward. They take the llmsys_graph_t the model function was
+ * given, are valid only during that call, and only on the thread that made
+ * it. Value handles are owned by the host and reference counted: every
+ * handle a host function returns to the plugin carries one reference that
+ * the plugin must give back with value_release (the C++ SDK does this).
+ *
+ * Thread-safety: log, alloc and free may be called from any thread at any
+ * time between init() and the end of deinit(). Graph functions: see above. */
+#ifndef LLMSYS_HOST_H_
+#define LLMSYS_HOST_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llmsys/params.h"
+#include "llmsys/status.h"
+#include "llmsys/tensor.h"
+
+typedef uint32_t llmsys_log_level_t;
+#define LLMSYS_LOG_DEBUG 0
+#define LLMSYS_LOG_INFO 1
+#define LLMSYS_LOG_WARNING 2
+#define LLMSYS_LOG_ERROR 3
+
+/* Opaque host objects. */
+typedef struct llmsys_graph llmsys_graph_t; /* a model call's recording scope */
+typedef struct llmsys_value* llmsys_value_t; /* a tensor value in a graph */
+
+/* A parameter a model declares: the host allocates, initializes, checkpoints
+ * it and hands it to the optimizer. Grows only at its end. */
+typedef struct llmsys_parameter_decl {
+  uint32_t struct_size;
+  const char*
+      name; /* unique within the model, e.g. "blocks.0.attn.qkv.weight" */
+  int32_t ndim;
+  const int64_t* shape; /* [ndim], borrowed for the call */
+  DLDataType dtype;
+  /* Initializer: "zeros", "ones", "normal" (mean a, std b), "uniform" (a, b).
+   */
+  const char* init;
+  double init_a;
+  double init_b;
+  uint32_t flags; /* LLMSYS_PARAMETER_NO_DECAY: exclude from weight decay */
+} llmsys_parameter_decl_t;
+#define LLMSYS_PARAMETER_NO_DECAY 0x1u
+
+typedef struct llmsys_host_api llmsys_host_api_t;
+
+struct llmsys_host_api {
+  uint32_t struct_size;
+  uint32_t abi_major; /* the host's ABI version */
+  uint32_t abi_minor;
+  const char* host_version; /* e.g. "0.1.0"; host-owned, static */
+  void* host_data;          /* host-private; plugins must not touch it */
+
+  /* Writes `message` to the run's log, prefixed with the plugin id.
+   * `message` is borrowed for the call. Any thread. */
+  void (*log)(const llmsys_host_api_t* host, llmsys_log_level_t level,
+              const char* message);
+
+  /* Allocates `bytes` on `device` aligned to `alignment` (a power of two;
+   * 0 means 64). Returns NULL on failure. Memory from alloc goes back
+   * through free on the same device, never through the plugin's own
+   * allocator. Any thread. */
+  void* (*alloc)(const llmsys_host_api_t* host, DLDevice device, size_t bytes,
+                 size_t alignment);
+  void (*free)(const llmsys_host_api_t* host, DLDevice device, void* ptr);
+
+  /* ---- graph functions (model plugins) ---- */
+
+  /* Adds one reference to `value`. */
+  void (*value_retain)(const llmsys_host_api_t* host, llmsys_value_t value);
+  /* Gives back one reference; the host frees the value when none is left. */
+  void (*value_release)(const llmsys_host_api_t* host, llmsys_value_t value);
+  /* Fills `view` with a borrowed view of the value's tensor, valid while the
+   * plugin holds a reference and until the next graph call. */
+  llmsys_status_t (*value_tensor)(const llmsys_host_api_t* host,
+                                  llmsys_value_t value, DLTensor* view,
+                                  llmsys_error_t* err);
+  /* Copies `src` (host-visible memory) into a new constant value. */
+  llmsys_status_t (*value_from_tensor)(const llmsys_host_api_t* host,
+                                       llmsys_graph_t* graph,
+                                       const DLTensor* src, llmsys_value_t* out,
+                                       llmsys_error_t* err);
+  /* Calls op `op` (an op contract name) on `inputs` (NULL for an absent
+   * optional input) with `attrs` (any subset, by name; the contract's
+   * defaults fill the rest). Writes `num_outputs` new values to `outputs`.
+   * The implementation is the one the experiment chose for this op. */
+  llmsys_status_t (*call_op)(const llmsys_host_api_t* host,
+                             llmsys_graph_t* graph, const char* op,
+                             const llmsys_value_t* inputs, uint32_t num_inputs,
+                             const llmsys_params_t* attrs,
+                             llmsys_value_t* outputs, uint32_t num_outputs,
+                             llmsys_error_t* err);
+  /* Declares (in a model's create) or looks up (in forward) a parameter. */
+  llmsys_status_t (*declare_parameter)(const llmsys_host_api_t* host,
+                                       llmsys_graph_t* graph,
+                                       const llmsys_parameter_decl_t* decl,
+                                       llmsys_value_t* out,
+                                       llmsys_error_t* err);
+  /* Declares or looks up a persistent buffer that is not trained, such as a
+   * key/value cache for incremental decoding (zero-initialized). */
+  llmsys_status_t (*declare_buffer)(const llmsys_host_api_t* host,
+                                    llmsys_graph_t* graph,
+                                    const llmsys_parameter_decl_t* decl,
+                                    llmsys_value_t* out, llmsys_error_t* err);
+  /* Names an output of a model call: "loss" (a scalar, for training),
+   * "logits" (for generation and evaluation), or any name an evaluator reads.
+   */
+  llmsys_status_t (*set_output)(const llmsys_host_api_t* host,
+                                llmsys_graph_t* graph, const char* name,
+                                llmsys_value_t value, llmsys_error_t* err);
+  /* A view of `value` without copying (LLMSYS_VIEW_*; `ints` as the kind
+   * says, borrowed for the call). Gradients flow through views. Reshape
+   * copies when the strides do not allow a view, as torch.reshape does. */
+  llmsys_status_t (*value_view)(const llmsys_host_api_t* host,
+                                llmsys_graph_t* graph, uint32_t kind,
+                                llmsys_value_t value, const int64_t* ints,
+                                uint32_t num_ints, llmsys_value_t* out,
+                                llmsys_error_t* err);
+};
+
+/* View kinds for value_view. Negative dims count from the end. */
+#define LLMSYS_VIEW_RESHAPE 1 /* ints: the new shape; one -1 is inferred */
+#define LLMSYS_VIEW_PERMUTE 2 /* ints: every dim once, in its new order */
+#define LLMSYS_VIEW_SLICE 3   /* ints: {dim, start, stop, step}, step >= 1 */
+#define LLMSYS_VIEW_EXPAND 4  /* ints: the new shape; -1 keeps a dim */
+#define LLMSYS_VIEW_DETACH 5  /* no ints: same data, cut from the gradient */
+
+/* Non-zero when the host's table has `member` (it was built against a minor
+ * that had it). */
+#define LLMSYS_HOST_HAS(host, member)                                    \
+  ((host)->struct_size >= offsetof(llmsys_host_api_t, member) +          \
+                              sizeof(((llmsys_host_api_t*)0)->member) && \
+   (host)->member != NULL)
+
+/* What every compute call (operator, optimizer step, sampler) receives.
+ * Grows only at its end. Borrowed for the call. */
+typedef struct llmsys_call_context {
+  uint32_t struct_size;
+  const llmsys_host_api_t* host;
+  DLDevice device;
+  /* The stream to run on (cudaStream_t on CUDA; NULL on the CPU). Never use
+   * the default stream. */
+  void* stream;
+  /* The host's BLAS handle for `device` (cublasHandle_t on CUDA; NULL on the
+   * CPU). */
+  void* blas_handle;
+  /* Counter-based random stream (Philox 4x32-10 by convention): the call's
+   * random numbers are a pure function of (seed, offset), so a call can be
+   * replayed. The host advances the offset between calls. */
+  uint64_t rng_seed;
+  uint64_t rng_offset;
+  /* Scratch memory the operator asked for in infer(); NULL if none. */
+  void* workspace;
+  size_t workspace_bytes;
+  /* Threads the call may use on the CPU (>= 1). */
+  int32_t num_threads;
+} llmsys_call_context_t;
+
+#endif /* LLMSYS_HOST_H_ */
