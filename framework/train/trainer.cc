@@ -1,5 +1,6 @@
 #include "framework/train/trainer.h"
 
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -918,6 +920,45 @@ class MetricsLog {
   std::ofstream out_;
 };
 
+// Set by SIGINT/SIGTERM while a SignalCheckpoint is alive; read at each
+// step's end.
+volatile sig_atomic_t g_stop_signal = 0;
+
+void OnStopSignal(int sig) {
+  g_stop_signal = sig;
+  // A second signal is not caught: it ends the process at once.
+  signal(sig, SIG_DFL);
+}
+
+// Catches SIGINT and SIGTERM for its lifetime (when `enabled`), restoring
+// the previous handlers after.
+class SignalCheckpoint {
+ public:
+  explicit SignalCheckpoint(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    g_stop_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = OnStopSignal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &old_int_);
+    sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~SignalCheckpoint() {
+    if (!enabled_) return;
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  SignalCheckpoint(const SignalCheckpoint&) = delete;
+  SignalCheckpoint& operator=(const SignalCheckpoint&) = delete;
+
+  bool stopped() const { return enabled_ && g_stop_signal != 0; }
+
+ private:
+  bool enabled_;
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
 // What this process of the run is, for provenance.json; the ops come from
 // the dispatcher when the record is written.
 absl::StatusOr<ProvenanceInputs> ProvenanceOf(
@@ -1129,6 +1170,9 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   const int64_t first_step = state.step + 1;
   int64_t tokens_this_process = 0;
   ScalarOutputs extra;
+  // Only around the steps: a signal in the final evaluation ends it.
+  std::optional<SignalCheckpoint> signals(std::in_place,
+                                          options.checkpoint_on_signal);
   for (int64_t step = first_step; step <= steps; ++step) {
     for (const Var& p : params) p->grad = Tensor();
     double loss_sum = 0;
@@ -1249,8 +1293,10 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       return absl::OkStatus();
     };
     if (!last) LLMSYS_RETURN_IF_ERROR(run_evaluations());
+    const bool signalled = !last && signals->stopped();
     const bool stop_here =
-        options.stop_after > 0 && step - first_step + 1 >= options.stop_after;
+        signalled ||
+        (options.stop_after > 0 && step - first_step + 1 >= options.stop_after);
     if ((ckpt_every > 0 && step % ckpt_every == 0) || last || stop_here) {
       state.batcher = task->state();
       state.op_calls = session->ops().calls();
@@ -1258,8 +1304,17 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
           SaveCheckpoint(run_dir / "checkpoint", *session, *optimizer, state));
     }
     if (last) LLMSYS_RETURN_IF_ERROR(run_evaluations());
+    if (signalled) {
+      result.interrupted = true;
+      std::cerr << (bar ? "\n" : "")
+                << absl::StrFormat(
+                       "interrupted: checkpoint at step %d; continue with "
+                       "'llmsys run --resume %s'\n",
+                       step, run_dir.string());
+    }
     if (stop_here) break;
   }
+  signals.reset();
   if (bar) std::cerr << "\n";
   LLMSYS_RETURN_IF_ERROR(write_provenance());
   const double wall = Seconds(start);

@@ -46,6 +46,11 @@ struct RunOptions {
   // The command recorded in provenance.json (empty: this process's command
   // line); e.g. `llmsys compare` names the variant it runs.
   std::string command;
+  // Ctrl-C (SIGINT) or SIGTERM during training finishes the current step,
+  // saves a checkpoint and returns with RunResult::interrupted set, so that
+  // `--resume` continues exactly; a second signal kills as usual. The
+  // previous handlers come back when the run returns.
+  bool checkpoint_on_signal = false;
 };
 
 struct RunResult {
@@ -54,6 +59,9 @@ struct RunResult {
   double train_loss = 0;
   double val_loss = 0;
   double tokens_per_second = 0;
+  // Stopped by a signal (see RunOptions::checkpoint_on_signal), with a
+  // checkpoint at `steps`.
+  bool interrupted = false;
 };
 
 absl::StatusOr<RunResult> RunExperiment(const RunOptions& options);

@@ -271,60 +271,102 @@ TEST(LlmsysCliTest, RunAndGenerate) {
   EXPECT_TRUE(Contains(r.err, "not a run directory")) << r.err;
 }
 
-// Killed with SIGKILL mid-run, then resumed: the final weights are those of
-// a run never interrupted, byte for byte.
-TEST(LlmsysCliTest, AKilledRunResumesToTheSameWeights) {
-  const std::string dir =
-      ::testing::TempDir() + "llmsys_cli_kill_" + std::to_string(getpid());
+namespace {
+
+// A 400-step tiny run with a checkpoint every 10 steps, written into `dir`;
+// returns the experiment file.
+std::string WriteResumableExperiment(const std::string& dir) {
   std::filesystem::create_directories(dir);
   const std::string toml = dir + "/tiny.toml";
-  {
-    std::ofstream corpus(dir + "/corpus.txt");
-    for (int i = 0; i < 100; ++i) corpus << "to be or not to be, that is it\n";
-    std::ofstream out(toml);
-    out << "[experiment]\noutput = \"" << dir << "/runs\"\n"
-        << "[data]\ntrain = \"" << dir << "/corpus.txt\"\n"
-        << "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
-        << "[train]\nsteps = 400\nbatch_size = 2\nblock_size = 8\n"
-        << "checkpoint_every = 10\nthreads = 1\n"
-        << "eval_every = 0\neval_batches = 1\n"
-        << "[generate]\nsamples = 0\n";
-  }
-  Result whole =
-      RunLlmsys("run " + toml + " --set experiment.name=whole --no-progress");
-  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  std::ofstream corpus(dir + "/corpus.txt");
+  for (int i = 0; i < 100; ++i) corpus << "to be or not to be, that is it\n";
+  std::ofstream out(toml);
+  out << "[experiment]\noutput = \"" << dir << "/runs\"\n"
+      << "[data]\ntrain = \"" << dir << "/corpus.txt\"\n"
+      << "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
+      << "[train]\nsteps = 400\nbatch_size = 2\nblock_size = 8\n"
+      << "checkpoint_every = 10\nthreads = 1\n"
+      << "eval_every = 0\neval_batches = 1\n"
+      << "[generate]\nsamples = 0\n";
+  return toml;
+}
 
+// Starts `llmsys run TOML` as run NAME, sends `sig` once its first
+// checkpoint exists, and returns waitpid's status; stderr goes to
+// `err_file`.
+int RunAndSignal(const std::string& dir, const std::string& toml,
+                 const std::string& name, int sig,
+                 const std::string& err_file) {
+  const std::string set = "experiment.name=" + name;
   const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
   if (pid == 0) {
-    std::freopen("/dev/null", "w", stderr);
+    std::freopen(err_file.c_str(), "w", stderr);
     std::freopen("/dev/null", "w", stdout);
-    execl(LLMSYS_BINARY, "llmsys", "run", toml.c_str(), "--set",
-          "experiment.name=killed", "--no-progress", nullptr);
+    execl(LLMSYS_BINARY, "llmsys", "run", toml.c_str(), "--set", set.c_str(),
+          "--no-progress", nullptr);
     _exit(127);
   }
-  const std::string state = dir + "/runs/killed/checkpoint/trainer_state.json";
+  const std::string state =
+      dir + "/runs/" + name + "/checkpoint/trainer_state.json";
   for (int i = 0; i < 6000 && !std::filesystem::exists(state); ++i)
     usleep(10000);
   usleep(20000);
-  kill(pid, SIGKILL);
+  kill(pid, sig);
   int status = 0;
   waitpid(pid, &status, 0);
+  return status;
+}
+
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+// Killed with SIGKILL mid-run, then resumed: the final weights are those of
+// a run never interrupted, byte for byte. Stopped with Ctrl-C (SIGINT), the
+// run checkpoints the step it is in, exits 130 and resumes the same way.
+TEST(LlmsysCliTest, AnInterruptedRunResumesToTheSameWeights) {
+  const std::string dir =
+      ::testing::TempDir() + "llmsys_cli_kill_" + std::to_string(getpid());
+  const std::string toml = WriteResumableExperiment(dir);
+  Result whole =
+      RunLlmsys("run " + toml + " --set experiment.name=whole --no-progress");
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  const std::string a =
+      FileBytes(dir + "/runs/whole/checkpoint/model.safetensors");
+  EXPECT_FALSE(a.empty());
+
+  int status = RunAndSignal(dir, toml, "killed", SIGKILL, "/dev/null");
   EXPECT_TRUE(WIFSIGNALED(status)) << "the run ended before it was killed";
   ASSERT_TRUE(std::filesystem::exists(dir + "/runs/killed/checkpoint") ||
               std::filesystem::exists(dir + "/runs/killed/checkpoint.old"));
   Result resumed =
       RunLlmsys("run --resume " + dir + "/runs/killed --no-progress");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
-  auto bytes = [](const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  const std::string a = bytes(dir + "/runs/whole/checkpoint/model.safetensors");
-  EXPECT_FALSE(a.empty());
-  EXPECT_TRUE(a == bytes(dir + "/runs/killed/checkpoint/model.safetensors"));
+  EXPECT_TRUE(a ==
+              FileBytes(dir + "/runs/killed/checkpoint/model.safetensors"));
+
+  const std::string err_file = dir + "/interrupted.err";
+  status = RunAndSignal(dir, toml, "interrupted", SIGINT, err_file);
+  ASSERT_TRUE(WIFEXITED(status)) << "Ctrl-C killed the run";
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  const std::string err = FileBytes(err_file);
+  EXPECT_TRUE(Contains(err, "interrupted: checkpoint at step ")) << err;
+  EXPECT_TRUE(Contains(err, "llmsys run --resume " + dir + "/runs/interrupted"))
+      << err;
+  const nlohmann::json state = nlohmann::json::parse(
+      FileBytes(dir + "/runs/interrupted/checkpoint/trainer_state.json"));
+  EXPECT_LT(state.at("step").get<int64_t>(), 400) << state.dump();
+  EXPECT_FALSE(std::filesystem::exists(dir + "/runs/interrupted/summary.json"));
+  resumed =
+      RunLlmsys("run --resume " + dir + "/runs/interrupted --no-progress");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_TRUE(
+      a == FileBytes(dir + "/runs/interrupted/checkpoint/model.safetensors"));
   std::filesystem::remove_all(dir);
 }
 

@@ -51,13 +51,14 @@ int RunCommand(const std::vector<std::string>& args) {
   options.experiment = experiment;
   options.resume = resume;
   if (no_bar) options.progress_bar = false;
+  options.checkpoint_on_signal = true;
   absl::StatusOr<train::RunResult> r = train::RunExperiment(options);
   if (!r.ok()) {
     std::cerr << "llmsys run: " << r.status().message() << "\n";
     return 1;
   }
   std::cout << "run directory: " << r->run_dir.string() << "\n";
-  return 0;
+  return r->interrupted ? 130 : 0;  // 128 + SIGINT, as shells report it
 }
 
 int GenerateCommand(const std::vector<std::string>& args) {
