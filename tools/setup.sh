@@ -32,6 +32,7 @@ done
 
 packages=(
   cmake ninja-build g++ pkg-config
+  make                                        # cmake's default generator: out-of-tree plugins
   libboost-dev libboost-program-options-dev   # Boost.DLL (headers), program_options
   libabsl-dev                                 # Status, StatusOr, strings
   libtomlplusplus-dev                         # experiment files
