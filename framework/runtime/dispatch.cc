@@ -20,6 +20,20 @@ int32_t Priority(const Component& c) {
   return c.As<llmsys_operator_t>()->priority;
 }
 
+// The input shapes of a call, for the profiler's trace: "[4,16,32] [32,96]".
+std::string ShapesOf(const std::vector<Tensor>& tensors) {
+  std::string out;
+  for (const Tensor& t : tensors) {
+    if (!out.empty()) out += " ";
+    if (!t.defined()) {
+      out += "-";
+      continue;
+    }
+    out += "[" + absl::StrJoin(t.shape(), ",") + "]";
+  }
+  return out;
+}
+
 std::string ImplName(const Component& c) {
   const std::string prefix = c.op + ".";
   return c.id.rfind(prefix, 0) == 0 ? c.id.substr(prefix.size()) : c.id;
@@ -29,8 +43,11 @@ std::string ImplName(const Component& c) {
 class OpNode : public autograd::Node {
  public:
   OpNode(OperatorImpl* impl, std::shared_ptr<const ParamPack> attrs,
-         CallOptions options)
-      : impl_(impl), attrs_(std::move(attrs)), options_(options) {}
+         CallOptions options, Profiler* profiler)
+      : impl_(impl),
+        attrs_(std::move(attrs)),
+        options_(options),
+        profiler_(profiler) {}
 
   std::string name() const override {
     return absl::StrCat(impl_->contract().name, " (", impl_->id(), ")");
@@ -41,8 +58,25 @@ class OpNode : public autograd::Node {
     std::vector<bool> needs(inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i)
       needs[i] = inputs[i] != nullptr && inputs[i]->requires_grad;
-    return impl_->Backward(saved_inputs, meta, *attrs_, options_, saved_outputs,
-                           grad_outputs, needs);
+    if (profiler_ == nullptr)
+      return impl_->Backward(saved_inputs, meta, *attrs_, options_,
+                             saved_outputs, grad_outputs, needs);
+    const Profiler::Clock::time_point start = Profiler::Clock::now();
+    absl::StatusOr<std::vector<Tensor>> grads =
+        impl_->Backward(saved_inputs, meta, *attrs_, options_, saved_outputs,
+                        grad_outputs, needs);
+    const Profiler::Clock::time_point end = Profiler::Clock::now();
+    std::string shapes;
+    if (profiler_->tracing()) {
+      for (const TensorMeta& m : meta) {
+        if (!shapes.empty()) shapes += " ";
+        shapes += m.defined ? "[" + absl::StrJoin(m.shape, ",") + "]" : "-";
+      }
+    }
+    profiler_->RecordOp(impl_->contract().name, impl_->id(),
+                        Profiler::Pass::kBackward, start, end,
+                        std::move(shapes));
+    return grads;
   }
 
   void Release() override {
@@ -58,6 +92,7 @@ class OpNode : public autograd::Node {
   OperatorImpl* impl_;  // owned by the dispatcher, which outlives graphs
   std::shared_ptr<const ParamPack> attrs_;
   CallOptions options_;
+  Profiler* profiler_;  // null: not profiled
 };
 
 }  // namespace
@@ -183,13 +218,21 @@ absl::StatusOr<std::vector<Var>> OpDispatcher::Call(
   options.num_threads = num_threads_;
   ++calls_;
   ++entries_[op]->calls;
-  LLMSYS_ASSIGN_OR_RETURN(std::vector<Tensor> outputs,
-                          impl->Forward(tensors, *pack, options));
+  std::vector<Tensor> outputs;
+  if (profiler_ == nullptr) {
+    LLMSYS_ASSIGN_OR_RETURN(outputs, impl->Forward(tensors, *pack, options));
+  } else {
+    const Profiler::Clock::time_point start = Profiler::Clock::now();
+    LLMSYS_ASSIGN_OR_RETURN(outputs, impl->Forward(tensors, *pack, options));
+    profiler_->RecordOp(op, impl->id(), Profiler::Pass::kForward, start,
+                        Profiler::Clock::now(),
+                        profiler_->tracing() ? ShapesOf(tensors) : "");
+  }
 
   const OpContract& contract = impl->contract();
   std::shared_ptr<OpNode> node;
   if (autograd::AnyRequiresGrad(inputs)) {
-    node = std::make_shared<OpNode>(impl, pack, options);
+    node = std::make_shared<OpNode>(impl, pack, options, profiler_);
     const bool keep_inputs =
         (impl->flags() & LLMSYS_OP_BACKWARD_NEEDS_INPUTS) != 0;
     const bool keep_outputs =

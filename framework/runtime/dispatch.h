@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "framework/autograd/autograd.h"
 #include "framework/runtime/operator_call.h"
+#include "framework/runtime/profiler.h"
 #include "framework/runtime/registry.h"
 
 namespace llmsys::runtime {
@@ -78,6 +79,11 @@ class OpDispatcher {
   uint64_t calls() const { return calls_; }
   void set_calls(uint64_t calls) { calls_ = calls; }
   void set_num_threads(int32_t n) { num_threads_ = n < 1 ? 1 : n; }
+  // Times every op call, forward and backward (runtime/profiler.h); null:
+  // none (the default). Graphs recorded while one is set report their
+  // backward calls to it, so it must outlive them.
+  void set_profiler(Profiler* profiler) { profiler_ = profiler; }
+  Profiler* profiler() const { return profiler_; }
 
   DLDevice device() const { return device_; }
   const PluginRegistry& registry() const { return *registry_; }
@@ -97,6 +103,7 @@ class OpDispatcher {
   uint64_t seed_ = 0;
   uint64_t calls_ = 0;
   int32_t num_threads_ = 1;
+  Profiler* profiler_ = nullptr;
 };
 
 }  // namespace llmsys::runtime

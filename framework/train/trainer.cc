@@ -32,6 +32,7 @@
 #include "framework/runtime/dispatch.h"
 #include "framework/runtime/graph.h"
 #include "framework/runtime/parameters.h"
+#include "framework/runtime/profiler.h"
 #include "framework/tensor/safetensors.h"
 #include "framework/train/evaluation.h"
 #include "framework/train/optimizer.h"
@@ -1173,13 +1174,27 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   // Only around the steps: a signal in the final evaluation ends it.
   std::optional<SignalCheckpoint> signals(std::in_place,
                                           options.checkpoint_on_signal);
+  // --profile: the ops and phases of this process's steps (not evaluation
+  // or generation between and after them).
+  std::optional<runtime::Profiler> profiler;
+  if (options.profile) {
+    profiler.emplace(runtime::Profiler::Options{
+        .trace_steps = std::max<int64_t>(0, options.profile_steps)});
+    session->ops().set_profiler(&*profiler);
+  }
+  runtime::Profiler* const prof = profiler ? &*profiler : nullptr;
   for (int64_t step = first_step; step <= steps; ++step) {
+    if (prof != nullptr) prof->BeginStep(step);
     for (const Var& p : params) p->grad = Tensor();
     double loss_sum = 0;
     int64_t step_tokens = 0;
     for (int64_t micro = 0; micro < accumulate; ++micro) {
+      std::optional<runtime::Profiler::Phase> phase(std::in_place, prof,
+                                                    "data");
       LLMSYS_ASSIGN_OR_RETURN(TaskBatch b, task->Next());
       step_tokens += b.tokens;
+      phase.reset();
+      phase.emplace(prof, "forward");
       LLMSYS_ASSIGN_OR_RETURN(auto out,
                               session->Forward(b.inputs, LLMSYS_MODE_TRAIN));
       auto loss = out.find("loss");
@@ -1194,9 +1209,13 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
           Tensor::FromDoubles(loss->second->data.shape(),
                               {1.0 / static_cast<double>(accumulate)},
                               loss->second->data.dtype()));
+      phase.reset();
+      phase.emplace(prof, "backward");
       LLMSYS_RETURN_IF_ERROR(autograd::Backward(loss->second, seed_grad));
     }
     const double loss = loss_sum / static_cast<double>(accumulate);
+    std::optional<runtime::Profiler::Phase> optimizer_phase(std::in_place, prof,
+                                                            "optimizer");
     LLMSYS_ASSIGN_OR_RETURN(double norm, ClipGradNorm(params, clip));
     state.tokens += step_tokens;
     tokens_this_process += step_tokens;
@@ -1216,6 +1235,8 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       LLMSYS_RETURN_IF_ERROR(optimizer->Step(step, schedule.At(step)));
       last_loss = loss;
     }
+    optimizer_phase.reset();
+    if (prof != nullptr) prof->EndStep();
     state.step = step;
     if (step == first_step) LLMSYS_RETURN_IF_ERROR(write_provenance());
     const double elapsed = Seconds(loop_start);
@@ -1316,6 +1337,14 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   }
   signals.reset();
   if (bar) std::cerr << "\n";
+  if (prof != nullptr) {
+    session->ops().set_profiler(nullptr);
+    std::cerr << runtime::FormatProfile(prof->Summary());
+    LLMSYS_RETURN_IF_ERROR(prof->WriteFiles(run_dir));
+    std::cerr << "profile: " << (run_dir / "profile.json").string() << ", "
+              << (run_dir / "trace.json").string()
+              << " (open in ui.perfetto.dev or chrome://tracing)\n";
+  }
   LLMSYS_RETURN_IF_ERROR(write_provenance());
   const double wall = Seconds(start);
   result.steps = state.step;

@@ -11,6 +11,9 @@
 //   samples.txt         text generated after training ([generate])
 //   summary.json        final metrics, wall time, tokens/s, peak memory,
 //                       which implementation served each op
+//   profile.json        with RunOptions::profile: time per op and phase
+//   trace.json          with RunOptions::profile: a Chrome trace of the
+//                       first profile_steps steps (runtime/profiler.h)
 //   provenance.json     versions, git commit, command, seed, threads,
 //                       machine, config sha256, every plugin file used with
 //                       its sha256 (framework/train/provenance.h)
@@ -51,6 +54,11 @@ struct RunOptions {
   // `--resume` continues exactly; a second signal kills as usual. The
   // previous handlers come back when the run returns.
   bool checkpoint_on_signal = false;
+  // Time every op call and step phase of this process's steps; print the
+  // table at the end and write profile.json and trace.json (the first
+  // `profile_steps` steps) to the run directory. Results do not change.
+  bool profile = false;
+  int64_t profile_steps = 10;
 };
 
 struct RunResult {

@@ -31,6 +31,21 @@ std::string File(const std::string& name) {
   return Dir(name) + "/" + name + ".so";
 }
 
+// A 1-layer gpt on a 100-line corpus, written into `dir` with `rest` (the
+// [train] and [generate] sections) appended; returns the experiment file.
+std::string WriteTinyGpt(const std::string& dir, const std::string& rest) {
+  std::filesystem::create_directories(dir);
+  const std::string toml = dir + "/tiny.toml";
+  std::ofstream corpus(dir + "/corpus.txt");
+  for (int i = 0; i < 100; ++i) corpus << "to be or not to be, that is it\n";
+  std::ofstream out(toml);
+  out << "[experiment]\noutput = \"" << dir << "/runs\"\n"
+      << "[data]\ntrain = \"" << dir << "/corpus.txt\"\n"
+      << "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
+      << rest;
+  return toml;
+}
+
 TEST(LlmsysCliTest, VersionAndHelp) {
   Result r = RunLlmsys("--version");
   EXPECT_EQ(r.exit_code, 0);
@@ -235,17 +250,9 @@ TEST(LlmsysCliTest, CheckAWrongPluginFailsNamingTheOpAndTheError) {
 TEST(LlmsysCliTest, RunAndGenerate) {
   const std::string dir =
       ::testing::TempDir() + "llmsys_cli_run_" + std::to_string(getpid());
-  std::filesystem::create_directories(dir);
-  {
-    std::ofstream corpus(dir + "/corpus.txt");
-    for (int i = 0; i < 100; ++i) corpus << "to be or not to be, that is it\n";
-    std::ofstream toml(dir + "/tiny.toml");
-    toml << "[experiment]\noutput = \"" << dir << "/runs\"\n"
-         << "[data]\ntrain = \"" << dir << "/corpus.txt\"\n"
-         << "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
-         << "[train]\nsteps = 6\nbatch_size = 2\nblock_size = 8\n"
-         << "eval_batches = 1\n[generate]\nmax_tokens = 4\n";
-  }
+  WriteTinyGpt(dir,
+               "[train]\nsteps = 6\nbatch_size = 2\nblock_size = 8\n"
+               "eval_batches = 1\n[generate]\nmax_tokens = 4\n");
   Result r = RunLlmsys("run " + dir + "/tiny.toml --no-progress");
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(Contains(r.out, "run directory: " + dir + "/runs/tiny")) << r.out;
@@ -269,26 +276,6 @@ TEST(LlmsysCliTest, RunAndGenerate) {
   r = RunLlmsys("generate /no/such/run");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Contains(r.err, "not a run directory")) << r.err;
-}
-
-namespace {
-
-// A 400-step tiny run with a checkpoint every 10 steps, written into `dir`;
-// returns the experiment file.
-std::string WriteResumableExperiment(const std::string& dir) {
-  std::filesystem::create_directories(dir);
-  const std::string toml = dir + "/tiny.toml";
-  std::ofstream corpus(dir + "/corpus.txt");
-  for (int i = 0; i < 100; ++i) corpus << "to be or not to be, that is it\n";
-  std::ofstream out(toml);
-  out << "[experiment]\noutput = \"" << dir << "/runs\"\n"
-      << "[data]\ntrain = \"" << dir << "/corpus.txt\"\n"
-      << "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
-      << "[train]\nsteps = 400\nbatch_size = 2\nblock_size = 8\n"
-      << "checkpoint_every = 10\nthreads = 1\n"
-      << "eval_every = 0\neval_batches = 1\n"
-      << "[generate]\nsamples = 0\n";
-  return toml;
 }
 
 // Starts `llmsys run TOML` as run NAME, sends `sig` once its first
@@ -324,15 +311,17 @@ std::string FileBytes(const std::string& path) {
   return ss.str();
 }
 
-}  // namespace
-
 // Killed with SIGKILL mid-run, then resumed: the final weights are those of
 // a run never interrupted, byte for byte. Stopped with Ctrl-C (SIGINT), the
 // run checkpoints the step it is in, exits 130 and resumes the same way.
 TEST(LlmsysCliTest, AnInterruptedRunResumesToTheSameWeights) {
   const std::string dir =
       ::testing::TempDir() + "llmsys_cli_kill_" + std::to_string(getpid());
-  const std::string toml = WriteResumableExperiment(dir);
+  const std::string toml = WriteTinyGpt(
+      dir,
+      "[train]\nsteps = 400\nbatch_size = 2\nblock_size = 8\n"
+      "checkpoint_every = 10\nthreads = 1\neval_every = 0\neval_batches = 1\n"
+      "[generate]\nsamples = 0\n");
   Result whole =
       RunLlmsys("run " + toml + " --set experiment.name=whole --no-progress");
   ASSERT_EQ(whole.exit_code, 0) << whole.err;
@@ -503,6 +492,36 @@ TEST(LlmsysCliTest, CheckPrintsTheSha256AnExperimentPins) {
                            *sha + ", the experiment pins " + other + " (file " +
                            gpt))
       << r.err;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LlmsysCliTest, ProfilePrintsTheOpTableAndWritesTheTrace) {
+  const std::string dir =
+      ::testing::TempDir() + "llmsys_cli_profile_" + std::to_string(getpid());
+  WriteTinyGpt(dir,
+               "[train]\nsteps = 3\nbatch_size = 2\nblock_size = 8\n"
+               "eval_batches = 1\n[generate]\nsamples = 0\n");
+  Result r = RunLlmsys("run " + dir +
+                       "/tiny.toml --no-progress --profile --profile-steps 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.err, "profile: 3 steps")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "matmul")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "optimizer step")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "other (host)")) << r.err;
+  std::ifstream in(dir + "/runs/tiny/trace.json");
+  const nlohmann::json trace = nlohmann::json::parse(in, nullptr, false);
+  ASSERT_FALSE(trace.is_discarded());
+  int steps = 0;
+  for (const auto& e : trace["traceEvents"])
+    steps += e.value("cat", "") == "step";
+  EXPECT_EQ(steps, 1);  // --profile-steps 1
+
+  r = RunLlmsys("run " + dir + "/tiny.toml --overwrite --profile-steps -1");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "--profile-steps must be >= 0, got -1")) << r.err;
+  r = RunLlmsys("run " + dir + "/tiny.toml --overwrite --profile-steps 3");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "--profile-steps needs --profile")) << r.err;
   std::filesystem::remove_all(dir);
 }
 

@@ -9,6 +9,7 @@
 #include "framework/core/suggest.h"
 #include "framework/core/version.h"
 #include "llmsys/version.h"
+#include "tools/llmsys/bench_command.h"
 #include "tools/llmsys/compare_command.h"
 #include "tools/llmsys/eval_command.h"
 #include "tools/llmsys/new_plugin_command.h"
@@ -33,6 +34,8 @@ constexpr char kUsage[] =
     "them\n"
     "  report             compare existing run directories on one page\n"
     "  new-plugin         scaffold a plugin folder that builds out of tree\n"
+    "  bench              micro benchmarks (bench matmul: the matmul "
+    "ladder)\n"
     "\n"
     "Run 'llmsys COMMAND --help' for a command's options.\n";
 
@@ -74,6 +77,7 @@ int main(int argc, char** argv) {
     if (command == "compare") return llmsys::cli::CompareCommand(args);
     if (command == "report") return llmsys::cli::ReportCommand(args);
     if (command == "new-plugin") return llmsys::cli::NewPluginCommand(args);
+    if (command == "bench") return llmsys::cli::BenchCommand(args);
   } catch (const std::exception& e) {
     std::cerr << "llmsys " << command << ": " << e.what() << "\n";
     return 2;
@@ -81,7 +85,7 @@ int main(int argc, char** argv) {
   std::cerr << "llmsys: unknown command '" << command << "'"
             << llmsys::core::DidYouMean(
                    command, {"plugins", "run", "generate", "eval", "compare",
-                             "report", "new-plugin"})
+                             "report", "new-plugin", "bench"})
             << "\n\n"
             << kUsage;
   return 2;

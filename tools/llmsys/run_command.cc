@@ -16,7 +16,7 @@ int RunCommand(const std::vector<std::string>& args) {
   bool help = false, no_bar = false, verbose = false;
   po::options_description desc(
       "usage: llmsys run EXPERIMENT.toml [--set section.key=value]... "
-      "[--overwrite]\n"
+      "[--overwrite] [--profile]\n"
       "       llmsys run --resume RUN_DIR\n\n"
       "Trains the experiment's model and leaves a run directory (config.toml, "
       "tokenizer.json, metrics.jsonl, checkpoint/, samples.txt, "
@@ -35,6 +35,12 @@ int RunCommand(const std::vector<std::string>& args) {
       "plain log lines instead of a progress bar")(
       "stop-after", po::value(&options.stop_after),
       "stop (with a checkpoint) after N steps of this process")(
+      "profile", po::bool_switch(&options.profile),
+      "time every op call and step phase; print a table at the end and "
+      "write profile.json and trace.json (Chrome trace) to the run "
+      "directory")("profile-steps", po::value(&options.profile_steps),
+                   "steps the trace covers, from the first (default 10; the "
+                   "table covers every step)")(
       "verbose,v", po::bool_switch(&verbose), "print debug messages");
   po::variables_map vm;
   if (!ParseArgs(args, desc, "experiment", 1, &vm)) return 2;
@@ -45,6 +51,15 @@ int RunCommand(const std::vector<std::string>& args) {
   if (experiment.empty() == resume.empty()) {
     std::cerr << "error: 'llmsys run' takes an experiment file or --resume "
                  "RUN_DIR (one of them)\n";
+    return 2;
+  }
+  if (options.profile_steps < 0) {
+    std::cerr << "error: --profile-steps must be >= 0, got "
+              << options.profile_steps << "\n";
+    return 2;
+  }
+  if (vm.count("profile-steps") && !options.profile) {
+    std::cerr << "error: --profile-steps needs --profile\n";
     return 2;
   }
   if (verbose) core::SetMinLogLevel(core::LogLevel::kDebug);
