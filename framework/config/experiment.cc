@@ -1053,6 +1053,32 @@ EvaluateEntry::EvaluateEntry(const runtime::Component* c,
   }
 }
 
+bool EvaluateEntry::ReadsText() const {
+  return (component->As<llmsys_evaluator_t>()->inputs & LLMSYS_EVAL_TEXT) != 0;
+}
+
+std::string EvaluateKeyMisfit(const EvaluateEntry& entry,
+                              const std::string& key, bool translation) {
+  if (!translation && (key == "split" || key == "direction"))
+    return absl::StrCat("'", key, "' applies to translation tasks only");
+  if (translation && key == "prompt_tokens")
+    return "'prompt_tokens' does not apply to translation (the source "
+           "sentence is the prompt)";
+  if (key == "window" || key == "stride")
+    return absl::StrCat("'", key,
+                        "' is stated by the host (the run's block_size), not "
+                        "set");
+  const bool text = entry.ReadsText();
+  const bool text_key =
+      key == "segments" || key == "prompt_tokens" || key == "max_tokens";
+  if ((text && key == "batches") || (!text && text_key))
+    return absl::StrCat(
+        "'", key, "' does not apply to it (", text ? "a text" : "a non-text",
+        " evaluator: ",
+        text ? "segments, prompt_tokens, max_tokens" : "batches", " apply)");
+  return "";
+}
+
 std::vector<std::string> Experiment::Strings(const std::string& section,
                                              const std::string& key) const {
   auto s = string_lists_.find(section);
@@ -1134,9 +1160,13 @@ std::string Experiment::ResolvedToml() const {
       continue;
     }
     if (s.array) {
+      const bool translation = String("data", "task") == "translation";
       for (const EvaluateEntry& entry : evaluations_) {
         out << "\n[[" << s.name << "]]\n";
         for (const auto& [k, setting] : entry.settings) {
+          if (setting.is_default &&
+              !EvaluateKeyMisfit(entry, k, translation).empty())
+            continue;
           out << k << " = " << TomlValue(setting.value);
           if (setting.is_default) out << "  # default";
           out << "\n";

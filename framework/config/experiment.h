@@ -96,7 +96,18 @@ struct EvaluateEntry {
   bool reverse = false;         // translation: target to source
   std::vector<std::pair<std::string, ParamValue>> params;  // the evaluator's
   std::vector<std::pair<std::string, Setting>> settings;   // every key
+
+  // Whether the evaluator scores text (generated or translated) rather than
+  // the model's log-probabilities.
+  bool ReadsText() const;
 };
+
+// Why [[evaluate]] `key` has no effect for this entry in a translation task
+// or not (`what` names the entry in the message); empty when it applies.
+// Stating such a key is an error; the resolved configuration leaves the
+// defaulted ones out, so a run directory resumes.
+std::string EvaluateKeyMisfit(const EvaluateEntry& entry,
+                              const std::string& key, bool translation);
 
 // One [plugins] pins entry: a plugin file the experiment expects to be
 // loaded with exactly these bytes.

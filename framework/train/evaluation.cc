@@ -126,11 +126,6 @@ absl::StatusOr<std::vector<double>> RowLogProbs(
   return sums;
 }
 
-bool ReadsText(const config::EvaluateEntry& entry) {
-  return (entry.component->As<llmsys_evaluator_t>()->inputs &
-          LLMSYS_EVAL_TEXT) != 0;
-}
-
 absl::Status CheckEvaluation(const config::EvaluateEntry& entry,
                              const Task& task) {
   const std::string what =
@@ -142,7 +137,7 @@ absl::Status CheckEvaluation(const config::EvaluateEntry& entry,
         ": an mlm task reports its validation loss, perplexity and "
         "masked-token accuracy itself ([train] eval_every); [[evaluate]] "
         "entries apply to the lm and translation tasks"));
-  if (translation && !ReadsText(entry))
+  if (translation && !entry.ReadsText())
     return absl::InvalidArgumentError(absl::StrCat(
         what,
         ": a translation task scores its translations with text evaluators "
@@ -154,30 +149,14 @@ absl::Status CheckEvaluation(const config::EvaluateEntry& entry,
         ": pass@k needs the test results of sampled programs, which a "
         "training run does not have; score them with `llmsys eval --metric "
         "pass_at_k --input FILE.jsonl`"));
-  const bool text = ReadsText(entry);
+  const bool text = entry.ReadsText();
   for (const auto& [key, setting] : entry.settings) {
     if (setting.is_default) continue;
-    if (!translation && (key == "split" || key == "direction"))
+    if (const std::string misfit =
+            config::EvaluateKeyMisfit(entry, key, translation);
+        !misfit.empty())
       return absl::InvalidArgumentError(
-          absl::StrCat(setting.source.Describe(), ": ", what, ": '", key,
-                       "' applies to translation tasks only"));
-    if (translation && key == "prompt_tokens")
-      return absl::InvalidArgumentError(absl::StrCat(
-          setting.source.Describe(), ": ", what,
-          ": 'prompt_tokens' does not apply to translation (the source "
-          "sentence is the prompt)"));
-    const bool text_key =
-        key == "segments" || key == "prompt_tokens" || key == "max_tokens";
-    if ((text && key == "batches") || (!text && text_key))
-      return absl::InvalidArgumentError(absl::StrCat(
-          setting.source.Describe(), ": ", what, ": '", key,
-          "' does not apply to it (", text ? "a text" : "a non-text",
-          " evaluator: ",
-          text ? "segments, prompt_tokens, max_tokens" : "batches", " apply)"));
-    if (key == "window" || key == "stride")
-      return absl::InvalidArgumentError(absl::StrCat(
-          setting.source.Describe(), ": ", what, ": '", key,
-          "' is stated by the host (the run's block_size), not set"));
+          absl::StrCat(setting.source.Describe(), ": ", what, ": ", misfit));
   }
   absl::StatusOr<std::unique_ptr<eval::Evaluator>> created =
       eval::Evaluator::Create(*entry.component, entry.params);
@@ -218,7 +197,7 @@ absl::StatusOr<eval::EvalResult> RunEvaluation(
   }
   LLMSYS_ASSIGN_OR_RETURN(std::unique_ptr<eval::Evaluator> evaluator,
                           eval::Evaluator::Create(*entry.component, params));
-  if (ReadsText(entry)) {
+  if (entry.ReadsText()) {
     LLMSYS_RETURN_IF_ERROR(
         FeedContinuations(entry, model, val_ids, *evaluator));
   } else {

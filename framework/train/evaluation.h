@@ -62,10 +62,6 @@ struct ModelAccess {
 absl::Status CheckEvaluation(const config::EvaluateEntry& entry,
                              const Task& task);
 
-// Whether `entry` reads text (and so generates with the [generate]
-// sampler).
-bool ReadsText(const config::EvaluateEntry& entry);
-
 // Runs one [[evaluate]] entry over the validation tokens `val_ids`, cut
 // into batches of `batch` windows of `block` tokens.
 absl::StatusOr<eval::EvalResult> RunEvaluation(

@@ -1042,7 +1042,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                         task->kind() != "mlm";
   for (const config::EvaluateEntry& entry : e.evaluations()) {
     LLMSYS_RETURN_IF_ERROR(CheckEvaluation(entry, *task));
-    sampler_needed = sampler_needed || ReadsText(entry);
+    sampler_needed = sampler_needed || entry.ReadsText();
   }
   if (sampler_needed)
     LLMSYS_RETURN_IF_ERROR(

@@ -169,6 +169,17 @@ TEST_F(TrainerTest, EvaluateEntriesRunAndLandInTheRunDirectory) {
   EXPECT_NE(config.find("[[evaluate]]\nuse = \"chrf\"\nevery = 0  # default"),
             std::string::npos)
       << config;
+  // Defaulted keys that do not apply to an entry (batches for chrf, segments
+  // for perplexity) are left out, so the file is a valid experiment again:
+  // what --resume reads.
+  const std::string chrf = config.substr(config.find("use = \"chrf\""));
+  EXPECT_EQ(chrf.find("batches ="), std::string::npos) << config;
+  EXPECT_EQ(config.find("window ="), std::string::npos) << config;
+  RunOptions again = Options();
+  again.experiment = Run() / "config.toml";
+  again.sets = {"experiment.name=again", "train.steps=2"};
+  absl::StatusOr<RunResult> rerun = RunExperiment(again);
+  ASSERT_TRUE(rerun.ok()) << rerun.status();
 }
 
 TEST_F(TrainerTest, BadInputIsAClearError) {
