@@ -47,6 +47,17 @@ inline Result RunLlmsys(const std::string& args) {
   return r;
 }
 
+// stdout followed by stderr, for tests that read a table and its notes.
+struct Output {
+  int code = -1;
+  std::string text;
+};
+
+inline Output RunLlmsysMerged(const std::string& args) {
+  Result r = RunLlmsys(args);
+  return {r.exit_code, r.out + r.err};
+}
+
 inline bool Contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }

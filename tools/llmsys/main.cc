@@ -34,8 +34,9 @@ constexpr char kUsage[] =
     "them\n"
     "  report             compare existing run directories on one page\n"
     "  new-plugin         scaffold a plugin folder that builds out of tree\n"
-    "  bench              micro benchmarks (bench matmul: the matmul "
-    "ladder)\n"
+    "  bench              benchmarks: matmul (the ladder), attention "
+    "(materialized,\n"
+    "                     blas, flash), train (ms/step, tokens/s, memory)\n"
     "\n"
     "Run 'llmsys COMMAND --help' for a command's options.\n";
 

@@ -6,22 +6,22 @@
 // reference exactly: causal lets query n see keys m <= n, a query with every
 // key masked gets out 0 and lse -inf, and probability (b, h, n, m) is kept
 // iff llmsys_random_uniform(seed, offset, its row-major index) >= p.
+//
+// attention.materialized is the same arithmetic holding the whole
+// (B, H, N, M) score, probability and gradient tensors at once, as the
+// textbook algorithm and an unfused framework do: the memory baseline that
+// `llmsys bench attention` sets attention.blas (one (N, M) buffer reused per
+// head) and attention.flash (tiles only) against.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
 #include <vector>
 
-#include "plugins/operators/cpu/common.h"
+#include "plugins/operators/cpu/attention_common.h"
 
 namespace llmsys::cpu {
 namespace {
-
-struct Dims {
-  int64_t b, h, n, m, d, dv;
-  const DLTensor* mask;  // key_padding_mask (B, M) or nullptr
-  bool causal;
-};
 
 // One (b, h)'s view of the masks: which keys row n may attend.
 struct RowMask {
@@ -76,10 +76,23 @@ LLMSYS_CPU_KERNEL void SoftmaxGradRow(const T* p, T* dp, int64_t n) {
   for (int64_t j = 0; j < n; ++j) dp[j] = p[j] * (dp[j] - sum);
 }
 
+// kWhole: every (b, h)'s buffers at once (attention.materialized), or one
+// (N, M) set reused per head (attention.blas).
+template <bool kWhole>
 class Attention : public sdk::Operator {
  public:
   static constexpr bool kHasBackward = true;
   static sdk::Info Describe() {
+    if (kWhole)
+      return {.id = "attention.materialized",
+              .description =
+                  "textbook attention: the whole (B, H, N, M) scores, "
+                  "probabilities and their gradients held at once (the "
+                  "memory baseline for attention.flash)",
+              .op = "attention",
+              .op_flags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS |
+                          LLMSYS_OP_BACKWARD_NEEDS_OUTPUTS,
+              .priority = 10};
     return {.id = "attention.blas",
             .description =
                 "scaled dot-product attention, materialized per (b, h) "
@@ -93,37 +106,36 @@ class Attention : public sdk::Operator {
 
   std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
                                           size_t*) override {
-    const Dims s = Check(call);
-    const DLDataType dtype = call.inputs[0]->dtype;
-    return {SpecOf(call, dtype, {s.b, s.h, s.n, s.dv}),
-            SpecOf(call, dtype, {s.b, s.h, s.n})};
+    return AttentionOutputs(call);
   }
 
   void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
                uint32_t) override {
-    const Dims s = Check(call);
-    const double scale = Scale(call, s);
-    const double p = DropoutP(call);
-    const std::vector<uint8_t> pad = Padding(s);
+    const AttentionDims s = CheckAttention(call);
+    const double scale = AttentionScale(call, s);
+    const double p = AttentionDropoutP(call);
+    const std::vector<uint8_t> pad = AttentionPadding(s);
     UseThreads(call);
     ForFloat(call.inputs[0]->dtype, [&]<class T>(T) {
       const T* pq = sdk::Data<const T>(call.inputs[0]);
       const T* pk = sdk::Data<const T>(call.inputs[1]);
       const T* pv = sdk::Data<const T>(call.inputs[2]);
-      T* out = sdk::Data<T>(outputs[0]);                     // (B, H, N, Dv)
-      T* lse = sdk::Data<T>(outputs[1]);                     // (B, H, N)
-      std::vector<T> probs(static_cast<size_t>(s.n * s.m));  // (N, M)
+      T* out = sdk::Data<T>(outputs[0]);  // (B, H, N, Dv)
+      T* lse = sdk::Data<T>(outputs[1]);  // (B, H, N)
+      const int64_t nm = s.n * s.m, heads = kWhole ? s.b * s.h : 1;
+      std::vector<T> all_probs(static_cast<size_t>(heads * nm));
       std::vector<T> keep(static_cast<size_t>(p > 0 ? s.m : 0));
       for (int64_t bh = 0; bh < s.b * s.h; ++bh) {
         const int64_t b = bh / s.h;
+        T* const probs = all_probs.data() + (kWhole ? bh * nm : 0);
         const RowMask rm{pad.empty() ? nullptr : pad.data() + b * s.m, s.causal,
                          s.m};
         // S = scale Q K^T (N, M)
         Gemm(false, true, s.n, s.m, s.d, static_cast<T>(scale),
-             pq + bh * s.n * s.d, s.d, pk + bh * s.m * s.d, s.d, T(0),
-             probs.data(), s.m);
+             pq + bh * s.n * s.d, s.d, pk + bh * s.m * s.d, s.d, T(0), probs,
+             s.m);
         for (int64_t n = 0; n < s.n; ++n) {
-          T* row = probs.data() + n * s.m;
+          T* row = probs + n * s.m;
           const int64_t lim = rm.Limit(n);
           const int64_t index = bh * s.n + n;  // in (B, H, N)
           if (!MaskRow(row, lim, rm.pad)) {
@@ -143,7 +155,7 @@ class Attention : public sdk::Operator {
           }
         }
         // O = P V (N, Dv)
-        Gemm(false, false, s.n, s.dv, s.m, T(1), probs.data(), s.m,
+        Gemm(false, false, s.n, s.dv, s.m, T(1), probs, s.m,
              pv + bh * s.m * s.dv, s.dv, T(0), out + bh * s.n * s.dv, s.dv);
       }
     });
@@ -152,7 +164,7 @@ class Attention : public sdk::Operator {
   void Backward(const llmsys_op_call_t& call, const DLTensor* const* outputs,
                 const DLTensor* const* grad_outputs, uint32_t,
                 DLTensor* const* grad_inputs) override {
-    const Dims s = Check(call);
+    const AttentionDims s = CheckAttention(call);
     const DLTensor* g = grad_outputs[0];  // (B, H, N, Dv) or nullptr
     DLTensor* gq = grad_inputs[0];
     DLTensor* gk = grad_inputs[1];
@@ -163,9 +175,9 @@ class Attention : public sdk::Operator {
         if (t != nullptr) Zero(t);
       return;
     }
-    const double scale = Scale(call, s);
-    const double p = DropoutP(call);
-    const std::vector<uint8_t> pad = Padding(s);
+    const double scale = AttentionScale(call, s);
+    const double p = AttentionDropoutP(call);
+    const std::vector<uint8_t> pad = AttentionPadding(s);
     UseThreads(call);
     ForFloat(call.inputs[0]->dtype, [&]<class T>(T) {
       const T* pq = sdk::Data<const T>(call.inputs[0]);
@@ -174,21 +186,27 @@ class Attention : public sdk::Operator {
       const T* plse = sdk::Data<const T>(outputs[1]);
       const T* pg = sdk::Data<const T>(g);
       const size_t nm = static_cast<size_t>(s.n * s.m);
-      std::vector<T> probs(nm), dp(nm);        // P, then dP and dS (N, M)
-      std::vector<T> dropped(p > 0 ? nm : 0);  // P * keep / (1 - p)
-      std::vector<T> keep(p > 0 ? nm : 0);
+      const size_t whole = kWhole ? static_cast<size_t>(s.b * s.h) * nm : nm;
+      std::vector<T> all_probs(whole), all_dp(whole);  // P; dP, then dS
+      std::vector<T> all_dropped(p > 0 ? whole : 0);   // P * keep / (1 - p)
+      std::vector<T> all_keep(p > 0 ? whole : 0);
       for (int64_t bh = 0; bh < s.b * s.h; ++bh) {
         const int64_t b = bh / s.h;
         const RowMask rm{pad.empty() ? nullptr : pad.data() + b * s.m, s.causal,
                          s.m};
+        const size_t at = kWhole ? static_cast<size_t>(bh) * nm : 0;
+        T* const probs = all_probs.data() + at;
+        T* const dp = all_dp.data() + at;
+        T* const dropped = p > 0 ? all_dropped.data() + at : nullptr;
+        T* const keep = p > 0 ? all_keep.data() + at : nullptr;
         const T* q = pq + bh * s.n * s.d;
         const T* k = pk + bh * s.m * s.d;
         const T* v = pv + bh * s.m * s.dv;
         const T* go = pg + bh * s.n * s.dv;
         Gemm(false, true, s.n, s.m, s.d, static_cast<T>(scale), q, s.d, k, s.d,
-             T(0), probs.data(), s.m);
+             T(0), probs, s.m);
         for (int64_t n = 0; n < s.n; ++n) {
-          T* row = probs.data() + n * s.m;
+          T* row = probs + n * s.m;
           const int64_t lim = rm.Limit(n);
           const int64_t index = bh * s.n + n;
           const T row_lse = plse[index];
@@ -199,106 +217,41 @@ class Attention : public sdk::Operator {
             ExpRow(row, lim, s.m, row_lse);
           }
           if (p > 0) {
-            T* kr = keep.data() + n * s.m;
+            T* kr = keep + n * s.m;
             KeepScales(call, p, static_cast<uint64_t>(index * s.m), s.m, kr);
-            T* dr = dropped.data() + n * s.m;
+            T* dr = dropped + n * s.m;
             for (int64_t j = 0; j < s.m; ++j) dr[j] = row[j] * kr[j];
           }
         }
-        const T* pp = p > 0 ? dropped.data() : probs.data();
+        const T* pp = p > 0 ? dropped : probs;
         // dV (M, Dv) = P'^T dO
         if (gv != nullptr)
           Gemm(true, false, s.m, s.dv, s.n, T(1), pp, s.m, go, s.dv, T(0),
                sdk::Data<T>(gv) + bh * s.m * s.dv, s.dv);
         if (gq == nullptr && gk == nullptr) continue;
         // dP (N, M) = dO V^T, times keep; then dS = P (dP - rowsum(P dP)).
-        Gemm(false, true, s.n, s.m, s.dv, T(1), go, s.dv, v, s.dv, T(0),
-             dp.data(), s.m);
-        if (p > 0) MulRow(dp.data(), keep.data(), static_cast<int64_t>(nm));
+        Gemm(false, true, s.n, s.m, s.dv, T(1), go, s.dv, v, s.dv, T(0), dp,
+             s.m);
+        if (p > 0) MulRow(dp, keep, static_cast<int64_t>(nm));
         for (int64_t n = 0; n < s.n; ++n)
-          SoftmaxGradRow(probs.data() + n * s.m, dp.data() + n * s.m, s.m);
+          SoftmaxGradRow(probs + n * s.m, dp + n * s.m, s.m);
         // dQ (N, D) = scale dS K; dK (M, D) = scale dS^T Q.
         if (gq != nullptr)
-          Gemm(false, false, s.n, s.d, s.m, static_cast<T>(scale), dp.data(),
-               s.m, k, s.d, T(0), sdk::Data<T>(gq) + bh * s.n * s.d, s.d);
+          Gemm(false, false, s.n, s.d, s.m, static_cast<T>(scale), dp, s.m, k,
+               s.d, T(0), sdk::Data<T>(gq) + bh * s.n * s.d, s.d);
         if (gk != nullptr)
-          Gemm(true, false, s.m, s.d, s.n, static_cast<T>(scale), dp.data(),
-               s.m, q, s.d, T(0), sdk::Data<T>(gk) + bh * s.m * s.d, s.d);
+          Gemm(true, false, s.m, s.d, s.n, static_cast<T>(scale), dp, s.m, q,
+               s.d, T(0), sdk::Data<T>(gk) + bh * s.m * s.d, s.d);
       }
     });
-  }
-
- private:
-  static Dims Check(const llmsys_op_call_t& call) {
-    const DLTensor* q = FloatArg(call, 0, "q");
-    const DLTensor* k = FloatArg(call, 1, "k");
-    const DLTensor* v = FloatArg(call, 2, "v");
-    const DLTensor* mask = OptionalArg(call, 3, "key_padding_mask");
-    if (mask != nullptr) MaskArg(call, 3, "key_padding_mask");
-    RequireSameDtype(call, q, "q", k, "k");
-    RequireSameDtype(call, q, "q", v, "v");
-    const std::string all =
-        cpu::Describe("q", q) + ", " + cpu::Describe("k", k) + ", " +
-        cpu::Describe("v", v) +
-        (mask != nullptr ? ", " + cpu::Describe("key_padding_mask", mask)
-                         : std::string());
-    if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
-      ArgFail(call,
-              "q, k and v must be 4-d (B, H, N, D), (B, H, M, D), "
-              "(B, H, M, Dv), got " +
-                  all);
-    const Shape qs = ShapeOf(q), ks = ShapeOf(k), vs = ShapeOf(v);
-    if (ks[0] != qs[0] || vs[0] != qs[0] || ks[1] != qs[1] || vs[1] != qs[1])
-      ArgFail(call,
-              "q, k and v must agree on B and H (dims 0 and 1), got " + all);
-    if (vs[2] != ks[2])
-      ArgFail(call, "k and v must agree on M (dim 2), got " + all);
-    if (ks[3] != qs[3])
-      ArgFail(call, "q and k must agree on D (dim 3), got " + all);
-    if (mask != nullptr && ShapeOf(mask) != Shape{qs[0], ks[2]})
-      ArgFail(call, "key_padding_mask must have shape (B, M) = " +
-                        Str({qs[0], ks[2]}) + ", got " + all);
-    DropoutP(call);
-    return {qs[0], qs[1], qs[2], ks[2],
-            qs[3], vs[3], mask,  sdk::Params(&call.attrs).Bool("causal")};
-  }
-
-  static double DropoutP(const llmsys_op_call_t& call) {
-    const double p = sdk::Params(&call.attrs).Float("dropout_p");
-    if (!(p >= 0.0 && p <= 1.0))
-      ArgFail(call, "dropout_p must be in [0, 1], got " + std::to_string(p));
-    return p;
-  }
-
-  static double Scale(const llmsys_op_call_t& call, const Dims& s) {
-    const double scale = sdk::Params(&call.attrs).Float("scale");
-    if (scale != 0.0) return scale;
-    return s.d > 0 ? 1.0 / std::sqrt(static_cast<double>(s.d)) : 1.0;
-  }
-
-  // The key padding mask as bytes (B, M), 1 = masked; empty when absent.
-  static std::vector<uint8_t> Padding(const Dims& s) {
-    std::vector<uint8_t> pad;
-    if (s.mask == nullptr) return pad;
-    pad.resize(static_cast<size_t>(s.b * s.m));
-    for (int64_t i = 0; i < s.b * s.m; ++i) pad[i] = MaskAt(s.mask, i) ? 1 : 0;
-    return pad;
-  }
-
-  // out[j] = keep / (1 - p) for probabilities first .. first + count.
-  template <class T>
-  static void KeepScales(const llmsys_op_call_t& call, double p, uint64_t first,
-                         int64_t count, T* out) {
-    std::vector<float> u(static_cast<size_t>(count));
-    Uniforms(call.ctx->rng_seed, call.ctx->rng_offset, first, count, u.data());
-    const T kept = static_cast<T>(1.0 / (1.0 - p));
-    for (int64_t j = 0; j < count; ++j)
-      out[j] = static_cast<double>(u[j]) >= p ? kept : T(0);
   }
 };
 
 }  // namespace
 
-void RegisterAttention(sdk::Registry& registry) { registry.Add<Attention>(); }
+void RegisterAttention(sdk::Registry& registry) {
+  registry.Add<Attention<false>>();
+  registry.Add<Attention<true>>();
+}
 
 }  // namespace llmsys::cpu

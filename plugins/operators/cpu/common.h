@@ -160,6 +160,7 @@ void RegisterSoftmax(sdk::Registry& registry);
 void RegisterEmbedding(sdk::Registry& registry);
 void RegisterDropout(sdk::Registry& registry);
 void RegisterAttention(sdk::Registry& registry);
+void RegisterFlashAttention(sdk::Registry& registry);
 void RegisterContiguous(sdk::Registry& registry);
 
 }  // namespace llmsys::cpu

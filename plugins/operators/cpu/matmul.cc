@@ -25,6 +25,15 @@ Dims DimsOf(const llmsys_op_call_t& call, const DLTensor* a,
   return d;
 }
 
+// The shared batched loop's GEMM: C = op(A) op(B) (+ C when add).
+template <class T>
+void BlasGemm(bool ta, bool tb, int64_t rows, int64_t cols, int64_t inner,
+              const T* a, int64_t lda, const T* b, int64_t ldb, bool add, T* c,
+              int64_t ldc) {
+  Gemm(ta, tb, rows, cols, inner, T(1), a, lda, b, ldb, add ? T(1) : T(0), c,
+       ldc);
+}
+
 class Matmul : public sdk::Operator {
  public:
   static constexpr bool kHasBackward = true;
@@ -70,17 +79,10 @@ class Matmul : public sdk::Operator {
              lda, pb, ldb, T(0), po, d.m);
         return;
       }
-      const std::vector<int64_t> ia = BroadcastIndex(d.batch_a, d.batch);
-      const std::vector<int64_t> ib = BroadcastIndex(d.batch_b, d.batch);
-      for (size_t i = 0; i < ia.size(); ++i)
-        Gemm(d.transpose_a, d.transpose_b, d.n, d.m, d.k, T(1),
-             pa + ia[i] * d.n * d.k, lda, pb + ib[i] * d.k * d.m, ldb, T(0),
-             po + static_cast<int64_t>(i) * d.n * d.m, d.m);
+      reference::BatchedMatmulForward(d, pa, pb, po, BlasGemm<T>);
     });
   }
 
-  // g = dL/dout (N, M): dop(a) = g op(b)^T, dop(b) = op(a)^T g, each
-  // written in its input's layout and summed over broadcast batches.
   void Backward(const llmsys_op_call_t& call, const DLTensor* const*,
                 const DLTensor* const* grad_outputs, uint32_t,
                 DLTensor* const* grad_inputs) override {
@@ -97,8 +99,7 @@ class Matmul : public sdk::Operator {
     const DLTensor* b = Arg(call, 1, "b");
     const Dims d = DimsOf(call, a, b);
     UseThreads(call);
-    const int64_t lda = d.transpose_a ? d.n : d.k,
-                  ldb = d.transpose_b ? d.k : d.m;
+    const int64_t ldb = d.transpose_b ? d.k : d.m;
     ForFloat(a->dtype, [&]<class T>(T) {
       const T* pa = sdk::Data<const T>(a);
       const T* pb = sdk::Data<const T>(b);
@@ -120,33 +121,9 @@ class Matmul : public sdk::Operator {
         }
         return;
       }
-      const std::vector<int64_t> ia = BroadcastIndex(d.batch_a, d.batch);
-      const std::vector<int64_t> ib = BroadcastIndex(d.batch_b, d.batch);
-      if (ga != nullptr) Zero(ga);
-      if (gb != nullptr) Zero(gb);
-      for (size_t i = 0; i < ia.size(); ++i) {
-        const T* ai = pa + ia[i] * d.n * d.k;
-        const T* bi = pb + ib[i] * d.k * d.m;
-        const T* gi = pg + static_cast<int64_t>(i) * d.n * d.m;  // (N, M)
-        if (ga != nullptr) {
-          T* out = sdk::Data<T>(ga) + ia[i] * d.n * d.k;
-          if (!d.transpose_a)  // (N, K) = g op(b)^T
-            Gemm(false, !d.transpose_b, d.n, d.k, d.m, T(1), gi, d.m, bi, ldb,
-                 T(1), out, d.k);
-          else  // (K, N) = op(b) g^T
-            Gemm(d.transpose_b, true, d.k, d.n, d.m, T(1), bi, ldb, gi, d.m,
-                 T(1), out, d.n);
-        }
-        if (gb != nullptr) {
-          T* out = sdk::Data<T>(gb) + ib[i] * d.k * d.m;
-          if (!d.transpose_b)  // (K, M) = op(a)^T g
-            Gemm(!d.transpose_a, false, d.k, d.m, d.n, T(1), ai, lda, gi, d.m,
-                 T(1), out, d.m);
-          else  // (M, K) = g^T op(a)
-            Gemm(true, d.transpose_a, d.m, d.k, d.n, T(1), gi, d.m, ai, lda,
-                 T(1), out, d.k);
-        }
-      }
+      reference::BatchedMatmulBackward(
+          d, pa, pb, pg, ga != nullptr ? sdk::Data<T>(ga) : nullptr,
+          gb != nullptr ? sdk::Data<T>(gb) : nullptr, BlasGemm<T>);
     });
   }
 };

@@ -12,7 +12,8 @@ namespace llmsys::ladder {
 namespace {
 
 using reference::Arg;
-using reference::BroadcastIndex;
+using reference::BatchedMatmulBackward;
+using reference::BatchedMatmulForward;
 using reference::FloatArg;
 using reference::ForFloat;
 using reference::MatmulDims;
@@ -32,6 +33,17 @@ void Gemm(Rung, int, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
           const double* a, int64_t lda, const double* b, int64_t ldb, bool acc,
           double* c, int64_t ldc) {
   Dgemm(ta, tb, m, n, k, a, lda, b, ldb, acc, c, ldc);
+}
+
+// Gemm of rung R on `threads` threads, in the form the shared batched loop
+// (reference::BatchedMatmulForward/Backward) calls.
+template <Rung R, class T>
+auto RungGemm(int threads) {
+  return [threads](bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                   const T* a, int64_t lda, const T* b, int64_t ldb, bool acc,
+                   T* c, int64_t ldc) {
+    Gemm(R, threads, ta, tb, m, n, k, a, lda, b, ldb, acc, c, ldc);
+  };
 }
 
 int ThreadsOf(const llmsys_op_call_t& call) {
@@ -108,24 +120,12 @@ class Matmul : public sdk::Operator {
     const DLTensor* b = call.inputs[1];
     const MatmulDims d = MatmulDimsOf(call, a, b);
     const int threads = ThreadsOf(call);
-    const int64_t lda = d.transpose_a ? d.n : d.k,
-                  ldb = d.transpose_b ? d.k : d.m;
-    const std::vector<int64_t> ia = BroadcastIndex(d.batch_a, d.batch);
-    const std::vector<int64_t> ib = BroadcastIndex(d.batch_b, d.batch);
     ForFloat(a->dtype, [&]<class T>(T) {
-      const T* pa = sdk::Data<const T>(a);
-      const T* pb = sdk::Data<const T>(b);
-      T* po = sdk::Data<T>(outputs[0]);
-      for (size_t i = 0; i < ia.size(); ++i)
-        Gemm(R, threads, d.transpose_a, d.transpose_b, d.n, d.m, d.k,
-             pa + ia[i] * d.n * d.k, lda, pb + ib[i] * d.k * d.m, ldb, false,
-             po + static_cast<int64_t>(i) * d.n * d.m, d.m);
+      BatchedMatmulForward(d, sdk::Data<const T>(a), sdk::Data<const T>(b),
+                           sdk::Data<T>(outputs[0]), RungGemm<R, T>(threads));
     });
   }
 
-  // g = dL/dout (N, M): dop(a) = g op(b)^T, dop(b) = op(a)^T g, each written
-  // in its input's layout and summed over broadcast batches (the first
-  // batch that touches a gradient overwrites it, later ones add).
   void Backward(const llmsys_op_call_t& call, const DLTensor* const*,
                 const DLTensor* const* grad_outputs, uint32_t,
                 DLTensor* const* grad_inputs) override {
@@ -142,47 +142,11 @@ class Matmul : public sdk::Operator {
     const DLTensor* b = Arg(call, 1, "b");
     const MatmulDims d = MatmulDimsOf(call, a, b);
     const int threads = ThreadsOf(call);
-    const int64_t lda = d.transpose_a ? d.n : d.k,
-                  ldb = d.transpose_b ? d.k : d.m;
-    const std::vector<int64_t> ia = BroadcastIndex(d.batch_a, d.batch);
-    const std::vector<int64_t> ib = BroadcastIndex(d.batch_b, d.batch);
-    // With an empty output batch no GEMM writes the gradients; otherwise
-    // every matrix of a and b is touched by at least one batch.
-    if (ga != nullptr && ia.empty()) ZeroAll(ga);
-    if (gb != nullptr && ib.empty()) ZeroAll(gb);
-    std::vector<bool> seen_a(static_cast<size_t>(Numel(d.batch_a)), false);
-    std::vector<bool> seen_b(static_cast<size_t>(Numel(d.batch_b)), false);
     ForFloat(a->dtype, [&]<class T>(T) {
-      const T* pa = sdk::Data<const T>(a);
-      const T* pb = sdk::Data<const T>(b);
-      const T* pg = sdk::Data<const T>(g);
-      for (size_t i = 0; i < ia.size(); ++i) {
-        const T* ai = pa + ia[i] * d.n * d.k;
-        const T* bi = pb + ib[i] * d.k * d.m;
-        const T* gi = pg + static_cast<int64_t>(i) * d.n * d.m;  // (N, M)
-        if (ga != nullptr) {
-          const bool add = seen_a[static_cast<size_t>(ia[i])];
-          seen_a[static_cast<size_t>(ia[i])] = true;
-          T* out = sdk::Data<T>(ga) + ia[i] * d.n * d.k;
-          if (!d.transpose_a)  // (N, K) = g op(b)^T
-            Gemm(R, threads, false, !d.transpose_b, d.n, d.k, d.m, gi, d.m, bi,
-                 ldb, add, out, d.k);
-          else  // (K, N) = op(b) g^T
-            Gemm(R, threads, d.transpose_b, true, d.k, d.n, d.m, bi, ldb, gi,
-                 d.m, add, out, d.n);
-        }
-        if (gb != nullptr) {
-          const bool add = seen_b[static_cast<size_t>(ib[i])];
-          seen_b[static_cast<size_t>(ib[i])] = true;
-          T* out = sdk::Data<T>(gb) + ib[i] * d.k * d.m;
-          if (!d.transpose_b)  // (K, M) = op(a)^T g
-            Gemm(R, threads, !d.transpose_a, false, d.k, d.m, d.n, ai, lda, gi,
-                 d.m, add, out, d.m);
-          else  // (M, K) = g^T op(a)
-            Gemm(R, threads, true, d.transpose_a, d.m, d.k, d.n, gi, d.m, ai,
-                 lda, add, out, d.k);
-        }
-      }
+      BatchedMatmulBackward(
+          d, sdk::Data<const T>(a), sdk::Data<const T>(b),
+          sdk::Data<const T>(g), ga != nullptr ? sdk::Data<T>(ga) : nullptr,
+          gb != nullptr ? sdk::Data<T>(gb) : nullptr, RungGemm<R, T>(threads));
     });
   }
 

@@ -14,13 +14,7 @@
 namespace llmsys::reference {
 namespace {
 
-// The sizes of one call: q (B, H, N, D), k (B, H, M, D), v (B, H, M, Dv),
-// and its masks.
-struct Dims {
-  int64_t b, h, n, m, d, dv;
-  const DLTensor* mask;  // key_padding_mask (B, M) or nullptr
-  bool causal;
-};
+using Dims = AttentionDims;
 
 class Attention : public sdk::Operator {
  public:
@@ -38,10 +32,7 @@ class Attention : public sdk::Operator {
 
   std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
                                           size_t*) override {
-    const Dims s = Check(call);
-    const DLDataType dtype = call.inputs[0]->dtype;
-    return {SpecOf(call, dtype, {s.b, s.h, s.n, s.dv}),
-            SpecOf(call, dtype, {s.b, s.h, s.n})};
+    return AttentionOutputs(call);
   }
 
   // Per row (b, h, n): S[m] = scale * q[n] . k[m] over the allowed keys,
@@ -49,12 +40,12 @@ class Attention : public sdk::Operator {
   // out[n] = sum_m P[m] * keep[m] / (1 - p) * v[m].
   void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
                uint32_t) override {
-    const Dims s = Check(call);
+    const Dims s = CheckAttention(call);
     const DLTensor* q = call.inputs[0];  // (B, H, N, D)
     const DLTensor* k = call.inputs[1];  // (B, H, M, D)
     const DLTensor* v = call.inputs[2];  // (B, H, M, Dv)
-    const double scale = Scale(call, s);
-    const double p = DropoutP(call);
+    const double scale = AttentionScale(call, s);
+    const double p = AttentionDropoutP(call);
     ForFloat(q->dtype, [&]<class T>(T) {
       const T* pq = sdk::Data<const T>(q);
       const T* pk = sdk::Data<const T>(k);
@@ -95,7 +86,7 @@ class Attention : public sdk::Operator {
   void Backward(const llmsys_op_call_t& call, const DLTensor* const* outputs,
                 const DLTensor* const* grad_outputs, uint32_t,
                 DLTensor* const* grad_inputs) override {
-    const Dims s = Check(call);
+    const Dims s = CheckAttention(call);
     const DLTensor* q = call.inputs[0];   // (B, H, N, D)
     const DLTensor* k = call.inputs[1];   // (B, H, M, D)
     const DLTensor* v = call.inputs[2];   // (B, H, M, Dv)
@@ -104,8 +95,8 @@ class Attention : public sdk::Operator {
     DLTensor* gq = grad_inputs[0];        // (B, H, N, D) or nullptr
     DLTensor* gk = grad_inputs[1];        // (B, H, M, D) or nullptr
     DLTensor* gv = grad_inputs[2];        // (B, H, M, Dv) or nullptr
-    const double scale = Scale(call, s);
-    const double p = DropoutP(call);
+    const double scale = AttentionScale(call, s);
+    const double p = AttentionDropoutP(call);
     std::vector<double> dq(static_cast<size_t>(s.b * s.h * s.n * s.d), 0.0);
     std::vector<double> dk(static_cast<size_t>(s.b * s.h * s.m * s.d), 0.0);
     std::vector<double> dv(static_cast<size_t>(s.b * s.h * s.m * s.dv), 0.0);
@@ -172,58 +163,6 @@ class Attention : public sdk::Operator {
   }
 
  private:
-  // Validates the call (dtypes, ranks, every size agreement, attributes) and
-  // returns its sizes.
-  static Dims Check(const llmsys_op_call_t& call) {
-    const DLTensor* q = FloatArg(call, 0, "q");  // (B, H, N, D)
-    const DLTensor* k = FloatArg(call, 1, "k");  // (B, H, M, D)
-    const DLTensor* v = FloatArg(call, 2, "v");  // (B, H, M, Dv)
-    const DLTensor* mask =
-        OptionalArg(call, 3, "key_padding_mask");  // (B, M) or absent
-    if (mask != nullptr) MaskArg(call, 3, "key_padding_mask");
-    RequireSameDtype(call, q, "q", k, "k");
-    RequireSameDtype(call, q, "q", v, "v");
-    const std::string all =
-        reference::Describe("q", q) + ", " + reference::Describe("k", k) +
-        ", " + reference::Describe("v", v) +
-        (mask != nullptr ? ", " + reference::Describe("key_padding_mask", mask)
-                         : std::string());
-    if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
-      ArgFail(call,
-              "q, k and v must be 4-d (B, H, N, D), (B, H, M, D), "
-              "(B, H, M, Dv), got " +
-                  all);
-    const Shape qs = ShapeOf(q), ks = ShapeOf(k), vs = ShapeOf(v);
-    if (ks[0] != qs[0] || vs[0] != qs[0] || ks[1] != qs[1] || vs[1] != qs[1])
-      ArgFail(call,
-              "q, k and v must agree on B and H (dims 0 and 1), got " + all);
-    if (vs[2] != ks[2])
-      ArgFail(call, "k and v must agree on M (dim 2), got " + all);
-    if (ks[3] != qs[3])
-      ArgFail(call, "q and k must agree on D (dim 3), got " + all);
-    if (mask != nullptr && ShapeOf(mask) != Shape{qs[0], ks[2]})
-      ArgFail(call, "key_padding_mask must have shape (B, M) = " +
-                        Str({qs[0], ks[2]}) + ", got " + all);
-    DropoutP(call);
-    return {qs[0], qs[1], qs[2], ks[2],
-            qs[3], vs[3], mask,  sdk::Params(&call.attrs).Bool("causal")};
-  }
-
-  static double DropoutP(const llmsys_op_call_t& call) {
-    const double p = sdk::Params(&call.attrs).Float("dropout_p");
-    if (!(p >= 0.0 && p <= 1.0))
-      ArgFail(call, "dropout_p must be in [0, 1], got " + std::to_string(p));
-    return p;
-  }
-
-  // The scale attribute; 0 means 1 / sqrt(D) (1 when D is 0: the scores are
-  // all 0 then).
-  static double Scale(const llmsys_op_call_t& call, const Dims& s) {
-    const double scale = sdk::Params(&call.attrs).Float("scale");
-    if (scale != 0.0) return scale;
-    return s.d > 0 ? 1.0 / std::sqrt(static_cast<double>(s.d)) : 1.0;
-  }
-
   // Whether query n of batch b may attend key m: not padding, and m <= n
   // when causal (top-left aligned, as PyTorch's is_causal).
   static bool Allowed(const Dims& s, int64_t b, int64_t n, int64_t m) {

@@ -17,6 +17,8 @@
 #ifndef LLMSYS_PLUGINS_OPERATORS_REFERENCE_COMMON_H_
 #define LLMSYS_PLUGINS_OPERATORS_REFERENCE_COMMON_H_
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -298,6 +300,144 @@ inline MatmulDims MatmulDimsOf(const llmsys_op_call_t& call, const DLTensor* a,
     d.batch[i] = da == 1 ? db : da;
   }
   return d;
+}
+
+// ---- attention (shared with llmsys.cpu) ----
+
+// The sizes of one call: q (B, H, N, D), k (B, H, M, D), v (B, H, M, Dv),
+// and its masks.
+struct AttentionDims {
+  int64_t b, h, n, m, d, dv;
+  const DLTensor* mask;  // key_padding_mask (B, M) or nullptr
+  bool causal;
+};
+
+// dropout_p, checked to be in [0, 1].
+inline double AttentionDropoutP(const llmsys_op_call_t& call) {
+  const double p = sdk::Params(&call.attrs).Float("dropout_p");
+  if (!(p >= 0.0 && p <= 1.0))
+    ArgFail(call, "dropout_p must be in [0, 1], got " + std::to_string(p));
+  return p;
+}
+
+// Checks q (B, H, N, D), k (B, H, M, D), v (B, H, M, Dv) and the optional
+// key_padding_mask (B, M); every mismatch fails naming all shapes.
+inline AttentionDims CheckAttention(const llmsys_op_call_t& call) {
+  const DLTensor* q = FloatArg(call, 0, "q");
+  const DLTensor* k = FloatArg(call, 1, "k");
+  const DLTensor* v = FloatArg(call, 2, "v");
+  const DLTensor* mask = OptionalArg(call, 3, "key_padding_mask");
+  if (mask != nullptr) MaskArg(call, 3, "key_padding_mask");
+  RequireSameDtype(call, q, "q", k, "k");
+  RequireSameDtype(call, q, "q", v, "v");
+  const std::string all =
+      Describe("q", q) + ", " + Describe("k", k) + ", " + Describe("v", v) +
+      (mask != nullptr ? ", " + Describe("key_padding_mask", mask)
+                       : std::string());
+  if (q->ndim != 4 || k->ndim != 4 || v->ndim != 4)
+    ArgFail(call,
+            "q, k and v must be 4-d (B, H, N, D), (B, H, M, D), "
+            "(B, H, M, Dv), got " +
+                all);
+  const Shape qs = ShapeOf(q), ks = ShapeOf(k), vs = ShapeOf(v);
+  if (ks[0] != qs[0] || vs[0] != qs[0] || ks[1] != qs[1] || vs[1] != qs[1])
+    ArgFail(call,
+            "q, k and v must agree on B and H (dims 0 and 1), got " + all);
+  if (vs[2] != ks[2])
+    ArgFail(call, "k and v must agree on M (dim 2), got " + all);
+  if (ks[3] != qs[3])
+    ArgFail(call, "q and k must agree on D (dim 3), got " + all);
+  if (mask != nullptr && ShapeOf(mask) != Shape{qs[0], ks[2]})
+    ArgFail(call, "key_padding_mask must have shape (B, M) = " +
+                      Str({qs[0], ks[2]}) + ", got " + all);
+  AttentionDropoutP(call);
+  return {qs[0], qs[1], qs[2], ks[2],
+          qs[3], vs[3], mask,  sdk::Params(&call.attrs).Bool("causal")};
+}
+
+// What every attention implementation returns: out (B, H, N, Dv) and the
+// row log-sum-exp lse (B, H, N), in q's dtype.
+inline std::vector<llmsys_tensor_spec_t> AttentionOutputs(
+    const llmsys_op_call_t& call) {
+  const AttentionDims s = CheckAttention(call);
+  const DLDataType dtype = call.inputs[0]->dtype;
+  return {SpecOf(call, dtype, {s.b, s.h, s.n, s.dv}),
+          SpecOf(call, dtype, {s.b, s.h, s.n})};
+}
+
+// The scale attribute; 0 means 1 / sqrt(D) (1 when D is 0: the scores
+// are all 0 then).
+inline double AttentionScale(const llmsys_op_call_t& call,
+                             const AttentionDims& s) {
+  const double scale = sdk::Params(&call.attrs).Float("scale");
+  if (scale != 0.0) return scale;
+  return s.d > 0 ? 1.0 / std::sqrt(static_cast<double>(s.d)) : 1.0;
+}
+
+// A batched matmul and its gradients on a GEMM the caller supplies:
+// gemm(ta, tb, rows, cols, inner, A, lda, B, ldb, add, C, ldc) sets
+// C (rows, cols) = op(A) op(B), plus C when `add`. Broadcast batches run
+// one GEMM each; shared by llmsys.cpu (OpenBLAS) and the ladder's rungs.
+template <class T, class Gemm>
+void BatchedMatmulForward(const MatmulDims& d, const T* a, const T* b, T* out,
+                          Gemm gemm) {
+  const int64_t lda = d.transpose_a ? d.n : d.k,
+                ldb = d.transpose_b ? d.k : d.m;
+  const std::vector<int64_t> ia = BroadcastIndex(d.batch_a, d.batch);
+  const std::vector<int64_t> ib = BroadcastIndex(d.batch_b, d.batch);
+  for (size_t i = 0; i < ia.size(); ++i)
+    gemm(d.transpose_a, d.transpose_b, d.n, d.m, d.k, a + ia[i] * d.n * d.k,
+         lda, b + ib[i] * d.k * d.m, ldb, false,
+         out + static_cast<int64_t>(i) * d.n * d.m, d.m);
+}
+
+// g = dL/dout (batch..., N, M): dop(a) = g op(b)^T and dop(b) = op(a)^T g,
+// each written in its input's layout and summed over broadcast batches (the
+// first batch that touches a gradient matrix overwrites it, later ones
+// add). ga or gb may be null.
+template <class T, class Gemm>
+void BatchedMatmulBackward(const MatmulDims& d, const T* a, const T* b,
+                           const T* g, T* ga, T* gb, Gemm gemm) {
+  const int64_t lda = d.transpose_a ? d.n : d.k,
+                ldb = d.transpose_b ? d.k : d.m;
+  const std::vector<int64_t> ia = BroadcastIndex(d.batch_a, d.batch);
+  const std::vector<int64_t> ib = BroadcastIndex(d.batch_b, d.batch);
+  // An empty output batch writes nothing; otherwise every matrix of a and
+  // b is touched by at least one batch.
+  if (ia.empty()) {
+    if (ga != nullptr) std::fill(ga, ga + Numel(d.batch_a) * d.n * d.k, T(0));
+    if (gb != nullptr) std::fill(gb, gb + Numel(d.batch_b) * d.k * d.m, T(0));
+    return;
+  }
+  std::vector<bool> seen_a(static_cast<size_t>(Numel(d.batch_a)), false);
+  std::vector<bool> seen_b(static_cast<size_t>(Numel(d.batch_b)), false);
+  for (size_t i = 0; i < ia.size(); ++i) {
+    const T* ai = a + ia[i] * d.n * d.k;
+    const T* bi = b + ib[i] * d.k * d.m;
+    const T* gi = g + static_cast<int64_t>(i) * d.n * d.m;  // (N, M)
+    if (ga != nullptr) {
+      const bool add = seen_a[static_cast<size_t>(ia[i])];
+      seen_a[static_cast<size_t>(ia[i])] = true;
+      T* out = ga + ia[i] * d.n * d.k;
+      if (!d.transpose_a)  // (N, K) = g op(b)^T
+        gemm(false, !d.transpose_b, d.n, d.k, d.m, gi, d.m, bi, ldb, add, out,
+             d.k);
+      else  // (K, N) = op(b) g^T
+        gemm(d.transpose_b, true, d.k, d.n, d.m, bi, ldb, gi, d.m, add, out,
+             d.n);
+    }
+    if (gb != nullptr) {
+      const bool add = seen_b[static_cast<size_t>(ib[i])];
+      seen_b[static_cast<size_t>(ib[i])] = true;
+      T* out = gb + ib[i] * d.k * d.m;
+      if (!d.transpose_b)  // (K, M) = op(a)^T g
+        gemm(!d.transpose_a, false, d.k, d.m, d.n, ai, lda, gi, d.m, add, out,
+             d.m);
+      else  // (M, K) = g^T op(a)
+        gemm(true, d.transpose_a, d.m, d.k, d.n, gi, d.m, ai, lda, add, out,
+             d.k);
+    }
+  }
 }
 
 // Registration, one function per source file (plugin.cc calls them all).

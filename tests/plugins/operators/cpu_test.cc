@@ -193,6 +193,84 @@ TEST(CpuOps, AttentionMasksAndDropoutMatchReference) {
                          {{"scale", 0.3}}, 1e-4, options);
 }
 
+// attention.flash (and attention.materialized, the memory baseline) against
+// the reference, forward and backward: N != M both ways, N and M not
+// multiples of the 64 tile, causal (incl. blocks skipped whole), a padding
+// mask with a batch whose every key is masked, dropout, an explicit scale,
+// and several threads.
+TEST(CpuOps, FlashAttentionMatchesReference) {
+  std::vector<double> mask(2 * 100, 0.0);
+  for (int i = 0; i < 100; i += 3) mask[i] = 1;  // every third key of b 0
+  for (int i = 100; i < 200; ++i) mask[i] = 1;   // every key of b 1
+  Tensor pad = *Tensor::FromDoubles({2, 100}, mask, kU8);
+  runtime::CallOptions options;
+  options.rng = {4321, 9ull << 32};
+  options.num_threads = 3;
+  const std::vector<Tensor> qkv = {RandomTensor({2, 3, 70, 32}, kF32, 21),
+                                   RandomTensor({2, 3, 100, 32}, kF32, 22),
+                                   RandomTensor({2, 3, 100, 16}, kF32, 23)};
+  for (const AttrList& attrs : {AttrList{}, AttrList{{"causal", true}},
+                                AttrList{{"causal", true}, {"dropout_p", 0.2}},
+                                AttrList{{"scale", 0.3}, {"dropout_p", 0.1}}}) {
+    for (const char* impl : {"attention.flash", "attention.materialized"}) {
+      ExpectMatchesReference(impl, "attention",
+                             {qkv[0], qkv[1], qkv[2], Tensor()}, attrs, 1e-4,
+                             options);
+      ExpectMatchesReference(impl, "attention", {qkv[0], qkv[1], qkv[2], pad},
+                             attrs, 1e-4, options);
+    }
+  }
+  // M < N, causal: rows past M see every key; 130 query rows = 3 blocks.
+  ExpectMatchesReference("attention.flash", "attention",
+                         {RandomTensor({1, 2, 130, 8}, kF32, 24),
+                          RandomTensor({1, 2, 50, 8}, kF32, 25),
+                          RandomTensor({1, 2, 50, 8}, kF32, 26), Tensor()},
+                         {{"causal", true}, {"dropout_p", 0.3}}, 1e-4, options);
+}
+
+// The fully masked rows: out 0 and lse -inf, gradients 0, never NaN; and
+// dropout_p = 1 gives zeros.
+TEST(CpuOps, FlashAttentionMaskedRowsAndFullDropout) {
+  auto flash = CpuOp("attention.flash", "attention");
+  ASSERT_NE(flash, nullptr);
+  Tensor pad = *Tensor::FromDoubles({1, 5}, {1, 1, 1, 1, 1}, kU8);
+  const std::vector<Tensor> in = {RandomTensor({1, 2, 3, 4}, kF32, 31),
+                                  RandomTensor({1, 2, 5, 4}, kF32, 32),
+                                  RandomTensor({1, 2, 5, 4}, kF32, 33), pad};
+  std::vector<Tensor> out = RunForward(*flash, in, {});
+  ASSERT_EQ(out.size(), 2u);
+  for (double x : out[0].ToDoubles()) EXPECT_EQ(x, 0.0);
+  for (double x : out[1].ToDoubles()) EXPECT_EQ(x, -INFINITY);
+  std::vector<Tensor> g =
+      RunBackward(*flash, in, {}, RandomTensor({1, 2, 3, 4}, kF32, 34));
+  ASSERT_GE(g.size(), 3u);
+  for (int i = 0; i < 3; ++i)
+    for (double x : g[i].ToDoubles()) EXPECT_EQ(x, 0.0) << "gradient " << i;
+  std::vector<Tensor> dropped =
+      RunForward(*flash, {in[0], in[1], in[2], Tensor()}, {{"dropout_p", 1.0}});
+  ASSERT_EQ(dropped.size(), 2u);
+  for (double x : dropped[0].ToDoubles()) EXPECT_EQ(x, 0.0);
+  for (double x : dropped[1].ToDoubles()) EXPECT_TRUE(std::isfinite(x));
+}
+
+// Central differences in float64 through the tiles: 70 x 66 crosses the
+// 64 boundary in both N and M.
+TEST(CpuOps, FlashAttentionGradCheckFloat64) {
+  auto flash = CpuOp("attention.flash", "attention");
+  ASSERT_NE(flash, nullptr);
+  std::vector<double> mask(66, 0.0);
+  mask[3] = mask[65] = 1;
+  Tensor pad = *Tensor::FromDoubles({1, 66}, mask, kU8);
+  runtime::CallOptions options;
+  options.rng = {5, 1ull << 32};
+  EXPECT_LT(CheckedGrad(*flash,
+                        {RandomTensor({1, 1, 70, 3}, tensor::kF64, 41, -2, 2),
+                         RandomTensor({1, 1, 66, 3}, tensor::kF64, 42, -2, 2),
+                         RandomTensor({1, 1, 66, 2}, tensor::kF64, 43), pad},
+                        {{"causal", true}, {"dropout_p", 0.25}}, options),
+            1e-6);
+}
+
 TEST(CpuOps, GptSizedFusedOpsMatchReference) {
   ExpectMatchesReference(
       "layer_norm.fused", "layer_norm",

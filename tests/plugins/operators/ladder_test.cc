@@ -4,15 +4,14 @@
 // gradient check, thread-count independence of matmul.parallel, the low
 // priority, and `llmsys bench matmul`'s table and errors (the binary).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "tests/plugins/operators/reference_test_util.h"
+#include "tests/tools/cli_test_util.h"
 
 namespace llmsys::plugins_test {
 namespace {
@@ -189,22 +188,10 @@ TEST(Ladder, RungsHaveLowPriorityAndSayWhichKernel) {
 
 // ---- llmsys bench matmul ----
 
-struct Output {
-  int code = -1;
-  std::string text;  // stdout and stderr
-};
+using llmsys::cli_test::Output;
 
 Output RunLlmsys(const std::string& args) {
-  Output out;
-  FILE* p =
-      popen((std::string(LLMSYS_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  if (p == nullptr) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.text.append(buf, n);
-  const int status = pclose(p);
-  out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
+  return llmsys::cli_test::RunLlmsysMerged(args);
 }
 
 TEST(BenchMatmul, PrintsTheLadderTable) {
