@@ -4,8 +4,9 @@
 // reductions with fast paths for the shapes a model uses (same shape, bias
 // rows, leading-dim sums), and a row-wise contiguous copy. Every component has
 // priority 100, so it replaces the reference unless the experiment chooses
-// otherwise, except attention.flash (tiled, flash_attention.cc) at 90, chosen
-// only by name; the conformance suite checks each against the reference.
+// otherwise, except attention.flash (tiled, flash_attention.cc) at 90 and
+// attention.materialized (the memory baseline) at 10, chosen only by name;
+// the conformance suite checks each against the reference.
 //
 // OpenBLAS picks its kernels when it loads, from OPENBLAS_CORETYPE or its
 // own CPU detection; Debian's 0.3.21 does not know recent Xeons and falls
