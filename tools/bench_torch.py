@@ -15,7 +15,8 @@ The token ids are random: the cost of a step does not depend on them.
 Run with Debian's python3-torch:
     /usr/bin/python3 tools/bench_torch.py --threads 2 [--config s|m|both]
     /usr/bin/python3 tools/bench_torch.py --smoke     # a few seconds, tests
-OPENBLAS_CORETYPE=SkylakeX and OMP_WAIT_POLICY=PASSIVE are set before torch
+OPENBLAS_CORETYPE=SkylakeX, OMP_WAIT_POLICY=PASSIVE and OPENBLAS_THREAD_TIMEOUT=12
+(as llmsys sets it) are set before torch
 is imported unless the environment sets them (docs/performance.md, "Training
 speed vs PyTorch").
 """
@@ -32,6 +33,8 @@ import time
 
 os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The same OpenBLAS idle-thread timeout llmsys sets (tools/llmsys/main.cc).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "12")
 
 import torch  # noqa: E402  (after the environment above)
 import torch.nn as nn  # noqa: E402

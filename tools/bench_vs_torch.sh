@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Training speed of llmsys vs PyTorch, side by side: for each config (S, M),
 # runs `llmsys bench train` (A) and tools/bench_torch.py (B) in the order
-# A B A B, and prints one table: the best of the two runs of each, and the
+# A B A B ... (R rounds), and prints one table: the best of the R runs of
+# each, every round's ms/step, and the
 # ratio llmsys / torch of tokens/s (> 1: llmsys is faster). S also times
 # greedy generation of 256 tokens with the key/value cache.
 #
 #   tools/bench_vs_torch.sh [BUILD_DIR] [--steps N] [--warmup W] [--threads T]
+#                           [--rounds R]
 #
 # BUILD_DIR defaults to build/. Needs Debian's python3-torch (/usr/bin/python3)
 # and python3 for the table. Run it on an idle machine: see
@@ -14,13 +16,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=build
 if [[ $# -gt 0 && $1 != --* ]]; then build=$1; shift; fi
-steps=20 warmup=3 threads=$(nproc)
+steps=20 warmup=3 threads=$(nproc) rounds=3
 while [[ $# -gt 0 ]]; do
   case $1 in
     --steps) steps=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
-    *) echo "error: unknown option '$1' (--steps N, --warmup W, --threads T)" >&2
+    --rounds) rounds=$2; shift 2 ;;
+    *) echo "error: unknown option '$1' (--steps N, --warmup W, --threads T, --rounds R)" >&2
        exit 2 ;;
   esac
 done
@@ -33,7 +36,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for cfg in s m; do
   gen=(); [[ $cfg == s ]] && gen=(--generate 256)
-  for round in 1 2; do
+  for round in $(seq 1 "$rounds"); do
     echo "[$cfg round $round] llmsys" >&2
     "$llmsys" bench train "experiments/bench/gpt_$cfg.toml" --steps "$steps" \
       --warmup "$warmup" --threads "$threads" "${gen[@]}" --json \
@@ -47,17 +50,17 @@ for cfg in s m; do
   done
 done
 
-python3 - "$out" "$threads" <<'PY'
+python3 - "$out" "$threads" "$rounds" <<'PY'
 import json, sys
-out, threads = sys.argv[1], sys.argv[2]
+out, threads, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 def load(who, cfg):
     rows = []
-    for r in (1, 2):
+    for r in range(1, rounds + 1):
         j = json.load(open(f"{out}/{who}_{cfg}_{r}.json"))
         rows.append(j[0] if isinstance(j, list) else j)
     return rows
-print(f"training speed, ABAB (llmsys, torch, llmsys, torch), {threads} threads;"
-      " best of 2 (ms/step: median)")
+print(f"training speed, ABAB (llmsys, torch, llmsys, torch, ...), {threads} threads;"
+      f" best of {rounds} (ms/step: median)")
 print(f"{'workload':<28}{'llmsys':>14}{'torch':>14}{'ratio':>8}")
 for cfg in ("s", "m"):
     a, b = load("a", cfg), load("b", cfg)
@@ -78,6 +81,8 @@ for cfg in ("s", "m"):
         ga = max(r["generate_tokens_per_second"] for r in a)
         gb = max(r["generate_tokens_per_second"] for r in b)
         print(f"{name + ' generate tokens/s':<28}{ga:>14.1f}{gb:>14.1f}{ga / gb:>7.2f}x")
+    each = lambda rows: ", ".join(f"{r['ms_per_step_median']:.0f}" for r in rows)
+    print(f"  {name} ms/step by round: llmsys {each(a)}; torch {each(b)}")
 print("ratio: llmsys over torch for tokens/s; torch over llmsys for ms and "
       "memory (> 1: llmsys is better)")
 PY

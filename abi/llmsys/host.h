@@ -179,6 +179,22 @@ struct llmsys_host_api {
       const llmsys_coupling_t* layers, uint32_t num_layers, llmsys_value_t x1,
       llmsys_value_t x2, const llmsys_value_t* context, uint32_t num_context,
       llmsys_value_t* out, llmsys_error_t* err);
+
+  /* ---- since ABI 1.2 ---- */
+
+  /* Runs fn(arg, task) for every task in [0, num_tasks) on the host's one
+   * CPU thread pool, on at most `num_threads` threads (the calling thread
+   * included; pass the call context's num_threads), and returns when every
+   * task has run. A task runs whole on one thread; which thread is
+   * unspecified, so for results that do not depend on timing split the work
+   * by task index alone (a reduction keeps one partial per task and adds
+   * them in task order afterwards). Called from inside a task, or while
+   * another thread's run holds the pool, it runs the tasks in order on the
+   * calling thread. fn must return normally (no exception, no longjmp).
+   * Any thread. Check with LLMSYS_HOST_HAS(host, parallel_for). */
+  void (*parallel_for)(const llmsys_host_api_t* host, int32_t num_threads,
+                       int64_t num_tasks, void* arg,
+                       void (*fn)(void* arg, int64_t task));
 };
 
 /* View kinds for value_view. Negative dims count from the end. */

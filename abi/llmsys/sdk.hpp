@@ -33,6 +33,8 @@
 #ifndef LLMSYS_SDK_HPP_
 #define LLMSYS_SDK_HPP_
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -110,6 +112,87 @@ inline const llmsys_host_api_t* Host() { return HostSlot(); }
 inline void Log(llmsys_log_level_t level, const std::string& message) {
   if (const llmsys_host_api_t* host = Host(); host != nullptr && host->log)
     host->log(host, level, message.c_str());
+}
+
+// Marks a loop kernel to be compiled for AVX-512 (x86-64-v4), AVX2+FMA
+// (v3) and baseline x86-64, the best picked at load time from CPUID (GCC
+// function multiversioning); a plain function with other compilers, other
+// CPUs and under AddressSanitizer. For free functions, not lambdas.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define LLMSYS_MULTIVERSION \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define LLMSYS_MULTIVERSION
+#endif
+
+// ---- the host's thread pool (parallel_for, ABI 1.2) ----
+
+// The threads a compute call may use: ctx->num_threads, at least 1.
+inline int Threads(const llmsys_call_context_t* ctx) {
+  return ctx != nullptr && ctx->num_threads > 1 ? ctx->num_threads : 1;
+}
+
+// Runs fn(task) for task in [0, num_tasks) on the host's thread pool with
+// the call's threads, or in order on this thread when the host has no pool
+// (ABI < 1.2) or one thread is allowed. The first exception a task throws
+// is rethrown here once every task has finished (the others still run).
+template <class Fn>
+void ParallelFor(const llmsys_call_context_t* ctx, int64_t num_tasks, Fn&& fn) {
+  const int threads = Threads(ctx);
+  const llmsys_host_api_t* host = ctx != nullptr ? ctx->host : nullptr;
+  if (threads <= 1 || num_tasks <= 1 || host == nullptr ||
+      !LLMSYS_HOST_HAS(host, parallel_for)) {
+    for (int64_t t = 0; t < num_tasks; ++t) fn(t);
+    return;
+  }
+  struct Shared {
+    std::remove_reference_t<Fn>* fn;
+    std::exception_ptr error;
+    std::atomic<bool> failed{false};
+  } shared{&fn, nullptr};
+  host->parallel_for(host, threads, num_tasks, &shared,
+                     [](void* arg, int64_t task) {
+                       auto* s = static_cast<Shared*>(arg);
+                       try {
+                         (*s->fn)(task);
+                       } catch (...) {
+                         if (!s->failed.exchange(true))
+                           s->error = std::current_exception();
+                       }
+                     });
+  if (shared.error) std::rethrow_exception(shared.error);
+}
+
+// How many ranges ParallelRange cuts [0, n) into: at most one per thread,
+// each of at least `grain` items (1 when n <= grain).
+inline int64_t RangeParts(const llmsys_call_context_t* ctx, int64_t n,
+                          int64_t grain) {
+  if (n <= 0) return 0;
+  const int64_t g = std::max<int64_t>(grain, 1);
+  return std::max<int64_t>(1, std::min<int64_t>(Threads(ctx), (n + g - 1) / g));
+}
+
+// Runs fn(part, begin, end) for part in [0, parts), range part being
+// [n * part / parts, n * (part + 1) / parts), through ParallelFor. Keep one
+// partial per part and combine them in part order for a reduction that
+// gives the same bits on every run with the same `parts`.
+template <class Fn>
+void ParallelParts(const llmsys_call_context_t* ctx, int64_t n, int64_t parts,
+                   Fn&& fn) {
+  ParallelFor(ctx, parts, [&](int64_t part) {
+    fn(part, n * part / parts, n * (part + 1) / parts);
+  });
+}
+
+// Splits [0, n) into RangeParts(ctx, n, grain) contiguous ranges and runs
+// fn(begin, end) on each through ParallelFor. The ranges depend on n, grain
+// and the thread count only.
+template <class Fn>
+void ParallelRange(const llmsys_call_context_t* ctx, int64_t n, int64_t grain,
+                   Fn&& fn) {
+  ParallelParts(ctx, n, RangeParts(ctx, n, grain),
+                [&](int64_t, int64_t begin, int64_t end) { fn(begin, end); });
 }
 
 // ---------------------------------------------------------------------------

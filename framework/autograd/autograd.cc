@@ -12,19 +12,24 @@ namespace {
 
 thread_local bool grad_enabled = true;
 
-// buffer += g, without writing into a tensor anyone else may hold.
+// buffer += g, without writing into a tensor anyone else may hold: in
+// place when the buffer's memory is its alone, else into a new tensor.
 absl::Status Accumulate(Tensor& buffer, const Tensor& g) {
   if (!buffer.defined()) {
     buffer = g;
     return absl::OkStatus();
   }
+  if (buffer.sole_owner() && buffer.shape() == g.shape())
+    return tensor::AddInto(buffer, g);
   LLMSYS_ASSIGN_OR_RETURN(buffer, tensor::Add(buffer, g));
   return absl::OkStatus();
 }
 
-absl::Status AccumulateLeaf(VarImpl& leaf, const Tensor& g) {
+// The leaf owns its gradient: the first one is taken as is when nothing
+// else holds its memory (a fresh op output), else copied.
+absl::Status AccumulateLeaf(VarImpl& leaf, Tensor g) {
   if (!leaf.grad.defined()) {
-    leaf.grad = g.Clone();  // the leaf owns its gradient
+    leaf.grad = g.sole_owner() && g.is_contiguous() ? std::move(g) : g.Clone();
     return absl::OkStatus();
   }
   return tensor::AddInto(leaf.grad, g);
@@ -153,7 +158,8 @@ absl::Status Backward(const Var& root, const Tensor& grad,
     for (size_t i = 0; i < n->inputs.size(); ++i) {
       const Var& in = n->inputs[i];
       if (!in) continue;
-      const Tensor g = i < in_grads->size() ? (*in_grads)[i] : Tensor();
+      // Moved out, so a fresh gradient can be kept without a copy.
+      Tensor g = i < in_grads->size() ? std::move((*in_grads)[i]) : Tensor();
       if (g.defined() && g.shape() != in->data.shape())
         return absl::InternalError(absl::StrCat(
             "backward of ", n->name(), " gave input ", i, " a gradient ",
@@ -168,7 +174,7 @@ absl::Status Backward(const Var& root, const Tensor& grad,
         keep[next] = in->grad_fn;
         if (--pending[next] == 0) ready.push_back(next);
       } else if (in->requires_grad && g.defined()) {
-        LLMSYS_RETURN_IF_ERROR(AccumulateLeaf(*in, g));
+        LLMSYS_RETURN_IF_ERROR(AccumulateLeaf(*in, std::move(g)));
       }
     }
   }

@@ -79,6 +79,7 @@ class OpDispatcher {
   uint64_t calls() const { return calls_; }
   void set_calls(uint64_t calls) { calls_ = calls; }
   void set_num_threads(int32_t n) { num_threads_ = n < 1 ? 1 : n; }
+  int32_t num_threads() const { return num_threads_; }
   // Times every op call, forward and backward (runtime/profiler.h); null:
   // none (the default). Graphs recorded while one is set report their
   // backward calls to it, so it must outlive them.

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/autograd/views.h"
 #include "framework/core/logging.h"
+#include "framework/core/thread_pool.h"
 #include "framework/core/version.h"
 #include "framework/runtime/couplings.h"
 #include "framework/runtime/graph.h"
@@ -255,6 +256,13 @@ llmsys_status_t CallCouplings(const llmsys_host_api_t*, llmsys_graph_t* g,
   return LLMSYS_STATUS_OK;
 }
 
+void ParallelFor(const llmsys_host_api_t*, int32_t num_threads,
+                 int64_t num_tasks, void* arg,
+                 void (*fn)(void* arg, int64_t task)) {
+  if (fn == nullptr) return;
+  core::ThreadPool::Global().Run(num_threads, num_tasks, arg, fn);
+}
+
 }  // namespace
 
 std::unique_ptr<llmsys_host_api_t> MakeHostApi(const HostApiOwner* owner) {
@@ -278,6 +286,7 @@ std::unique_ptr<llmsys_host_api_t> MakeHostApi(const HostApiOwner* owner) {
   api->set_output = &SetOutput;
   api->value_view = &ValueView;
   api->call_couplings = &CallCouplings;
+  api->parallel_for = &ParallelFor;
   return api;
 }
 

@@ -136,6 +136,11 @@ class Tensor {
   size_t element_size() const { return DTypeSize(dtype_); }
   bool is_contiguous() const;
   const std::shared_ptr<Storage>& storage() const { return storage_; }
+  // Whether no other tensor (or view) shares this tensor's memory, so it
+  // can be written in place without anyone else seeing it.
+  bool sole_owner() const {
+    return storage_ != nullptr && storage_.use_count() == 1;
+  }
   // Address of element (0, ..., 0).
   void* data() const;
   template <class T>

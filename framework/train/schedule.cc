@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "framework/core/status_macros.h"
+#include "framework/core/thread_pool.h"
 
 namespace llmsys::train {
 
@@ -24,15 +26,42 @@ double Schedule::At(int64_t step) const {
   return lr;  // constant
 }
 
+namespace {
+
+constexpr int64_t kNormBlock = 8192;  // floats per partial sum
+
+// Sum of squares of g[0, n) in double, eight lanes then added in order.
+double SumSquares(const float* g, int64_t n) {
+  double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j)
+      lane[j] += static_cast<double>(g[i + j]) * g[i + j];
+  double sum = 0;
+  for (double l : lane) sum += l;
+  for (; i < n; ++i) sum += static_cast<double>(g[i]) * g[i];
+  return sum;
+}
+
+}  // namespace
+
 absl::StatusOr<double> ClipGradNorm(const std::vector<autograd::Var>& params,
-                                    double max_norm) {
+                                    double max_norm, int threads) {
+  core::ThreadPool& pool = core::ThreadPool::Global();
   double sum = 0;
   for (const autograd::Var& p : params) {
     if (!p->grad.defined()) continue;
     if (p->grad.dtype() == tensor::kF32 && p->grad.is_contiguous()) {
       const float* g = p->grad.data_as<float>();
-      for (int64_t i = 0; i < p->grad.numel(); ++i)
-        sum += static_cast<double>(g[i]) * g[i];
+      const int64_t n = p->grad.numel();
+      const int64_t blocks = (n + kNormBlock - 1) / kNormBlock;
+      std::vector<double> partial(static_cast<size_t>(blocks));
+      pool.Run(threads, blocks, [&](int64_t b) {
+        const int64_t at = b * kNormBlock;
+        partial[static_cast<size_t>(b)] =
+            SumSquares(g + at, std::min(kNormBlock, n - at));
+      });
+      for (double s : partial) sum += s;
     } else {
       for (double g : p->grad.ToDoubles()) sum += g * g;
     }
@@ -44,8 +73,12 @@ absl::StatusOr<double> ClipGradNorm(const std::vector<autograd::Var>& params,
       if (!p->grad.defined()) continue;
       if (p->grad.dtype() == tensor::kF32) {
         float* g = p->grad.data_as<float>();
-        for (int64_t i = 0; i < p->grad.numel(); ++i)
-          g[i] = static_cast<float>(g[i] * scale);
+        const int64_t n = p->grad.numel();
+        pool.Run(threads, (n + kNormBlock - 1) / kNormBlock, [&](int64_t b) {
+          for (int64_t i = b * kNormBlock;
+               i < std::min(n, (b + 1) * kNormBlock); ++i)
+            g[i] = static_cast<float>(g[i] * scale);
+        });
       } else {
         std::vector<double> v = p->grad.ToDoubles();
         for (double& x : v) x *= scale;

@@ -34,9 +34,11 @@ struct Schedule {
 
 // The global L2 norm of every defined gradient of `params`; if it exceeds
 // `max_norm` (> 0), scales them all by max_norm / norm. Returns the norm
-// before clipping (non-finite if any gradient is).
+// before clipping (non-finite if any gradient is). Runs on `threads` of
+// the host's pool; the sum goes by fixed blocks added in order, so the
+// norm has the same bits for any thread count.
 absl::StatusOr<double> ClipGradNorm(const std::vector<autograd::Var>& params,
-                                    double max_norm);
+                                    double max_norm, int threads = 1);
 
 }  // namespace llmsys::train
 

@@ -1216,7 +1216,8 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     const double loss = loss_sum / static_cast<double>(accumulate);
     std::optional<runtime::Profiler::Phase> optimizer_phase(std::in_place, prof,
                                                             "optimizer");
-    LLMSYS_ASSIGN_OR_RETURN(double norm, ClipGradNorm(params, clip));
+    LLMSYS_ASSIGN_OR_RETURN(
+        double norm, ClipGradNorm(params, clip, session->ops().num_threads()));
     state.tokens += step_tokens;
     tokens_this_process += step_tokens;
     if (!std::isfinite(loss) || !std::isfinite(norm)) {

@@ -369,6 +369,55 @@ class Sgd : public OptimizerBase {
 
 // ---------------------------------------------------------------------------
 
+// Elements per thread below which an update stays on one thread.
+constexpr int64_t kGrain = 1 << 14;
+
+// One Adam/AdamW update of elements [k0, k1) of one parameter: the fused
+// loop every thread runs on its range (compiled per vector ISA).
+template <class T, class S, class C>
+struct AdamUpdate {
+  T* p;
+  const T* g;
+  S* m;
+  S* v;
+  S* v_max;  // amsgrad's running maximum, or nullptr
+  bool l2, shrink;
+  C wd, shrink_by, beta1, beta2, one_minus_beta1, one_minus_beta2, bc2_sqrt,
+      eps, neg_step_size;
+};
+
+template <class T, class S, class C>
+LLMSYS_MULTIVERSION void AdamKernel(const AdamUpdate<T, S, C>& u, int64_t k0,
+                                    int64_t k1) {
+  // Locals, so the stores below cannot change them and the loop vectorizes.
+  T* __restrict p = u.p;
+  const T* __restrict g = u.g;
+  S* __restrict m = u.m;
+  S* __restrict v = u.v;
+  S* __restrict v_max = u.v_max;
+  const C shrink_by = u.shrink ? u.shrink_by : C(1);
+  const C wd = u.l2 ? u.wd : C(0);
+  const C beta1 = u.beta1, beta2 = u.beta2;
+  const C one_minus_beta1 = u.one_minus_beta1,
+          one_minus_beta2 = u.one_minus_beta2;
+  const C bc2_sqrt = u.bc2_sqrt, eps = u.eps;
+  const C neg_step_size = u.neg_step_size;
+  for (int64_t k = k0; k < k1; ++k) {
+    const C pk = static_cast<C>(p[k]) * shrink_by;
+    const C gk = static_cast<C>(g[k]) + wd * static_cast<C>(p[k]);
+    const C mk = static_cast<C>(m[k]) * beta1 + one_minus_beta1 * gk;
+    C vk = static_cast<C>(v[k]) * beta2 + one_minus_beta2 * gk * gk;
+    m[k] = static_cast<S>(mk);
+    v[k] = static_cast<S>(vk);
+    if (v_max != nullptr) {
+      vk = std::max(static_cast<C>(v_max[k]), vk);
+      v_max[k] = static_cast<S>(vk);
+    }
+    const C denom = std::sqrt(vk) / bc2_sqrt + eps;
+    p[k] = static_cast<T>(pk + neg_step_size * mk / denom);
+  }
+}
+
 // adam and adamw: the same update, with L2 in the gradient (adam) or
 // decoupled weight decay (adamw).
 class AdamBase : public OptimizerBase {
@@ -387,40 +436,28 @@ class AdamBase : public OptimizerBase {
     const double bias_correction2_sqrt = std::sqrt(bias_correction2);
     ForEachParam(args, [&]<class T, class S>(uint32_t i) {
       using C = Compute<T, S>;
-      T* p = sdk::Data<T>(args.params[i]);
-      const T* g = sdk::Data<const T>(args.grads[i]);
-      S* m = StateData<S>(args, i, 0);
-      S* v = StateData<S>(args, i, 1);
-      S* v_max = amsgrad_ ? StateData<S>(args, i, 2) : nullptr;
-      const int64_t n = llmsys_tensor_numel(args.params[i]);
+      AdamUpdate<T, S, C> u;
+      u.p = sdk::Data<T>(args.params[i]);
+      u.g = sdk::Data<const T>(args.grads[i]);
+      u.m = StateData<S>(args, i, 0);
+      u.v = StateData<S>(args, i, 1);
+      u.v_max = amsgrad_ ? StateData<S>(args, i, 2) : nullptr;
       const bool decay = Decays(args, i, weight_decay_);
-      const bool l2 = decay && !decoupled_;
-      const bool shrink = decay && decoupled_;
-      const C wd = static_cast<C>(weight_decay_);
-      const C shrink_by = static_cast<C>(1.0 - args.lr * weight_decay_);
-      const C beta1 = static_cast<C>(beta1_);
-      const C beta2 = static_cast<C>(beta2_);
-      const C one_minus_beta1 = static_cast<C>(1.0 - beta1_);
-      const C one_minus_beta2 = static_cast<C>(1.0 - beta2_);
-      const C bc2_sqrt = static_cast<C>(bias_correction2_sqrt);
-      const C eps = static_cast<C>(eps_);
-      const C neg_step_size = static_cast<C>(-step_size);
-      for (int64_t k = 0; k < n; ++k) {
-        C pk = static_cast<C>(p[k]);
-        C gk = static_cast<C>(g[k]);
-        if (shrink) pk = pk * shrink_by;
-        if (l2) gk = gk + wd * pk;
-        const C mk = static_cast<C>(m[k]) * beta1 + one_minus_beta1 * gk;
-        C vk = static_cast<C>(v[k]) * beta2 + one_minus_beta2 * gk * gk;
-        m[k] = static_cast<S>(mk);
-        v[k] = static_cast<S>(vk);
-        if (v_max != nullptr) {
-          vk = std::max(static_cast<C>(v_max[k]), vk);
-          v_max[k] = static_cast<S>(vk);
-        }
-        const C denom = std::sqrt(vk) / bc2_sqrt + eps;
-        p[k] = static_cast<T>(pk + neg_step_size * mk / denom);
-      }
+      u.l2 = decay && !decoupled_;
+      u.shrink = decay && decoupled_;
+      u.wd = static_cast<C>(weight_decay_);
+      u.shrink_by = static_cast<C>(1.0 - args.lr * weight_decay_);
+      u.beta1 = static_cast<C>(beta1_);
+      u.beta2 = static_cast<C>(beta2_);
+      u.one_minus_beta1 = static_cast<C>(1.0 - beta1_);
+      u.one_minus_beta2 = static_cast<C>(1.0 - beta2_);
+      u.bc2_sqrt = static_cast<C>(bias_correction2_sqrt);
+      u.eps = static_cast<C>(eps_);
+      u.neg_step_size = static_cast<C>(-step_size);
+      // Elementwise, so any split gives the same bits.
+      sdk::ParallelRange(
+          args.ctx, llmsys_tensor_numel(args.params[i]), kGrain,
+          [&](int64_t k0, int64_t k1) { AdamKernel(u, k0, k1); });
     });
   }
 

@@ -49,7 +49,8 @@ std::string WriteTinyGpt(const std::string& dir, const std::string& rest) {
 TEST(LlmsysCliTest, VersionAndHelp) {
   Result r = RunLlmsys("--version");
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_TRUE(Contains(r.out, "(plugin ABI 1.1)")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "(plugin ABI " LLMSYS_ABI_VERSION_STRING ")"))
+      << r.out;
   for (const char* args :
        {"--help", "plugins --help", "plugins describe --help",
         "plugins check --help", "eval --help", "generate --help"}) {
@@ -98,7 +99,7 @@ TEST(LlmsysCliTest, JsonListing) {
       EXPECT_EQ(row["version"], "0.1.0");
       EXPECT_EQ(row["device"], "cpu");
       EXPECT_EQ(row["file"], File("pure_c"));
-      EXPECT_EQ(row["abi"], "1.1");
+      EXPECT_EQ(row["abi"], LLMSYS_ABI_VERSION_STRING);
     }
   }
   EXPECT_TRUE(found) << r.out;

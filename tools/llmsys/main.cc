@@ -45,8 +45,12 @@ constexpr char kUsage[] =
 // OpenBLAS picks its kernels when it loads, from the CPU it recognizes;
 // Debian's 0.3.21 does not know recent Xeons and falls back to SSE3 kernels
 // 4-5x slower. Name the core type for it (unless the user did) before any
-// plugin loads the library.
+// plugin loads the library. Its idle threads also spin (yielding) for 2^28
+// cycles after each GEMM by default, taking the cores the host's pool and
+// the next op need; 2^12 cycles made a GPT training step ~13% faster
+// (docs/performance.md). Users' values win.
 static void ChooseBlasKernels() {
+  setenv("OPENBLAS_THREAD_TIMEOUT", "12", 0);
   if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))

@@ -115,19 +115,20 @@ class Attention : public sdk::Operator {
     const double scale = AttentionScale(call, s);
     const double p = AttentionDropoutP(call);
     const std::vector<uint8_t> pad = AttentionPadding(s);
-    UseThreads(call);
     ForFloat(call.inputs[0]->dtype, [&]<class T>(T) {
       const T* pq = sdk::Data<const T>(call.inputs[0]);
       const T* pk = sdk::Data<const T>(call.inputs[1]);
       const T* pv = sdk::Data<const T>(call.inputs[2]);
       T* out = sdk::Data<T>(outputs[0]);  // (B, H, N, Dv)
       T* lse = sdk::Data<T>(outputs[1]);  // (B, H, N)
-      const int64_t nm = s.n * s.m, heads = kWhole ? s.b * s.h : 1;
-      std::vector<T> all_probs(static_cast<size_t>(heads * nm));
-      std::vector<T> keep(static_cast<size_t>(p > 0 ? s.m : 0));
-      for (int64_t bh = 0; bh < s.b * s.h; ++bh) {
+      const int64_t nm = s.n * s.m, parts = GemmParts(call, s.b * s.h);
+      std::vector<T> all_probs(
+          static_cast<size_t>((kWhole ? s.b * s.h : parts) * nm));
+      std::vector<T> all_keep(static_cast<size_t>(p > 0 ? parts * s.m : 0));
+      ForGemmItems(call, s.b * s.h, parts, [&](int64_t part, int64_t bh) {
         const int64_t b = bh / s.h;
-        T* const probs = all_probs.data() + (kWhole ? bh * nm : 0);
+        T* const probs = all_probs.data() + (kWhole ? bh : part) * nm;
+        T* const keep = p > 0 ? all_keep.data() + part * s.m : nullptr;
         const RowMask rm{pad.empty() ? nullptr : pad.data() + b * s.m, s.causal,
                          s.m};
         // S = scale Q K^T (N, M)
@@ -149,15 +150,14 @@ class Attention : public sdk::Operator {
           lse[index] = mx + static_cast<T>(std::log(sum));
           ScaleRow(row, lim, T(1) / sum);
           if (p > 0) {
-            KeepScales(call, p, static_cast<uint64_t>(index * s.m), s.m,
-                       keep.data());
-            MulRow(row, keep.data(), lim);
+            KeepScales(call, p, static_cast<uint64_t>(index * s.m), s.m, keep);
+            MulRow(row, keep, lim);
           }
         }
         // O = P V (N, Dv)
         Gemm(false, false, s.n, s.dv, s.m, T(1), probs, s.m,
              pv + bh * s.m * s.dv, s.dv, T(0), out + bh * s.n * s.dv, s.dv);
-      }
+      });
     });
   }
 
@@ -178,7 +178,6 @@ class Attention : public sdk::Operator {
     const double scale = AttentionScale(call, s);
     const double p = AttentionDropoutP(call);
     const std::vector<uint8_t> pad = AttentionPadding(s);
-    UseThreads(call);
     ForFloat(call.inputs[0]->dtype, [&]<class T>(T) {
       const T* pq = sdk::Data<const T>(call.inputs[0]);
       const T* pk = sdk::Data<const T>(call.inputs[1]);
@@ -186,15 +185,16 @@ class Attention : public sdk::Operator {
       const T* plse = sdk::Data<const T>(outputs[1]);
       const T* pg = sdk::Data<const T>(g);
       const size_t nm = static_cast<size_t>(s.n * s.m);
-      const size_t whole = kWhole ? static_cast<size_t>(s.b * s.h) * nm : nm;
+      const int64_t parts = GemmParts(call, s.b * s.h);
+      const size_t whole = static_cast<size_t>(kWhole ? s.b * s.h : parts) * nm;
       std::vector<T> all_probs(whole), all_dp(whole);  // P; dP, then dS
       std::vector<T> all_dropped(p > 0 ? whole : 0);   // P * keep / (1 - p)
       std::vector<T> all_keep(p > 0 ? whole : 0);
-      for (int64_t bh = 0; bh < s.b * s.h; ++bh) {
+      ForGemmItems(call, s.b * s.h, parts, [&](int64_t part, int64_t bh) {
         const int64_t b = bh / s.h;
         const RowMask rm{pad.empty() ? nullptr : pad.data() + b * s.m, s.causal,
                          s.m};
-        const size_t at = kWhole ? static_cast<size_t>(bh) * nm : 0;
+        const size_t at = static_cast<size_t>(kWhole ? bh : part) * nm;
         T* const probs = all_probs.data() + at;
         T* const dp = all_dp.data() + at;
         T* const dropped = p > 0 ? all_dropped.data() + at : nullptr;
@@ -228,7 +228,7 @@ class Attention : public sdk::Operator {
         if (gv != nullptr)
           Gemm(true, false, s.m, s.dv, s.n, T(1), pp, s.m, go, s.dv, T(0),
                sdk::Data<T>(gv) + bh * s.m * s.dv, s.dv);
-        if (gq == nullptr && gk == nullptr) continue;
+        if (gq == nullptr && gk == nullptr) return;
         // dP (N, M) = dO V^T, times keep; then dS = P (dP - rowsum(P dP)).
         Gemm(false, true, s.n, s.m, s.dv, T(1), go, s.dv, v, s.dv, T(0), dp,
              s.m);
@@ -242,7 +242,7 @@ class Attention : public sdk::Operator {
         if (gk != nullptr)
           Gemm(true, false, s.m, s.d, s.n, static_cast<T>(scale), dp, s.m, q,
                s.d, T(0), sdk::Data<T>(gk) + bh * s.m * s.d, s.d);
-      }
+      });
     });
   }
 };

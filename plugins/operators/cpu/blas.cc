@@ -28,17 +28,18 @@ void ScaleOnly(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
 
 }  // namespace
 
-void UseThreads(const llmsys_op_call_t& call) {
+void UseBlasThreads(int want) {
   static std::mutex mu;
   static std::atomic<int> current{0};
-  const int want = call.ctx != nullptr && call.ctx->num_threads > 0
-                       ? call.ctx->num_threads
-                       : 1;
   if (current.load(std::memory_order_relaxed) == want) return;
   std::lock_guard<std::mutex> lock(mu);
   if (current.load(std::memory_order_relaxed) == want) return;
   openblas_set_num_threads(want);
   current.store(want, std::memory_order_relaxed);
+}
+
+void UseThreads(const llmsys_op_call_t& call) {
+  UseBlasThreads(sdk::Threads(call.ctx));
 }
 
 void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "llmsys/random.h"
@@ -23,14 +24,8 @@
 #include "plugins/operators/reference/common.h"
 
 // Kernels compiled for AVX-512, AVX2+FMA and baseline x86-64, picked at load
-// time from CPUID (GCC function multiversioning); plain functions elsewhere.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__SANITIZE_ADDRESS__)
-#define LLMSYS_CPU_KERNEL \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define LLMSYS_CPU_KERNEL
-#endif
+// time from CPUID (sdk.hpp's LLMSYS_MULTIVERSION).
+#define LLMSYS_CPU_KERNEL LLMSYS_MULTIVERSION
 
 namespace llmsys::cpu {
 
@@ -70,11 +65,57 @@ inline void Zero(DLTensor* t) {
   if (bytes > 0) std::memset(llmsys_tensor_data(t), 0, bytes);
 }
 
+// ---- threads (the host's pool, sdk::ParallelFor) ----
+
+// Elements per range below which a loop stays on one thread: waking the
+// pool costs a few microseconds, about what 32k floats take.
+constexpr int64_t kGrain = 1 << 15;
+
+// Runs fn(begin, end) over [0, n) split into at most one contiguous range
+// per call thread of at least `grain` items (sdk::ParallelRange: the split
+// depends on n, grain and the thread count only).
+template <class Fn>
+void ForRanges(const llmsys_op_call_t& call, int64_t n, int64_t grain,
+               Fn&& fn) {
+  sdk::ParallelRange(call.ctx, n, grain, std::forward<Fn>(fn));
+}
+
 // ---- BLAS ----
 
 // Makes OpenBLAS use the call's thread count (a process-wide setting,
 // changed only when it differs).
 void UseThreads(const llmsys_op_call_t& call);
+
+// Makes OpenBLAS use `threads` threads, for GEMMs run inside the pool's
+// tasks (one each); the next UseThreads sets the call's count back.
+void UseBlasThreads(int threads);
+
+// Independent items that are a few GEMMs each, such as the (batch, head)
+// pairs of attention: with enough items they are spread over the call's
+// threads with one BLAS thread each; else they run in order with OpenBLAS
+// on the call's threads. GemmParts says how many run at once (make that
+// many scratch buffers); ForGemmItems runs fn(part, item) for every item,
+// `part` < parts naming the buffer set of the thread running it. Items go
+// to parts by index alone.
+inline int64_t GemmParts(const llmsys_op_call_t& call, int64_t count) {
+  const int threads = sdk::Threads(call.ctx);
+  return threads > 1 && count >= threads ? threads : 1;
+}
+
+template <class Fn>
+void ForGemmItems(const llmsys_op_call_t& call, int64_t count, int64_t parts,
+                  Fn&& fn) {
+  if (parts <= 1) {
+    UseThreads(call);
+    for (int64_t i = 0; i < count; ++i) fn(int64_t{0}, i);
+    return;
+  }
+  UseBlasThreads(1);
+  sdk::ParallelFor(call.ctx, parts, [&](int64_t part) {
+    for (int64_t i = count * part / parts; i < count * (part + 1) / parts; ++i)
+      fn(part, i);
+  });
+}
 
 // Row-major C (m, n) = alpha * op(A) (m, k) @ op(B) (k, n) + beta * C, with
 // A stored (m, k) or, transposed, (k, m); lda/ldb/ldc are row strides.

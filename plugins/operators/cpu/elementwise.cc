@@ -2,8 +2,10 @@
 // ops have fast paths for the shapes a model makes: both the same shape,
 // one of them a row broadcast along the leading dims (a bias, a position
 // embedding), or a scalar; anything else takes the general broadcast loop.
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "plugins/operators/cpu/common.h"
@@ -161,11 +163,21 @@ class Binary : public sdk::Operator {
       const T* pb = sdk::Data<const T>(b);
       T* po = sdk::Data<T>(out);
       if (ka == Layout::kFull && kb == Layout::kFull)
-        return FullFull<Fn, T>(pa, pb, po, n);
+        return ForRanges(call, n, kGrain, [&](int64_t i0, int64_t i1) {
+          FullFull<Fn, T>(pa + i0, pb + i0, po + i0, i1 - i0);
+        });
+      // A row operand: ranges of whole rows.
+      auto rows = [&](const T* full, const T* row, int64_t len, auto a_row) {
+        ForRanges(call, n / len, std::max<int64_t>(1, kGrain / len),
+                  [&](int64_t r0, int64_t r1) {
+                    FullRow<Fn, T, decltype(a_row)::value>(
+                        full + r0 * len, row, po + r0 * len, r1 - r0, len);
+                  });
+      };
       if (ka == Layout::kFull && kb == Layout::kRow && lb > 0)
-        return FullRow<Fn, T, false>(pa, pb, po, n / lb, lb);
+        return rows(pa, pb, lb, std::false_type{});
       if (kb == Layout::kFull && ka == Layout::kRow && la > 0)
-        return FullRow<Fn, T, true>(pb, pa, po, n / la, la);
+        return rows(pb, pa, la, std::true_type{});
       const std::vector<int64_t> ia = BroadcastIndex(ShapeOf(a), os);
       const std::vector<int64_t> ib = BroadcastIndex(ShapeOf(b), os);
       for (size_t k = 0; k < ia.size(); ++k)
@@ -220,41 +232,51 @@ class Binary : public sdk::Operator {
           return T(0);
         };
         if (simple && layout == Layout::kFull) {
-          if (!kNeedsInputs) {
-            const T d = which == 0 ? Fn::DA(T(0), T(0)) : Fn::DB(T(0), T(0));
-            if (d == T(1)) {
-              std::memcpy(pin, pg, static_cast<size_t>(n) * sizeof(T));
+          ForRanges(call, n, kGrain, [&](int64_t k0, int64_t k1) {
+            if (!kNeedsInputs) {
+              const T d = which == 0 ? Fn::DA(T(0), T(0)) : Fn::DB(T(0), T(0));
+              if (d == T(1)) {
+                std::memcpy(pin + k0, pg + k0,
+                            static_cast<size_t>(k1 - k0) * sizeof(T));
+              } else {
+                for (int64_t k = k0; k < k1; ++k) pin[k] = pg[k] * d;
+              }
+            } else if (la == Layout::kFull && lb == Layout::kFull) {
+              for (int64_t k = k0; k < k1; ++k)
+                pin[k] = pg[k] * (which == 0 ? Fn::DA(pa[k], pb[k])
+                                             : Fn::DB(pa[k], pb[k]));
             } else {
-              for (int64_t k = 0; k < n; ++k) pin[k] = pg[k] * d;
+              for (int64_t k = k0; k < k1; ++k)
+                pin[k] = pg[k] * (which == 0 ? Fn::DA(av(k), bv(k))
+                                             : Fn::DB(av(k), bv(k)));
             }
-          } else if (la == Layout::kFull && lb == Layout::kFull) {
-            for (int64_t k = 0; k < n; ++k)
-              pin[k] = pg[k] * (which == 0 ? Fn::DA(pa[k], pb[k])
-                                           : Fn::DB(pa[k], pb[k]));
-          } else {
-            for (int64_t k = 0; k < n; ++k)
-              pin[k] = pg[k] * (which == 0 ? Fn::DA(av(k), bv(k))
-                                           : Fn::DB(av(k), bv(k)));
-          }
+          });
           return;
         }
         if (simple && layout == Layout::kRow && len > 0) {
-          // Sum over the leading (broadcast) rows.
-          for (int64_t j = 0; j < len; ++j) pin[j] = T(0);
+          // Sum over the leading (broadcast) rows; each thread owns a range
+          // of columns and adds the rows in order, so the result does not
+          // depend on the thread count.
           const int64_t rows = n / len;
-          for (int64_t r = 0; r < rows; ++r) {
-            const T* gr = pg + r * len;
-            if (!kNeedsInputs) {
-              const T d = which == 0 ? Fn::DA(T(0), T(0)) : Fn::DB(T(0), T(0));
-              for (int64_t j = 0; j < len; ++j) pin[j] += gr[j] * d;
-            } else {
-              for (int64_t j = 0; j < len; ++j) {
-                const int64_t k = r * len + j;
-                pin[j] += gr[j] * (which == 0 ? Fn::DA(av(k), bv(k))
-                                              : Fn::DB(av(k), bv(k)));
-              }
-            }
-          }
+          ForRanges(call, len, std::max<int64_t>(16, kGrain / rows),
+                    [&](int64_t j0, int64_t j1) {
+                      for (int64_t j = j0; j < j1; ++j) pin[j] = T(0);
+                      for (int64_t r = 0; r < rows; ++r) {
+                        const T* gr = pg + r * len;
+                        if (!kNeedsInputs) {
+                          const T d = which == 0 ? Fn::DA(T(0), T(0))
+                                                 : Fn::DB(T(0), T(0));
+                          for (int64_t j = j0; j < j1; ++j) pin[j] += gr[j] * d;
+                        } else {
+                          for (int64_t j = j0; j < j1; ++j) {
+                            const int64_t k = r * len + j;
+                            pin[j] +=
+                                gr[j] * (which == 0 ? Fn::DA(av(k), bv(k))
+                                                    : Fn::DB(av(k), bv(k)));
+                          }
+                        }
+                      }
+                    });
           return;
         }
         // General: as the reference.
@@ -354,10 +376,12 @@ class Gelu : public sdk::Operator {
     ForFloat(x->dtype, [&]<class T>(T) {
       const T* px = sdk::Data<const T>(x);
       T* py = sdk::Data<T>(outputs[0]);
-      if (tanh_form)
-        GeluTanhForward<T>(px, py, n);
-      else
-        GeluErfForward<T>(px, py, n);
+      ForRanges(call, n, kGrain / 8, [&](int64_t i0, int64_t i1) {
+        if (tanh_form)
+          GeluTanhForward<T>(px + i0, py + i0, i1 - i0);
+        else
+          GeluErfForward<T>(px + i0, py + i0, i1 - i0);
+      });
     });
   }
 
@@ -375,10 +399,12 @@ class Gelu : public sdk::Operator {
       const T* px = sdk::Data<const T>(x);
       const T* pg = sdk::Data<const T>(g);
       T* pgx = sdk::Data<T>(gx);
-      if (tanh_form)
-        GeluTanhBackward<T>(px, pg, pgx, n);
-      else
-        GeluErfBackward<T>(px, pg, pgx, n);
+      ForRanges(call, n, kGrain / 8, [&](int64_t i0, int64_t i1) {
+        if (tanh_form)
+          GeluTanhBackward<T>(px + i0, pg + i0, pgx + i0, i1 - i0);
+        else
+          GeluErfBackward<T>(px + i0, pg + i0, pgx + i0, i1 - i0);
+      });
     });
   }
 };

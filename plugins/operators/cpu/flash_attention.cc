@@ -16,15 +16,15 @@
 //
 // Memory: per thread, a few kBr x kBc tiles and a kBr x Dv accumulator;
 // nothing of size N x M. The (b, h) pairs are split over the call's threads
-// in a fixed round-robin, each pair done by one thread, so results do not
-// depend on timing. The tile products are OpenBLAS GEMMs run with one BLAS
-// thread inside each worker (64 x 64 x D is below OpenBLAS's threading
-// threshold anyway); the masked exps are loops the compiler vectorizes.
+// on the host's pool (ForGemmItems), each pair done whole by one thread, so
+// results do not depend on timing. The tile products are OpenBLAS GEMMs run
+// with one BLAS thread inside each task (64 x 64 x D is below OpenBLAS's
+// threading threshold anyway); the masked exps are loops the compiler
+// vectorizes.
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "plugins/operators/cpu/attention_common.h"
@@ -38,24 +38,6 @@ constexpr int64_t kBc = 64;  // keys per block
 template <class T>
 LLMSYS_CPU_KERNEL void ExpShift(T* row, int64_t n, T shift) {
   for (int64_t j = 0; j < n; ++j) row[j] = Exp(row[j] - shift);
-}
-
-// Runs fn(bh) for bh in [0, count) on `threads` threads, round-robin.
-template <class Fn>
-void ForPairs(int64_t count, int threads, Fn fn) {
-  const int64_t t = std::max<int64_t>(1, std::min<int64_t>(threads, count));
-  if (t == 1) {
-    for (int64_t bh = 0; bh < count; ++bh) fn(bh);
-    return;
-  }
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<size_t>(t - 1));
-  for (int64_t w = 1; w < t; ++w)
-    pool.emplace_back([=, &fn] {
-      for (int64_t bh = w; bh < count; bh += t) fn(bh);
-    });
-  for (int64_t bh = 0; bh < count; bh += t) fn(bh);
-  for (std::thread& th : pool) th.join();
 }
 
 class FlashAttention : public sdk::Operator {
@@ -85,82 +67,85 @@ class FlashAttention : public sdk::Operator {
     const double scale = AttentionScale(call, s);
     const double p = AttentionDropoutP(call);
     const std::vector<uint8_t> pad = AttentionPadding(s);
-    OneBlasThread(call);
     ForFloat(call.inputs[0]->dtype, [&]<class T>(T) {
       const T* pq = sdk::Data<const T>(call.inputs[0]);
       const T* pk = sdk::Data<const T>(call.inputs[1]);
       const T* pv = sdk::Data<const T>(call.inputs[2]);
       T* out = sdk::Data<T>(outputs[0]);  // (B, H, N, Dv)
       T* lse = sdk::Data<T>(outputs[1]);  // (B, H, N)
-      ForPairs(s.b * s.h, Threads(call), [&](int64_t bh) {
-        const T inf = std::numeric_limits<T>::infinity();
-        std::vector<T> st(static_cast<size_t>(kBr * kBc));  // S, then P
-        std::vector<T> acc(static_cast<size_t>(kBr * s.dv));
-        std::vector<T> mx(kBr), l(kBr), keep(kBc);
-        const uint8_t* bpad =
-            pad.empty() ? nullptr : pad.data() + bh / s.h * s.m;
-        const T* q = pq + bh * s.n * s.d;
-        const T* k = pk + bh * s.m * s.d;
-        const T* v = pv + bh * s.m * s.dv;
-        for (int64_t n0 = 0; n0 < s.n; n0 += kBr) {
-          const int64_t br = std::min(kBr, s.n - n0);
-          std::fill(acc.begin(), acc.end(), T(0));
-          std::fill(mx.begin(), mx.end(), -inf);
-          std::fill(l.begin(), l.end(), T(0));
-          const int64_t mend = s.causal ? std::min(s.m, n0 + br) : s.m;
-          for (int64_t m0 = 0; m0 < mend; m0 += kBc) {
-            const int64_t bc = std::min(kBc, s.m - m0);
-            Gemm(false, true, br, bc, s.d, static_cast<T>(scale), q + n0 * s.d,
-                 s.d, k + m0 * s.d, s.d, T(0), st.data(), kBc);
-            for (int64_t i = 0; i < br; ++i) {
-              T* row = st.data() + i * kBc;
-              const int64_t n = n0 + i;
-              const int64_t lim =
-                  s.causal ? std::clamp<int64_t>(n + 1 - m0, 0, bc) : bc;
-              T tmax = -inf;
-              for (int64_t j = 0; j < bc; ++j) {
-                if (j >= lim || (bpad != nullptr && bpad[m0 + j]))
-                  row[j] = -inf;
-                tmax = std::max(tmax, row[j]);
+      ForGemmItems(
+          call, s.b * s.h, GemmParts(call, s.b * s.h),
+          [&](int64_t, int64_t bh) {
+            const T inf = std::numeric_limits<T>::infinity();
+            std::vector<T> st(static_cast<size_t>(kBr * kBc));  // S, then P
+            std::vector<T> acc(static_cast<size_t>(kBr * s.dv));
+            std::vector<T> mx(kBr), l(kBr), keep(kBc);
+            const uint8_t* bpad =
+                pad.empty() ? nullptr : pad.data() + bh / s.h * s.m;
+            const T* q = pq + bh * s.n * s.d;
+            const T* k = pk + bh * s.m * s.d;
+            const T* v = pv + bh * s.m * s.dv;
+            for (int64_t n0 = 0; n0 < s.n; n0 += kBr) {
+              const int64_t br = std::min(kBr, s.n - n0);
+              std::fill(acc.begin(), acc.end(), T(0));
+              std::fill(mx.begin(), mx.end(), -inf);
+              std::fill(l.begin(), l.end(), T(0));
+              const int64_t mend = s.causal ? std::min(s.m, n0 + br) : s.m;
+              for (int64_t m0 = 0; m0 < mend; m0 += kBc) {
+                const int64_t bc = std::min(kBc, s.m - m0);
+                Gemm(false, true, br, bc, s.d, static_cast<T>(scale),
+                     q + n0 * s.d, s.d, k + m0 * s.d, s.d, T(0), st.data(),
+                     kBc);
+                for (int64_t i = 0; i < br; ++i) {
+                  T* row = st.data() + i * kBc;
+                  const int64_t n = n0 + i;
+                  const int64_t lim =
+                      s.causal ? std::clamp<int64_t>(n + 1 - m0, 0, bc) : bc;
+                  T tmax = -inf;
+                  for (int64_t j = 0; j < bc; ++j) {
+                    if (j >= lim || (bpad != nullptr && bpad[m0 + j]))
+                      row[j] = -inf;
+                    tmax = std::max(tmax, row[j]);
+                  }
+                  const T mnew = std::max(mx[i], tmax);
+                  if (mnew == -inf) {  // nothing allowed yet
+                    std::fill(row, row + bc, T(0));
+                    continue;
+                  }
+                  const T alpha = mx[i] == -inf ? T(0) : Exp(mx[i] - mnew);
+                  mx[i] = mnew;
+                  ExpShift(row, bc, mnew);
+                  T sum = 0;
+                  for (int64_t j = 0; j < bc; ++j) sum += row[j];
+                  l[i] = l[i] * alpha + sum;
+                  T* a = acc.data() + i * s.dv;
+                  if (alpha != T(1))
+                    for (int64_t x = 0; x < s.dv; ++x) a[x] *= alpha;
+                  if (p > 0) {
+                    const uint64_t first =
+                        static_cast<uint64_t>((bh * s.n + n) * s.m + m0);
+                    KeepScales(call, p, first, bc, keep.data());
+                    for (int64_t j = 0; j < bc; ++j) row[j] *= keep[j];
+                  }
+                }
+                Gemm(false, false, br, s.dv, bc, T(1), st.data(), kBc,
+                     v + m0 * s.dv, s.dv, T(1), acc.data(), s.dv);
               }
-              const T mnew = std::max(mx[i], tmax);
-              if (mnew == -inf) {  // nothing allowed yet
-                std::fill(row, row + bc, T(0));
-                continue;
-              }
-              const T alpha = mx[i] == -inf ? T(0) : Exp(mx[i] - mnew);
-              mx[i] = mnew;
-              ExpShift(row, bc, mnew);
-              T sum = 0;
-              for (int64_t j = 0; j < bc; ++j) sum += row[j];
-              l[i] = l[i] * alpha + sum;
-              T* a = acc.data() + i * s.dv;
-              if (alpha != T(1))
-                for (int64_t x = 0; x < s.dv; ++x) a[x] *= alpha;
-              if (p > 0) {
-                const uint64_t first =
-                    static_cast<uint64_t>((bh * s.n + n) * s.m + m0);
-                KeepScales(call, p, first, bc, keep.data());
-                for (int64_t j = 0; j < bc; ++j) row[j] *= keep[j];
+              for (int64_t i = 0; i < br; ++i) {
+                const int64_t index = bh * s.n + n0 + i;
+                T* o = out + index * s.dv;
+                if (l[i] == T(0)) {
+                  std::fill(o, o + s.dv, T(0));
+                  lse[index] = -inf;
+                  continue;
+                }
+                const T inv = T(1) / l[i];
+                for (int64_t x = 0; x < s.dv; ++x)
+                  o[x] = acc[i * s.dv + x] * inv;
+                lse[index] = mx[i] + static_cast<T>(std::log(l[i]));
               }
             }
-            Gemm(false, false, br, s.dv, bc, T(1), st.data(), kBc,
-                 v + m0 * s.dv, s.dv, T(1), acc.data(), s.dv);
-          }
-          for (int64_t i = 0; i < br; ++i) {
-            const int64_t index = bh * s.n + n0 + i;
-            T* o = out + index * s.dv;
-            if (l[i] == T(0)) {
-              std::fill(o, o + s.dv, T(0));
-              lse[index] = -inf;
-              continue;
-            }
-            const T inv = T(1) / l[i];
-            for (int64_t x = 0; x < s.dv; ++x) o[x] = acc[i * s.dv + x] * inv;
-            lse[index] = mx[i] + static_cast<T>(std::log(l[i]));
-          }
-        }
-      });
+          });
     });
   }
 
@@ -180,7 +165,6 @@ class FlashAttention : public sdk::Operator {
     const double scale = AttentionScale(call, s);
     const double p = AttentionDropoutP(call);
     const std::vector<uint8_t> pad = AttentionPadding(s);
-    OneBlasThread(call);
     ForFloat(call.inputs[0]->dtype, [&]<class T>(T) {
       const T* pq = sdk::Data<const T>(call.inputs[0]);
       const T* pk = sdk::Data<const T>(call.inputs[1]);
@@ -191,112 +175,99 @@ class FlashAttention : public sdk::Operator {
       T* dq_all = gq != nullptr ? sdk::Data<T>(gq) : nullptr;
       T* dk_all = gk != nullptr ? sdk::Data<T>(gk) : nullptr;
       T* dv_all = gv != nullptr ? sdk::Data<T>(gv) : nullptr;
-      ForPairs(s.b * s.h, Threads(call), [&](int64_t bh) {
-        const T inf = std::numeric_limits<T>::infinity();
-        std::vector<T> pt(static_cast<size_t>(kBr * kBc));  // P
-        std::vector<T> pd(static_cast<size_t>(kBr * kBc));  // P * keep
-        std::vector<T> dp(static_cast<size_t>(kBr * kBc));  // dP, then dS
-        std::vector<T> keep(static_cast<size_t>(p > 0 ? kBr * kBc : 0));
-        std::vector<T> di(kBr);
-        const uint8_t* bpad =
-            pad.empty() ? nullptr : pad.data() + bh / s.h * s.m;
-        const T* q = pq + bh * s.n * s.d;
-        const T* k = pk + bh * s.m * s.d;
-        const T* v = pv + bh * s.m * s.dv;
-        const T* o = po + bh * s.n * s.dv;
-        const T* go = pg + bh * s.n * s.dv;
-        T* dq = dq_all != nullptr ? dq_all + bh * s.n * s.d : nullptr;
-        T* dk = dk_all != nullptr ? dk_all + bh * s.m * s.d : nullptr;
-        T* dv = dv_all != nullptr ? dv_all + bh * s.m * s.dv : nullptr;
-        for (int64_t n0 = 0; n0 < s.n; n0 += kBr) {
-          const int64_t br = std::min(kBr, s.n - n0);
-          for (int64_t i = 0; i < br; ++i) {  // D_i = rowsum(dO * O)
-            T sum = 0;
-            const T* gi = go + (n0 + i) * s.dv;
-            const T* oi = o + (n0 + i) * s.dv;
-            for (int64_t x = 0; x < s.dv; ++x) sum += gi[x] * oi[x];
-            di[i] = sum;
-          }
-          const int64_t mend = s.causal ? std::min(s.m, n0 + br) : s.m;
-          for (int64_t m0 = 0; m0 < mend; m0 += kBc) {
-            const int64_t bc = std::min(kBc, s.m - m0);
-            Gemm(false, true, br, bc, s.d, static_cast<T>(scale), q + n0 * s.d,
-                 s.d, k + m0 * s.d, s.d, T(0), pt.data(), kBc);
-            bool any = false;
-            for (int64_t i = 0; i < br; ++i) {
-              T* row = pt.data() + i * kBc;
-              const int64_t n = n0 + i;
-              const T row_lse = plse[bh * s.n + n];
-              const int64_t lim =
-                  s.causal ? std::clamp<int64_t>(n + 1 - m0, 0, bc) : bc;
-              if (row_lse == -inf) {
-                std::fill(row, row + bc, T(0));
-              } else {
-                for (int64_t j = 0; j < bc; ++j)
-                  if (j >= lim || (bpad != nullptr && bpad[m0 + j]))
-                    row[j] = -inf;
-                ExpShift(row, bc, row_lse);
-                any = true;
+      ForGemmItems(
+          call, s.b * s.h, GemmParts(call, s.b * s.h),
+          [&](int64_t, int64_t bh) {
+            const T inf = std::numeric_limits<T>::infinity();
+            std::vector<T> pt(static_cast<size_t>(kBr * kBc));  // P
+            std::vector<T> pd(static_cast<size_t>(kBr * kBc));  // P * keep
+            std::vector<T> dp(static_cast<size_t>(kBr * kBc));  // dP, then dS
+            std::vector<T> keep(static_cast<size_t>(p > 0 ? kBr * kBc : 0));
+            std::vector<T> di(kBr);
+            const uint8_t* bpad =
+                pad.empty() ? nullptr : pad.data() + bh / s.h * s.m;
+            const T* q = pq + bh * s.n * s.d;
+            const T* k = pk + bh * s.m * s.d;
+            const T* v = pv + bh * s.m * s.dv;
+            const T* o = po + bh * s.n * s.dv;
+            const T* go = pg + bh * s.n * s.dv;
+            T* dq = dq_all != nullptr ? dq_all + bh * s.n * s.d : nullptr;
+            T* dk = dk_all != nullptr ? dk_all + bh * s.m * s.d : nullptr;
+            T* dv = dv_all != nullptr ? dv_all + bh * s.m * s.dv : nullptr;
+            for (int64_t n0 = 0; n0 < s.n; n0 += kBr) {
+              const int64_t br = std::min(kBr, s.n - n0);
+              for (int64_t i = 0; i < br; ++i) {  // D_i = rowsum(dO * O)
+                T sum = 0;
+                const T* gi = go + (n0 + i) * s.dv;
+                const T* oi = o + (n0 + i) * s.dv;
+                for (int64_t x = 0; x < s.dv; ++x) sum += gi[x] * oi[x];
+                di[i] = sum;
               }
-              T* prow = pd.data() + i * kBc;
-              if (p > 0) {
-                T* kr = keep.data() + i * kBc;
-                KeepScales(call, p,
-                           static_cast<uint64_t>((bh * s.n + n) * s.m + m0), bc,
-                           kr);
-                for (int64_t j = 0; j < bc; ++j) prow[j] = row[j] * kr[j];
-              } else {
-                std::copy(row, row + bc, prow);
+              const int64_t mend = s.causal ? std::min(s.m, n0 + br) : s.m;
+              for (int64_t m0 = 0; m0 < mend; m0 += kBc) {
+                const int64_t bc = std::min(kBc, s.m - m0);
+                Gemm(false, true, br, bc, s.d, static_cast<T>(scale),
+                     q + n0 * s.d, s.d, k + m0 * s.d, s.d, T(0), pt.data(),
+                     kBc);
+                bool any = false;
+                for (int64_t i = 0; i < br; ++i) {
+                  T* row = pt.data() + i * kBc;
+                  const int64_t n = n0 + i;
+                  const T row_lse = plse[bh * s.n + n];
+                  const int64_t lim =
+                      s.causal ? std::clamp<int64_t>(n + 1 - m0, 0, bc) : bc;
+                  if (row_lse == -inf) {
+                    std::fill(row, row + bc, T(0));
+                  } else {
+                    for (int64_t j = 0; j < bc; ++j)
+                      if (j >= lim || (bpad != nullptr && bpad[m0 + j]))
+                        row[j] = -inf;
+                    ExpShift(row, bc, row_lse);
+                    any = true;
+                  }
+                  T* prow = pd.data() + i * kBc;
+                  if (p > 0) {
+                    T* kr = keep.data() + i * kBc;
+                    KeepScales(call, p,
+                               static_cast<uint64_t>((bh * s.n + n) * s.m + m0),
+                               bc, kr);
+                    for (int64_t j = 0; j < bc; ++j) prow[j] = row[j] * kr[j];
+                  } else {
+                    std::copy(row, row + bc, prow);
+                  }
+                }
+                if (!any) continue;
+                // dV (bc, Dv) += P'^T dO
+                if (dv != nullptr)
+                  Gemm(true, false, bc, s.dv, br, T(1), pd.data(), kBc,
+                       go + n0 * s.dv, s.dv, T(1), dv + m0 * s.dv, s.dv);
+                if (dq == nullptr && dk == nullptr) continue;
+                // dP (br, bc) = dO V^T, times keep; dS = P (dP - D_i).
+                Gemm(false, true, br, bc, s.dv, T(1), go + n0 * s.dv, s.dv,
+                     v + m0 * s.dv, s.dv, T(0), dp.data(), kBc);
+                for (int64_t i = 0; i < br; ++i) {
+                  T* drow = dp.data() + i * kBc;
+                  const T* prow = pt.data() + i * kBc;
+                  if (p > 0) {
+                    const T* kr = keep.data() + i * kBc;
+                    for (int64_t j = 0; j < bc; ++j) drow[j] *= kr[j];
+                  }
+                  for (int64_t j = 0; j < bc; ++j)
+                    drow[j] = prow[j] * (drow[j] - di[i]);
+                }
+                // dQ (br, D) += scale dS K; dK (bc, D) += scale dS^T Q.
+                if (dq != nullptr)
+                  Gemm(false, false, br, s.d, bc, static_cast<T>(scale),
+                       dp.data(), kBc, k + m0 * s.d, s.d, T(1), dq + n0 * s.d,
+                       s.d);
+                if (dk != nullptr)
+                  Gemm(true, false, bc, s.d, br, static_cast<T>(scale),
+                       dp.data(), kBc, q + n0 * s.d, s.d, T(1), dk + m0 * s.d,
+                       s.d);
               }
             }
-            if (!any) continue;
-            // dV (bc, Dv) += P'^T dO
-            if (dv != nullptr)
-              Gemm(true, false, bc, s.dv, br, T(1), pd.data(), kBc,
-                   go + n0 * s.dv, s.dv, T(1), dv + m0 * s.dv, s.dv);
-            if (dq == nullptr && dk == nullptr) continue;
-            // dP (br, bc) = dO V^T, times keep; dS = P (dP - D_i).
-            Gemm(false, true, br, bc, s.dv, T(1), go + n0 * s.dv, s.dv,
-                 v + m0 * s.dv, s.dv, T(0), dp.data(), kBc);
-            for (int64_t i = 0; i < br; ++i) {
-              T* drow = dp.data() + i * kBc;
-              const T* prow = pt.data() + i * kBc;
-              if (p > 0) {
-                const T* kr = keep.data() + i * kBc;
-                for (int64_t j = 0; j < bc; ++j) drow[j] *= kr[j];
-              }
-              for (int64_t j = 0; j < bc; ++j)
-                drow[j] = prow[j] * (drow[j] - di[i]);
-            }
-            // dQ (br, D) += scale dS K; dK (bc, D) += scale dS^T Q.
-            if (dq != nullptr)
-              Gemm(false, false, br, s.d, bc, static_cast<T>(scale), dp.data(),
-                   kBc, k + m0 * s.d, s.d, T(1), dq + n0 * s.d, s.d);
-            if (dk != nullptr)
-              Gemm(true, false, bc, s.d, br, static_cast<T>(scale), dp.data(),
-                   kBc, q + n0 * s.d, s.d, T(1), dk + m0 * s.d, s.d);
-          }
-        }
-      });
+          });
     });
-  }
-
- private:
-  // The tile GEMMs run inside the (b, h) workers: OpenBLAS gets one thread
-  // (a process-wide setting; attention.blas and matmul set theirs back).
-  static void OneBlasThread(const llmsys_op_call_t& call) {
-    if (call.ctx == nullptr) return;
-    llmsys_call_context_t one = *call.ctx;
-    one.num_threads = 1;
-    llmsys_op_call_t single = call;
-    single.ctx = &one;
-    UseThreads(single);
-  }
-
-  static int Threads(const llmsys_op_call_t& call) {
-    return call.ctx != nullptr && call.ctx->num_threads > 0
-               ? call.ctx->num_threads
-               : 1;
   }
 };
 

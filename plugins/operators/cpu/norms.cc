@@ -1,6 +1,7 @@
 // layer_norm.fused: one pass per row forward (mean, variance, normalize,
 // affine) and backward (dx from two row sums; dweight and dbias summed over
 // rows in double).
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -146,12 +147,18 @@ class LayerNorm : public sdk::Operator {
     const int64_t c = xs.back();
     const int64_t rows = Numel(Shape(xs.begin(), xs.end() - 1));
     ForFloat(x->dtype, [&]<class T>(T) {
-      LayerNormForward<T>(
-          sdk::Data<const T>(x),
-          weight != nullptr ? sdk::Data<const T>(weight) : nullptr,
-          bias != nullptr ? sdk::Data<const T>(bias) : nullptr,
-          sdk::Data<T>(outputs[0]), sdk::Data<T>(outputs[1]),
-          sdk::Data<T>(outputs[2]), rows, c, eps);
+      const T* px = sdk::Data<const T>(x);
+      T* out = sdk::Data<T>(outputs[0]);
+      T* mean = sdk::Data<T>(outputs[1]);
+      T* rstd = sdk::Data<T>(outputs[2]);
+      ForRanges(call, rows, std::max<int64_t>(1, kGrain / c),
+                [&](int64_t r0, int64_t r1) {
+                  LayerNormForward<T>(
+                      px + r0 * c,
+                      weight != nullptr ? sdk::Data<const T>(weight) : nullptr,
+                      bias != nullptr ? sdk::Data<const T>(bias) : nullptr,
+                      out + r0 * c, mean + r0, rstd + r0, r1 - r0, c, eps);
+                });
     });
   }
 
@@ -173,22 +180,39 @@ class LayerNorm : public sdk::Operator {
     const int64_t c = xs.back();
     const int64_t rows = Numel(Shape(xs.begin(), xs.end() - 1));
     ForFloat(x->dtype, [&]<class T>(T) {
-      std::vector<double> dw(static_cast<size_t>(c), 0.0);
-      std::vector<double> db(static_cast<size_t>(c), 0.0);
-      std::vector<T> xhat(static_cast<size_t>(c));
-      LayerNormBackward<T>(
-          sdk::Data<const T>(x),
-          weight != nullptr ? sdk::Data<const T>(weight) : nullptr,
-          sdk::Data<const T>(g), sdk::Data<const T>(outputs[1]),
-          sdk::Data<const T>(outputs[2]),
-          gx != nullptr ? sdk::Data<T>(gx) : nullptr, dw.data(), db.data(),
-          xhat.data(), rows, c);
+      // Rows split in parts; each part sums its own dw, db, added in part
+      // order after (the same bits for the same thread count).
+      const int64_t parts =
+          sdk::RangeParts(call.ctx, rows, std::max<int64_t>(1, kGrain / c));
+      const size_t cs = static_cast<size_t>(c);
+      std::vector<double> dw(cs * static_cast<size_t>(parts), 0.0);
+      std::vector<double> db(cs * static_cast<size_t>(parts), 0.0);
+      std::vector<T> xhat(cs * static_cast<size_t>(parts));
+      const T* px = sdk::Data<const T>(x);
+      const T* pg = sdk::Data<const T>(g);
+      T* pgx = gx != nullptr ? sdk::Data<T>(gx) : nullptr;
+      sdk::ParallelParts(
+          call.ctx, rows, parts, [&](int64_t part, int64_t r0, int64_t r1) {
+            const size_t at = cs * static_cast<size_t>(part);
+            LayerNormBackward<T>(
+                px + r0 * c,
+                weight != nullptr ? sdk::Data<const T>(weight) : nullptr,
+                pg + r0 * c, sdk::Data<const T>(outputs[1]) + r0,
+                sdk::Data<const T>(outputs[2]) + r0,
+                pgx != nullptr ? pgx + r0 * c : nullptr, dw.data() + at,
+                db.data() + at, xhat.data() + at, r1 - r0, c);
+          });
+      for (int64_t part = 1; part < parts; ++part)
+        for (size_t j = 0; j < cs; ++j) {
+          dw[j] += dw[cs * static_cast<size_t>(part) + j];
+          db[j] += db[cs * static_cast<size_t>(part) + j];
+        }
       if (gw != nullptr)
         for (int64_t j = 0; j < c; ++j)
-          sdk::Data<T>(gw)[j] = static_cast<T>(dw[j]);
+          sdk::Data<T>(gw)[j] = static_cast<T>(dw[static_cast<size_t>(j)]);
       if (gb != nullptr)
         for (int64_t j = 0; j < c; ++j)
-          sdk::Data<T>(gb)[j] = static_cast<T>(db[j]);
+          sdk::Data<T>(gb)[j] = static_cast<T>(db[static_cast<size_t>(j)]);
     });
   }
 };

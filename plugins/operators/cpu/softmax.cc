@@ -111,7 +111,13 @@ class Softmax : public sdk::Operator {
     ForFloat(x->dtype, [&]<class T>(T) {
       const T* px = sdk::Data<const T>(x);
       T* py = sdk::Data<T>(outputs[0]);
-      if (l.inner == 1) return SoftmaxRows<T, kLog>(px, py, l.outer, l.len);
+      if (l.inner == 1)
+        return ForRanges(call, l.outer, std::max<int64_t>(1, kGrain / l.len),
+                         [&](int64_t r0, int64_t r1) {
+                           SoftmaxRows<T, kLog>(px + r0 * l.len,
+                                                py + r0 * l.len, r1 - r0,
+                                                l.len);
+                         });
       // A strided lane: gather, compute, scatter.
       std::vector<T> in(static_cast<size_t>(l.len)), out(in.size());
       for (int64_t o = 0; o < l.outer; ++o)
@@ -138,7 +144,12 @@ class Softmax : public sdk::Operator {
       const T* pg = sdk::Data<const T>(g);
       T* pgx = sdk::Data<T>(gx);
       if (l.inner == 1)
-        return SoftmaxRowsBackward<T, kLog>(py, pg, pgx, l.outer, l.len);
+        return ForRanges(call, l.outer, std::max<int64_t>(1, kGrain / l.len),
+                         [&](int64_t r0, int64_t r1) {
+                           SoftmaxRowsBackward<T, kLog>(
+                               py + r0 * l.len, pg + r0 * l.len,
+                               pgx + r0 * l.len, r1 - r0, l.len);
+                         });
       std::vector<T> yl(static_cast<size_t>(l.len)), gl(yl.size()),
           out(yl.size());
       for (int64_t o = 0; o < l.outer; ++o)
@@ -221,25 +232,34 @@ class CrossEntropy : public sdk::Operator {
     ForFloat(logits->dtype, [&]<class T>(T) {
       const T* px = sdk::Data<const T>(logits);
       T* out = sdk::Data<T>(outputs[0]);
+      // Row losses in parallel, then summed in row order.
+      std::vector<double> losses(static_cast<size_t>(rows), 0.0);
+      for (int64_t p = 0; p < rows; ++p)
+        CheckedTarget(call, targets, p, v, ignore);
+      ForRanges(call, rows, std::max<int64_t>(1, kGrain / v),
+                [&](int64_t p0, int64_t p1) {
+                  for (int64_t p = p0; p < p1; ++p) {
+                    const int64_t t = IndexAt(targets, p);
+                    if (t == ignore) continue;
+                    const T* row = px + p * v;
+                    const double lse = LogSumExp(row, v);
+                    double loss = lse - row[t];
+                    if (eps != 0.0) {
+                      double sum = 0;
+                      for (int64_t j = 0; j < v; ++j) sum += row[j];
+                      const double sum_neg_logp =
+                          lse * static_cast<double>(v) - sum;
+                      loss = (1 - eps) * (lse - row[t]) +
+                             eps * sum_neg_logp / static_cast<double>(v);
+                    }
+                    losses[static_cast<size_t>(p)] = loss;
+                  }
+                });
       double total = 0;
       int64_t count = 0;
       for (int64_t p = 0; p < rows; ++p) {
-        const int64_t t = CheckedTarget(call, targets, p, v, ignore);
-        double loss = 0;
-        if (t != ignore) {
-          const T* row = px + p * v;
-          const double lse = LogSumExp(row, v);
-          if (eps != 0.0) {
-            double sum = 0;
-            for (int64_t j = 0; j < v; ++j) sum += row[j];
-            const double sum_neg_logp = lse * static_cast<double>(v) - sum;
-            loss = (1 - eps) * (lse - row[t]) +
-                   eps * sum_neg_logp / static_cast<double>(v);
-          } else {
-            loss = lse - row[t];
-          }
-          ++count;
-        }
+        const double loss = losses[static_cast<size_t>(p)];
+        count += IndexAt(targets, p) != ignore;
         total += loss;
         if (r == Reduction::kNone) out[p] = static_cast<T>(loss);
       }
@@ -272,22 +292,26 @@ class CrossEntropy : public sdk::Operator {
       const T* pg = g != nullptr ? sdk::Data<const T>(g) : nullptr;
       T* pgx = sdk::Data<T>(gx);
       const T smooth = static_cast<T>(eps / static_cast<double>(v));
-      for (int64_t p = 0; p < rows; ++p) {
-        const int64_t t = IndexAt(targets, p);
-        T* o = pgx + p * v;
-        double s = 0;
-        if (pg != nullptr)
-          s = r == Reduction::kNone ? double(pg[p]) : double(pg[0]);
-        if (r == Reduction::kMean && count > 0) s /= static_cast<double>(count);
-        if (t == ignore || pg == nullptr) {
-          std::fill(o, o + v, T(0));
-          continue;
-        }
-        const T* row = px + p * v;
-        CrossEntropyRowGrad<T>(row, o, v, LogSumExp(row, v), static_cast<T>(s),
-                               smooth);
-        o[t] -= static_cast<T>(s * (1 - eps));
-      }
+      ForRanges(call, rows, std::max<int64_t>(1, kGrain / v),
+                [&](int64_t p0, int64_t p1) {
+                  for (int64_t p = p0; p < p1; ++p) {
+                    const int64_t t = IndexAt(targets, p);
+                    T* o = pgx + p * v;
+                    double s = 0;
+                    if (pg != nullptr)
+                      s = r == Reduction::kNone ? double(pg[p]) : double(pg[0]);
+                    if (r == Reduction::kMean && count > 0)
+                      s /= static_cast<double>(count);
+                    if (t == ignore || pg == nullptr) {
+                      std::fill(o, o + v, T(0));
+                      continue;
+                    }
+                    const T* row = px + p * v;
+                    CrossEntropyRowGrad<T>(row, o, v, LogSumExp(row, v),
+                                           static_cast<T>(s), smooth);
+                    o[t] -= static_cast<T>(s * (1 - eps));
+                  }
+                });
     });
   }
 };

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "framework/core/version.h"
+#include "llmsys/version.h"
 
 namespace llmsys::core {
 namespace {
@@ -150,7 +151,7 @@ TEST(MachineTest, ProbesThisMachine) {
 TEST(BuildTest, VersionsAndCommit) {
   const BuildInfo b = GetBuildInfo();
   EXPECT_EQ(b.version, kHostVersion);
-  EXPECT_EQ(b.abi_version, "1.1");
+  EXPECT_EQ(b.abi_version, LLMSYS_ABI_VERSION_STRING);
   // Built from a git checkout here; a source tarball leaves both unset.
   EXPECT_EQ(b.git_commit.has_value(), b.git_dirty.has_value());
   if (b.git_commit) {

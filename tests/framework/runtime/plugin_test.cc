@@ -10,6 +10,7 @@
 #include "framework/runtime/graph.h"
 #include "framework/runtime/registry.h"
 #include "gtest/gtest.h"
+#include "llmsys/version.h"
 
 namespace llmsys::runtime {
 namespace {
@@ -73,7 +74,7 @@ TEST(PluginLoadTest, DifferentMajorIsRefusedNamingBothVersions) {
   std::string message = LoadError(TestPlugin("abi_major2"));
   EXPECT_NE(
       message.find(
-          "built against llmsys ABI 2.0, but this host implements ABI 1.1"),
+          "built against llmsys ABI 2.0, but this host implements ABI " LLMSYS_ABI_VERSION_STRING),
       std::string::npos)
       << message;
   EXPECT_NE(message.find("Rebuild"), std::string::npos);
@@ -132,7 +133,7 @@ TEST(PluginLoadTest, GoodPluginDescribesItself) {
   EXPECT_EQ(plugin.id(), "test.good");
   EXPECT_EQ(plugin.version(), "1.2.3");
   EXPECT_EQ(plugin.license(), "MIT");
-  EXPECT_EQ(plugin.abi(), "1.1");
+  EXPECT_EQ(plugin.abi(), LLMSYS_ABI_VERSION_STRING);
   ASSERT_EQ(plugin.components().size(), 5u);
   ASSERT_EQ(plugin.op_contracts().size(), 1u);
   EXPECT_EQ(plugin.op_contracts()[0].name, "scale");

@@ -20,6 +20,7 @@
 #include "framework/train/trainer.h"
 #include "nlohmann/json.hpp"
 #include "tests/framework/train/test_files.h"
+#include "llmsys/version.h"
 
 namespace llmsys::train {
 namespace {
@@ -102,7 +103,7 @@ TEST_F(ProvenanceTest, ARunRecordsWhatMadeIt) {
   const json p = Provenance();
 
   EXPECT_EQ(p["llmsys_version"], kHostVersion);
-  EXPECT_EQ(p["abi_version"], "1.1");
+  EXPECT_EQ(p["abi_version"], LLMSYS_ABI_VERSION_STRING);
   const core::BuildInfo build = core::GetBuildInfo();
   if (build.git_commit) {
     EXPECT_EQ(p["git_commit"], *build.git_commit);
@@ -142,7 +143,7 @@ TEST_F(ProvenanceTest, ARunRecordsWhatMadeIt) {
     EXPECT_EQ(entry["sha256"], Sha256Of(file)) << file;
     EXPECT_FALSE(entry["plugin_id"].get<std::string>().empty()) << file;
     EXPECT_FALSE(entry["plugin_version"].get<std::string>().empty()) << file;
-    EXPECT_EQ(entry["abi_version"], "1.1") << file;
+    EXPECT_EQ(entry["abi_version"], LLMSYS_ABI_VERSION_STRING) << file;
     EXPECT_FALSE(entry["components"].empty()) << file;
   }
   const json* gpt = PluginEntry(p, "gpt.so");

@@ -193,7 +193,8 @@ TEST(CpuOps, AttentionMasksAndDropoutMatchReference) {
                          {{"scale", 0.3}}, 1e-4, options);
 }
 
-// attention.flash (and attention.materialized, the memory baseline) against
+// attention.flash, attention.materialized and attention.blas (their heads
+// spread over 3 threads) against
 // the reference, forward and backward: N != M both ways, N and M not
 // multiples of the 64 tile, causal (incl. blocks skipped whole), a padding
 // mask with a batch whose every key is masked, dropout, an explicit scale,
@@ -212,7 +213,8 @@ TEST(CpuOps, FlashAttentionMatchesReference) {
   for (const AttrList& attrs : {AttrList{}, AttrList{{"causal", true}},
                                 AttrList{{"causal", true}, {"dropout_p", 0.2}},
                                 AttrList{{"scale", 0.3}, {"dropout_p", 0.1}}}) {
-    for (const char* impl : {"attention.flash", "attention.materialized"}) {
+    for (const char* impl :
+         {"attention.flash", "attention.materialized", "attention.blas"}) {
       ExpectMatchesReference(impl, "attention",
                              {qkv[0], qkv[1], qkv[2], Tensor()}, attrs, 1e-4,
                              options);
@@ -298,6 +300,56 @@ TEST(CpuOps, GptSizedFusedOpsMatchReference) {
                          {RandomTensor({65, 128}, kF32, 29),
                           *Tensor::FromDoubles({12, 64}, targets, kI64)},
                          {});
+}
+
+// The ops that split rows or elements over the host's pool, past their
+// grain on 3 threads: they match the reference, and two runs give the same
+// bits (the reductions add per-range partials in range order).
+TEST(CpuOps, ThreadedOpsMatchReferenceAndRepeatExactly) {
+  runtime::CallOptions options;
+  options.num_threads = 3;
+  const Tensor x = RandomTensor({16, 128, 256}, kF32, 61, -3, 3);
+  std::vector<double> targets(16 * 128);
+  for (size_t i = 0; i < targets.size(); ++i)
+    targets[i] = static_cast<double>((i * 11) % 300);
+  struct Case {
+    const char* id;
+    const char* op;
+    std::vector<Tensor> inputs;
+    AttrList attrs;
+  };
+  const std::vector<Case> cases = {
+      {"layer_norm.fused",
+       "layer_norm",
+       {x, RandomTensor({256}, kF32, 62), RandomTensor({256}, kF32, 63)},
+       {}},
+      {"gelu.fused", "gelu", {x}, {{"approximate", std::string("tanh")}}},
+      {"add.cpu", "add", {x, RandomTensor({256}, kF32, 64)}, {}},
+      {"add.cpu", "add", {x, RandomTensor({16, 128, 256}, kF32, 65)}, {}},
+      {"softmax.fused", "softmax", {x}, {}},
+      {"cross_entropy.fused",
+       "cross_entropy",
+       {RandomTensor({16, 128, 300}, kF32, 66, -4, 4),
+        *Tensor::FromDoubles({16, 128}, targets, kI64)},
+       {}}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.id);
+    ExpectMatchesReference(c.id, c.op, c.inputs, c.attrs, 1e-4, options);
+    auto op = CpuOp(c.id, c.op);
+    ASSERT_NE(op, nullptr);
+    const std::vector<Tensor> out = RunForward(*op, c.inputs, c.attrs, options);
+    const Tensor w = RandomTensor(out[0].shape(), out[0].dtype(), 67);
+    const std::vector<Tensor> g1 =
+        RunBackward(*op, c.inputs, c.attrs, w, options);
+    const std::vector<Tensor> g2 =
+        RunBackward(*op, c.inputs, c.attrs, w, options);
+    EXPECT_EQ(RunForward(*op, c.inputs, c.attrs, options)[0].ToDoubles(),
+              out[0].ToDoubles());
+    for (size_t i = 0; i < g1.size(); ++i) {
+      if (!g1[i].defined()) continue;
+      EXPECT_EQ(g1[i].ToDoubles(), g2[i].ToDoubles()) << "gradient " << i;
+    }
+  }
 }
 
 TEST(CpuOps, GptSizedElementwiseAndReductionsMatchReference) {
