@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <string>
 
 #include "nlohmann/json.hpp"
@@ -180,6 +181,59 @@ TEST_F(TrainerTest, EvaluateEntriesRunAndLandInTheRunDirectory) {
   again.sets = {"experiment.name=again", "train.steps=2"};
   absl::StatusOr<RunResult> rerun = RunExperiment(again);
   ASSERT_TRUE(rerun.ok()) << rerun.status();
+}
+
+// The fast CPU path (cpu.so, 2 threads) and the float64 reference ops give
+// the same losses over the first 20 steps of the quickstart (the issue's
+// check of the fast plugin): its model, data, optimizer and schedule, at
+// batch 4 and without its [[evaluate]] entries, which would generate text
+// with the slow reference ops. float32 against float64 through 20 AdamW
+// steps, so a relative tolerance rather than equality. Release builds only:
+// the reference matmul under AddressSanitizer takes minutes.
+TEST_F(TrainerTest, FastAndReferenceOpsAgreeOverTheQuickstartsFirstSteps) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "the reference ops are too slow under AddressSanitizer";
+#endif
+  std::string quickstart =
+      Read(fs::path(LLMSYS_SOURCE_DIR) / "experiments/quickstart.toml");
+  quickstart.resize(quickstart.find("[[evaluate]]"));
+  Write(dir_ / "quickstart.toml", quickstart);
+  auto losses = [&](const std::string& name, bool reference) {
+    RunOptions o = Options();
+    o.experiment = dir_ / "quickstart.toml";
+    o.sets = {"experiment.name=" + name,
+              "experiment.output=" + (dir_ / "runs").string(),
+              "data.train=" + std::string(LLMSYS_SOURCE_DIR) +
+                  "/data/tinyshakespeare/input.txt",
+              "train.steps=20",
+              "train.batch_size=4",
+              "train.log_every=1",
+              "train.eval_every=0",
+              "train.eval_batches=1",
+              "train.threads=2",
+              "generate.samples=0"};
+    if (reference)
+      for (const char* op : {"matmul", "add", "gelu", "layer_norm",
+                             "cross_entropy", "embedding", "attention"})
+        o.sets.push_back(std::string("ops.") + op + "=reference");
+    absl::StatusOr<RunResult> r = RunExperiment(o);
+    EXPECT_TRUE(r.ok()) << r.status();
+    std::vector<double> out;
+    std::istringstream lines(Read(dir_ / "runs" / name / "metrics.jsonl"));
+    for (std::string line; std::getline(lines, line);) {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (j.contains("loss") && j.contains("step"))
+        out.push_back(j["loss"].get<double>());
+    }
+    return out;
+  };
+  const std::vector<double> fast = losses("fast", false);
+  const std::vector<double> ref = losses("reference", true);
+  ASSERT_EQ(fast.size(), 20u);
+  ASSERT_EQ(ref.size(), 20u);
+  for (size_t i = 0; i < fast.size(); ++i)
+    EXPECT_NEAR(fast[i], ref[i], 1e-3 * ref[i]) << "step " << i + 1;
+  EXPECT_LT(fast.back(), fast.front());  // it trains
 }
 
 TEST_F(TrainerTest, BadInputIsAClearError) {
