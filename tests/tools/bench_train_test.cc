@@ -20,20 +20,7 @@ namespace {
 using llmsys::cli_test::Contains;
 using llmsys::cli_test::Result;
 using llmsys::cli_test::RunLlmsys;
-
-// A 1-layer gpt on a 100-line corpus: batch 2 x 8 tokens = 16 tokens/step.
-std::string WriteTinyGpt(const std::string& dir) {
-  std::filesystem::create_directories(dir);
-  const std::string toml = dir + "/tiny.toml";
-  std::ofstream corpus(dir + "/corpus.txt");
-  for (int i = 0; i < 100; ++i) corpus << "to be or not to be, that is it\n";
-  std::ofstream out(toml);
-  out << "[data]\ntrain = \"" << dir << "/corpus.txt\"\n"
-      << "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
-      << "[optimizer]\nuse = \"adamw\"\n"
-      << "[train]\nbatch_size = 2\nblock_size = 8\n";
-  return toml;
-}
+using llmsys::cli_test::WriteTinyGpt;
 
 // "name   value" lines of the table after the first line.
 std::map<std::string, std::string> ParseTable(const std::string& out) {
@@ -54,7 +41,11 @@ std::map<std::string, std::string> ParseTable(const std::string& out) {
 TEST(BenchTrainTest, PrintsTheTableAndJson) {
   const std::string dir =
       ::testing::TempDir() + "llmsys_bench_train_" + std::to_string(getpid());
-  const std::string toml = WriteTinyGpt(dir);
+  // Batch 2 x 8 tokens = 16 tokens/step.
+  const std::string toml =
+      WriteTinyGpt(dir,
+                   "[optimizer]\nuse = \"adamw\"\n[train]\nbatch_size = "
+                   "2\nblock_size = 8\n");
   Result r = RunLlmsys("bench train " + toml +
                        " --steps 2 --warmup 1 --threads 1 --generate 5");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -56,6 +57,23 @@ struct Output {
 inline Output RunLlmsysMerged(const std::string& args) {
   Result r = RunLlmsys(args);
   return {r.exit_code, r.out + r.err};
+}
+
+// A 1-layer gpt on a 100-line corpus, written into `dir` with `rest` (more
+// sections: [train], [generate], ...) appended; returns the experiment file.
+// Its runs go to DIR/runs.
+inline std::string WriteTinyGpt(const std::string& dir,
+                                const std::string& rest) {
+  std::filesystem::create_directories(dir);
+  const std::string toml = dir + "/tiny.toml";
+  std::ofstream corpus(dir + "/corpus.txt");
+  for (int i = 0; i < 100; ++i) corpus << "to be or not to be, that is it\n";
+  std::ofstream out(toml);
+  out << "[experiment]\noutput = \"" << dir << "/runs\"\n"
+      << "[data]\ntrain = \"" << dir << "/corpus.txt\"\n"
+      << "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
+      << rest;
+  return toml;
 }
 
 inline bool Contains(const std::string& haystack, const std::string& needle) {

@@ -23,27 +23,13 @@ namespace {
 using llmsys::cli_test::Contains;
 using llmsys::cli_test::Result;
 using llmsys::cli_test::RunLlmsys;
+using llmsys::cli_test::WriteTinyGpt;
 
 std::string Dir(const std::string& name) {
   return std::string(LLMSYS_TEST_PLUGIN_DIR) + "/" + name;
 }
 std::string File(const std::string& name) {
   return Dir(name) + "/" + name + ".so";
-}
-
-// A 1-layer gpt on a 100-line corpus, written into `dir` with `rest` (the
-// [train] and [generate] sections) appended; returns the experiment file.
-std::string WriteTinyGpt(const std::string& dir, const std::string& rest) {
-  std::filesystem::create_directories(dir);
-  const std::string toml = dir + "/tiny.toml";
-  std::ofstream corpus(dir + "/corpus.txt");
-  for (int i = 0; i < 100; ++i) corpus << "to be or not to be, that is it\n";
-  std::ofstream out(toml);
-  out << "[experiment]\noutput = \"" << dir << "/runs\"\n"
-      << "[data]\ntrain = \"" << dir << "/corpus.txt\"\n"
-      << "[model]\nuse = \"gpt\"\nn_layer = 1\nn_head = 2\nn_embd = 16\n"
-      << rest;
-  return toml;
 }
 
 TEST(LlmsysCliTest, VersionAndHelp) {
