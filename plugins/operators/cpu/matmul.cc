@@ -51,14 +51,7 @@ class Matmul : public sdk::Operator {
 
   std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
                                           size_t*) override {
-    const DLTensor* a = FloatArg(call, 0, "a");
-    const DLTensor* b = FloatArg(call, 1, "b");
-    RequireSameDtype(call, a, "a", b, "b");
-    const Dims d = DimsOf(call, a, b);
-    Shape out = d.batch;  // (batch..., N, M)
-    out.push_back(d.n);
-    out.push_back(d.m);
-    return {SpecOf(call, a->dtype, out)};
+    return reference::MatmulOutputs(call);
   }
 
   void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,

@@ -14,14 +14,10 @@ namespace {
 using reference::Arg;
 using reference::BatchedMatmulBackward;
 using reference::BatchedMatmulForward;
-using reference::FloatArg;
 using reference::ForFloat;
 using reference::MatmulDims;
 using reference::MatmulDimsOf;
-using reference::Numel;
-using reference::RequireSameDtype;
-using reference::Shape;
-using reference::SpecOf;
+using reference::MatmulOutputs;
 
 // One GEMM of the rung in the dtype: C (m, n) (+)= op(A) @ op(B).
 void Gemm(Rung rung, int threads, bool ta, bool tb, int64_t m, int64_t n,
@@ -104,14 +100,7 @@ class Matmul : public sdk::Operator {
 
   std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
                                           size_t*) override {
-    const DLTensor* a = FloatArg(call, 0, "a");
-    const DLTensor* b = FloatArg(call, 1, "b");
-    RequireSameDtype(call, a, "a", b, "b");
-    const MatmulDims d = MatmulDimsOf(call, a, b);
-    Shape out = d.batch;  // (batch..., N, M)
-    out.push_back(d.n);
-    out.push_back(d.m);
-    return {SpecOf(call, a->dtype, out)};
+    return MatmulOutputs(call);
   }
 
   void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,

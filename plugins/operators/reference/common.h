@@ -302,6 +302,20 @@ inline MatmulDims MatmulDimsOf(const llmsys_op_call_t& call, const DLTensor* a,
   return d;
 }
 
+// What every matmul implementation returns: out (batch..., N, M) in a's
+// dtype, after checking a and b are floats of one dtype with matching dims.
+inline std::vector<llmsys_tensor_spec_t> MatmulOutputs(
+    const llmsys_op_call_t& call) {
+  const DLTensor* a = FloatArg(call, 0, "a");  // (..., N, K) or (..., K, N)
+  const DLTensor* b = FloatArg(call, 1, "b");  // (..., K, M) or (..., M, K)
+  RequireSameDtype(call, a, "a", b, "b");
+  const MatmulDims d = MatmulDimsOf(call, a, b);
+  Shape out = d.batch;  // (batch..., N, M)
+  out.push_back(d.n);
+  out.push_back(d.m);
+  return {SpecOf(call, a->dtype, out)};
+}
+
 // ---- attention (shared with llmsys.cpu) ----
 
 // The sizes of one call: q (B, H, N, D), k (B, H, M, D), v (B, H, M, Dv),

@@ -43,35 +43,14 @@ const bool kCoreTypeSet = [] {
   return true;
 }();
 
-const runtime::PluginRegistry& CpuRegistry() {
-  static runtime::PluginRegistry* registry = [] {
-    auto* r = new runtime::PluginRegistry;
-    absl::Status s =
-        r->LoadFile(std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/cpu.so");
-    EXPECT_TRUE(s.ok()) << s;
-    return r;
-  }();
-  return *registry;
-}
-
 std::unique_ptr<OperatorImpl> CpuOp(const std::string& id,
                                     const std::string& op) {
-  const runtime::PluginRegistry& registry = CpuRegistry();
-  absl::StatusOr<const runtime::Component*> c =
-      registry.Find(LLMSYS_KIND_OPERATOR, id);
-  EXPECT_TRUE(c.ok()) << c.status();
-  const runtime::OpContract* contract = registry.FindOpContract(op);
-  EXPECT_NE(contract, nullptr) << op;
-  if (!c.ok() || contract == nullptr) return nullptr;
-  absl::StatusOr<std::unique_ptr<OperatorImpl>> impl =
-      OperatorImpl::Create(**c, *contract);
-  EXPECT_TRUE(impl.ok()) << impl.status();
-  return impl.ok() ? *std::move(impl) : nullptr;
+  return BuiltinOp("cpu.so", id, op);
 }
 
 // The BLAS core OpenBLAS runs (it is loaded by cpu.so).
 std::string BlasCore() {
-  CpuRegistry();
+  BuiltinPlugin("cpu.so");
   void* lib = dlopen("libopenblas.so.0", RTLD_LAZY | RTLD_NOLOAD);
   if (lib == nullptr) return "unknown (libopenblas.so.0 not loaded)";
   auto* fn = reinterpret_cast<char* (*)()>(dlsym(lib, "openblas_get_corename"));

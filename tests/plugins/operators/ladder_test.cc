@@ -19,28 +19,8 @@ namespace {
 using tensor::kF32;
 using tensor::kF64;
 
-const runtime::PluginRegistry& LadderRegistry() {
-  static runtime::PluginRegistry* registry = [] {
-    auto* r = new runtime::PluginRegistry;
-    absl::Status s =
-        r->LoadFile(std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/ladder.so");
-    EXPECT_TRUE(s.ok()) << s;
-    return r;
-  }();
-  return *registry;
-}
-
 std::unique_ptr<OperatorImpl> LadderOp(const std::string& id) {
-  const runtime::PluginRegistry& registry = LadderRegistry();
-  absl::StatusOr<const runtime::Component*> c =
-      registry.Find(LLMSYS_KIND_OPERATOR, id);
-  EXPECT_TRUE(c.ok()) << c.status();
-  const runtime::OpContract* contract = registry.FindOpContract("matmul");
-  if (!c.ok() || contract == nullptr) return nullptr;
-  absl::StatusOr<std::unique_ptr<OperatorImpl>> impl =
-      OperatorImpl::Create(**c, *contract);
-  EXPECT_TRUE(impl.ok()) << impl.status();
-  return impl.ok() ? *std::move(impl) : nullptr;
+  return BuiltinOp("ladder.so", id, "matmul");
 }
 
 const std::vector<std::string> kRungs = {"matmul.naive", "matmul.loop_order",
@@ -172,13 +152,13 @@ TEST(Ladder, BadShapesAreInvalidArguments) {
 TEST(Ladder, RungsHaveLowPriorityAndSayWhichKernel) {
   for (const std::string& id : kRungs) {
     absl::StatusOr<const runtime::Component*> c =
-        LadderRegistry().Find(LLMSYS_KIND_OPERATOR, id);
+        BuiltinPlugin("ladder.so").Find(LLMSYS_KIND_OPERATOR, id);
     ASSERT_TRUE(c.ok()) << c.status();
     EXPECT_LT((*c)->As<llmsys_operator_t>()->priority, 0) << id;
     EXPECT_NE((*c)->As<llmsys_operator_t>()->backward, nullptr) << id;
   }
   const std::string simd =
-      (*LadderRegistry().Find(LLMSYS_KIND_OPERATOR, "matmul.simd"))
+      (*BuiltinPlugin("ladder.so").Find(LLMSYS_KIND_OPERATOR, "matmul.simd"))
           ->description;
   EXPECT_TRUE(simd.find("AVX-512") != std::string::npos ||
               simd.find("AVX2") != std::string::npos ||

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -31,22 +32,29 @@ using runtime::AttrList;
 using runtime::OperatorImpl;
 using tensor::Tensor;
 
-inline const runtime::PluginRegistry& ReferenceRegistry() {
-  static runtime::PluginRegistry* registry = [] {
-    auto* r = new runtime::PluginRegistry;
-    EXPECT_TRUE(
-        r->LoadFile(std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/reference.so")
-            .ok());
-    return r;
-  }();
-  return *registry;
+// The built-in plugin `file` (e.g. "cpu.so"), loaded once per test binary
+// from the build's plugin folder and kept for its lifetime.
+inline const runtime::PluginRegistry& BuiltinPlugin(const std::string& file) {
+  static auto* registries =
+      new std::map<std::string, std::unique_ptr<runtime::PluginRegistry>>;
+  std::unique_ptr<runtime::PluginRegistry>& r = (*registries)[file];
+  if (r == nullptr) {
+    r = std::make_unique<runtime::PluginRegistry>();
+    absl::Status s =
+        r->LoadFile(std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/" + file);
+    EXPECT_TRUE(s.ok()) << s;
+  }
+  return *r;
 }
 
-// `op`.reference, created with default parameters.
-inline std::unique_ptr<OperatorImpl> ReferenceOp(const std::string& op) {
-  const runtime::PluginRegistry& registry = ReferenceRegistry();
+// Operator `id` of the built-in plugin `file` for op contract `op`, created
+// with default parameters; nullptr (after a test failure) if missing.
+inline std::unique_ptr<OperatorImpl> BuiltinOp(const std::string& file,
+                                               const std::string& id,
+                                               const std::string& op) {
+  const runtime::PluginRegistry& registry = BuiltinPlugin(file);
   absl::StatusOr<const runtime::Component*> c =
-      registry.Find(LLMSYS_KIND_OPERATOR, op + ".reference");
+      registry.Find(LLMSYS_KIND_OPERATOR, id);
   EXPECT_TRUE(c.ok()) << c.status();
   const runtime::OpContract* contract = registry.FindOpContract(op);
   EXPECT_NE(contract, nullptr) << op;
@@ -55,6 +63,11 @@ inline std::unique_ptr<OperatorImpl> ReferenceOp(const std::string& op) {
       OperatorImpl::Create(**c, *contract);
   EXPECT_TRUE(impl.ok()) << impl.status();
   return impl.ok() ? *std::move(impl) : nullptr;
+}
+
+// `op`.reference, created with default parameters.
+inline std::unique_ptr<OperatorImpl> ReferenceOp(const std::string& op) {
+  return BuiltinOp("reference.so", op + ".reference", op);
 }
 
 // Uniform in [lo, hi), deterministic from `seed`.
