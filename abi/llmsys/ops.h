@@ -119,7 +119,10 @@ typedef struct llmsys_op_contract {
     "drop blanks) to targets[n, :target_lengths[n]]; reduction 'none' "      \
     "(N), 'sum', or 'mean' = mean_n loss_n / max(target_lengths[n], 1); "    \
     "zero_infinity gives an infeasible sample loss 0 and gradient 0. The "   \
-    "gradient is d loss / d log_probs (targets and lengths have none).")
+    "gradient is d loss / d log_probs (targets and lengths have none).")     \
+  X("linear(Tensor x, Tensor weight, Tensor? bias) -> Tensor out",           \
+    "x (..., K) @ weight^T + bias: weight (M, K) (torch.nn.Linear's "        \
+    "layout), bias (M) optional; out (..., M). Since ABI 1.3.")
 
 /* Indices of the standard ops, in the order of LLMSYS_STANDARD_OPS. */
 typedef enum llmsys_standard_op {
@@ -153,6 +156,7 @@ typedef enum llmsys_standard_op {
   LLMSYS_OP_DROPOUT,
   LLMSYS_OP_ATTENTION,
   LLMSYS_OP_CTC_LOSS,
+  LLMSYS_OP_LINEAR, /* since 1.3 */
   LLMSYS_OP_COUNT
 } llmsys_standard_op_t;
 

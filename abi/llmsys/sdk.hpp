@@ -866,6 +866,11 @@ inline Value Matmul(const Value& a, const Value& b, bool transpose_a = false,
       "matmul", {a, b},
       {{"transpose_a", transpose_a}, {"transpose_b", transpose_b}});
 }
+// x (..., K) @ weight (M, K)^T + bias (M): torch.nn.functional.linear. bias
+// may be null. (The "linear" op: ABI 1.3 hosts and newer.)
+inline Value Linear(const Value& x, const Value& weight, const Value* bias) {
+  return internal::Op("linear", {x, weight, bias ? *bias : Value()});
+}
 // Elementwise functions.
 inline Value Exp(const Value& x) { return internal::Op("exp", {x}); }
 inline Value Log(const Value& x) { return internal::Op("log", {x}); }
@@ -1175,11 +1180,13 @@ void AppendSpecs(std::vector<ParameterSpec>* specs, const Layers&... layers) {
 }
 
 // The linear layer on x (..., in) -> (..., out): x @ weight^T + bias, the
-// bias only when it has one.
+// bias only when it has one; one "linear" op call.
 inline Value Apply(llmsys_graph_t* graph, const LinearParams& linear,
                    const Value& x) {
-  Value y = Matmul(x, linear.weight.Get(graph), false, true);
-  return linear.bias.name.empty() ? y : y + linear.bias.Get(graph);
+  if (linear.bias.name.empty())
+    return Linear(x, linear.weight.Get(graph), nullptr);
+  const Value bias = linear.bias.Get(graph);
+  return Linear(x, linear.weight.Get(graph), &bias);
 }
 // The LayerNorm on x (..., n) with its parameters and epsilon.
 inline Value LayerNorm(llmsys_graph_t* graph, const NormParams& norm,

@@ -134,6 +134,16 @@ std::vector<OpCase> CasesFor(const std::string& op) {
          {g.Uniform({2, 1, 3, 4}), g.Uniform({3, 4, 2})},
          {}},
     };
+  if (op == "linear")
+    return {{"(2, 3, 4) with bias (5)",
+             {g.Uniform({2, 3, 4}), g.Uniform({5, 4}), g.Uniform({5})},
+             {}},
+            {"(3, 4) without bias",
+             {g.Uniform({3, 4}), g.Uniform({2, 4}), Tensor()},
+             {}},
+            {"(1, 6), one row",
+             {g.Uniform({1, 6}), g.Uniform({3, 6}), g.Uniform({3})},
+             {}}};
   if (op == "contiguous") {
     Tensor base = g.Uniform({4, 3});
     Tensor slab = g.Uniform({2, 5, 3});

@@ -58,6 +58,55 @@ class OpNode : public autograd::Node {
     std::vector<bool> needs(inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i)
       needs[i] = inputs[i] != nullptr && inputs[i]->requires_grad;
+    const std::vector<bool> passed = PassedThrough(grad_outputs, needs);
+    bool call = false;
+    for (size_t i = 0; i < needs.size(); ++i) {
+      if (passed[i]) needs[i] = false;
+      call = call || needs[i];
+    }
+    absl::StatusOr<std::vector<Tensor>> grads =
+        call ? Backward(grad_outputs, needs)
+             : std::vector<Tensor>(inputs.size());
+    if (!grads.ok()) return grads;
+    for (size_t i = 0; i < passed.size(); ++i)
+      if (passed[i]) (*grads)[i] = grad_outputs[0];
+    return grads;
+  }
+
+  void Release() override {
+    saved_inputs.assign(saved_inputs.size(), Tensor());
+    saved_outputs.assign(saved_outputs.size(), Tensor());
+  }
+
+  std::vector<Tensor> saved_inputs;   // undefined unless kept
+  std::vector<Tensor> saved_outputs;  // undefined unless kept
+  std::vector<TensorMeta> meta;
+
+ private:
+  // The inputs whose gradient is the output's gradient itself, shared, not
+  // copied: add's (and sub's first) inputs of the output's shape and dtype.
+  // d(a + b)/da = 1 is the contract, whatever the implementation; its
+  // backward then runs only for a broadcast input (PyTorch's autograd
+  // passes these gradients on the same way).
+  std::vector<bool> PassedThrough(const std::vector<Tensor>& grad_outputs,
+                                  const std::vector<bool>& needs) const {
+    std::vector<bool> passed(needs.size(), false);
+    const std::string& op = impl_->contract().name;
+    if ((op != "add" && op != "sub") || grad_outputs.empty() ||
+        !grad_outputs[0].defined())
+      return passed;
+    const Tensor& g = grad_outputs[0];
+    const size_t n =
+        op == "add" ? needs.size() : std::min<size_t>(1, needs.size());
+    for (size_t i = 0; i < n; ++i)
+      passed[i] = needs[i] && meta[i].defined && meta[i].shape == g.shape() &&
+                  meta[i].dtype == g.dtype();
+    return passed;
+  }
+
+  // The implementation's backward, timed when profiling.
+  absl::StatusOr<std::vector<Tensor>> Backward(
+      const std::vector<Tensor>& grad_outputs, const std::vector<bool>& needs) {
     if (profiler_ == nullptr)
       return impl_->Backward(saved_inputs, meta, *attrs_, options_,
                              saved_outputs, grad_outputs, needs);
@@ -79,16 +128,6 @@ class OpNode : public autograd::Node {
     return grads;
   }
 
-  void Release() override {
-    saved_inputs.assign(saved_inputs.size(), Tensor());
-    saved_outputs.assign(saved_outputs.size(), Tensor());
-  }
-
-  std::vector<Tensor> saved_inputs;   // undefined unless kept
-  std::vector<Tensor> saved_outputs;  // undefined unless kept
-  std::vector<TensorMeta> meta;
-
- private:
   OperatorImpl* impl_;  // owned by the dispatcher, which outlives graphs
   std::shared_ptr<const ParamPack> attrs_;
   CallOptions options_;

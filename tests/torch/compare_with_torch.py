@@ -231,6 +231,8 @@ def compute(op, inputs, a, rng):
         ta = x[0].transpose(-1, -2) if a["transpose_a"] else x[0]
         tb = x[1].transpose(-1, -2) if a["transpose_b"] else x[1]
         return [torch.matmul(ta, tb)]
+    if op == "linear":
+        return [torch.nn.functional.linear(x[0], x[1], x[2])]
     binary = {"add": torch.add, "sub": torch.sub, "mul": torch.mul,
               "div": torch.div}
     if op in binary:

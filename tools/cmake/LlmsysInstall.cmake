@@ -20,7 +20,9 @@ set(LLMSYS_INSTALL_PLUGINDIR lib/llmsys/plugins)
 set(LLMSYS_INSTALL_CMAKEDIR lib/cmake/llmsys)
 
 # The package's version is the ABI's, read from the header that defines it so
-# the two cannot drift apart.
+# the two cannot drift apart (and re-read when the header changes).
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+             ${PROJECT_SOURCE_DIR}/abi/llmsys/version.h)
 file(STRINGS ${PROJECT_SOURCE_DIR}/abi/llmsys/version.h llmsys_abi_defines
      REGEX "^#define LLMSYS_ABI_VERSION_(MAJOR|MINOR) [0-9]+$")
 string(REGEX REPLACE ".*MAJOR ([0-9]+);.*" "\\1" llmsys_abi_major

@@ -80,6 +80,23 @@ void ForRanges(const llmsys_op_call_t& call, int64_t n, int64_t grain,
   sdk::ParallelRange(call.ctx, n, grain, std::forward<Fn>(fn));
 }
 
+// out (len) = the sum of g's `rows` rows of `len` (a broadcast row's
+// gradient, a bias's). Each thread owns a range of columns and adds the
+// rows in order, so the result does not depend on the thread count.
+template <class T>
+void SumRows(const llmsys_op_call_t& call, const T* g, int64_t rows,
+             int64_t len, T* out) {
+  ForRanges(call, len,
+            std::max<int64_t>(16, kGrain / std::max<int64_t>(rows, 1)),
+            [&](int64_t j0, int64_t j1) {
+              for (int64_t j = j0; j < j1; ++j) out[j] = T(0);
+              for (int64_t r = 0; r < rows; ++r) {
+                const T* gr = g + r * len;
+                for (int64_t j = j0; j < j1; ++j) out[j] += gr[j];
+              }
+            });
+}
+
 // ---- BLAS ----
 
 // Makes OpenBLAS use the call's thread count (a process-wide setting,

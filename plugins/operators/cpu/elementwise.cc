@@ -258,22 +258,22 @@ class Binary : public sdk::Operator {
           // of columns and adds the rows in order, so the result does not
           // depend on the thread count.
           const int64_t rows = n / len;
+          if constexpr (!kNeedsInputs) {
+            SumRows(call, pg, rows, len, pin);
+            const T d = which == 0 ? Fn::DA(T(0), T(0)) : Fn::DB(T(0), T(0));
+            if (d != T(1))
+              for (int64_t j = 0; j < len; ++j) pin[j] *= d;
+            return;
+          }
           ForRanges(call, len, std::max<int64_t>(16, kGrain / rows),
                     [&](int64_t j0, int64_t j1) {
                       for (int64_t j = j0; j < j1; ++j) pin[j] = T(0);
                       for (int64_t r = 0; r < rows; ++r) {
                         const T* gr = pg + r * len;
-                        if (!kNeedsInputs) {
-                          const T d = which == 0 ? Fn::DA(T(0), T(0))
-                                                 : Fn::DB(T(0), T(0));
-                          for (int64_t j = j0; j < j1; ++j) pin[j] += gr[j] * d;
-                        } else {
-                          for (int64_t j = j0; j < j1; ++j) {
-                            const int64_t k = r * len + j;
-                            pin[j] +=
-                                gr[j] * (which == 0 ? Fn::DA(av(k), bv(k))
-                                                    : Fn::DB(av(k), bv(k)));
-                          }
+                        for (int64_t j = j0; j < j1; ++j) {
+                          const int64_t k = r * len + j;
+                          pin[j] += gr[j] * (which == 0 ? Fn::DA(av(k), bv(k))
+                                                        : Fn::DB(av(k), bv(k)));
                         }
                       }
                     });

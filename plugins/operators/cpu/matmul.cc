@@ -2,6 +2,12 @@
 // of its own (a weight) and a is not transposed, the batch folds into the
 // rows: one GEMM forward, one per gradient (the weight's gradient sums over
 // the batch inside the GEMM's inner dim).
+//
+// linear.blas: x @ weight^T + bias as one GEMM whose output starts as the
+// bias rows (beta = 1), so the bias costs no pass of its own: OpenBLAS
+// otherwise spends the same pass zeroing the output. Backward: two GEMMs
+// and the bias's row sums; no copy of the incoming gradient.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -121,8 +127,84 @@ class Matmul : public sdk::Operator {
   }
 };
 
+class Linear : public sdk::Operator {
+ public:
+  static constexpr bool kHasBackward = true;
+  static sdk::Info Describe() {
+    return {.id = "linear.blas",
+            .description =
+                "x @ weight^T + bias as one OpenBLAS GEMM that "
+                "starts from the bias rows",
+            .op = "linear",
+            .op_flags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS,
+            .priority = 100};
+  }
+  explicit Linear(const sdk::Params&) {}
+
+  std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
+                                          size_t*) override {
+    return reference::LinearOutputs(call);
+  }
+
+  void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
+               uint32_t) override {
+    const reference::LinearDims d = reference::LinearDimsOf(call);
+    UseThreads(call);
+    ForFloat(call.inputs[0]->dtype, [&]<class T>(T) {
+      const T* x = sdk::Data<const T>(call.inputs[0]);  // (rows, K)
+      const T* w = sdk::Data<const T>(call.inputs[1]);  // (M, K)
+      T* out = sdk::Data<T>(outputs[0]);                // (rows, M)
+      if (d.bias != nullptr) {
+        const T* bias = sdk::Data<const T>(d.bias);  // (M)
+        ForRanges(call, d.rows,
+                  std::max<int64_t>(1, kGrain / std::max<int64_t>(d.m, 1)),
+                  [&](int64_t r0, int64_t r1) {
+                    for (int64_t r = r0; r < r1; ++r)
+                      std::copy(bias, bias + d.m, out + r * d.m);
+                  });
+      }
+      // out = x @ w^T (+ out, the bias rows)
+      Gemm(false, true, d.rows, d.m, d.k, T(1), x, d.k, w, d.k,
+           d.bias != nullptr ? T(1) : T(0), out, d.m);
+    });
+  }
+
+  void Backward(const llmsys_op_call_t& call, const DLTensor* const*,
+                const DLTensor* const* grad_outputs, uint32_t,
+                DLTensor* const* grad_inputs) override {
+    DLTensor* gx = grad_inputs[0];
+    DLTensor* gw = grad_inputs[1];
+    DLTensor* gbias = call.num_inputs > 2 ? grad_inputs[2] : nullptr;
+    const DLTensor* g = grad_outputs[0];
+    if (g == nullptr) {
+      for (DLTensor* t : {gx, gw, gbias})
+        if (t != nullptr) Zero(t);
+      return;
+    }
+    const reference::LinearDims d = reference::LinearDimsOf(call);
+    UseThreads(call);
+    ForFloat(g->dtype, [&]<class T>(T) {
+      const T* x = sdk::Data<const T>(call.inputs[0]);  // (rows, K)
+      const T* w = sdk::Data<const T>(call.inputs[1]);  // (M, K)
+      const T* pg = sdk::Data<const T>(g);              // (rows, M)
+      // gx (rows, K) = g @ w
+      if (gx != nullptr)
+        Gemm(false, false, d.rows, d.k, d.m, T(1), pg, d.m, w, d.k, T(0),
+             sdk::Data<T>(gx), d.k);
+      // gw (M, K) = g^T @ x
+      if (gw != nullptr)
+        Gemm(true, false, d.m, d.k, d.rows, T(1), pg, d.m, x, d.k, T(0),
+             sdk::Data<T>(gw), d.k);
+      if (gbias != nullptr) SumRows(call, pg, d.rows, d.m, sdk::Data<T>(gbias));
+    });
+  }
+};
+
 }  // namespace
 
-void RegisterMatmul(sdk::Registry& registry) { registry.Add<Matmul>(); }
+void RegisterMatmul(sdk::Registry& registry) {
+  registry.Add<Matmul>();
+  registry.Add<Linear>();
+}
 
 }  // namespace llmsys::cpu

@@ -316,6 +316,49 @@ inline std::vector<llmsys_tensor_spec_t> MatmulOutputs(
   return {SpecOf(call, a->dtype, out)};
 }
 
+// ---- linear (shared with llmsys.cpu) ----
+
+// The sizes of one call: x (rows..., K) as (rows, K), weight (M, K), bias
+// (M) or absent.
+struct LinearDims {
+  Shape out;  // x's shape with its last dim M
+  int64_t rows = 0, k = 0, m = 0;
+  const DLTensor* bias = nullptr;
+};
+
+// Checks a linear call (INVALID_ARGUMENT naming the shapes) and returns its
+// sizes.
+inline LinearDims LinearDimsOf(const llmsys_op_call_t& call) {
+  const DLTensor* x = FloatArg(call, 0, "x");
+  const DLTensor* w = FloatArg(call, 1, "weight");
+  const DLTensor* bias = OptionalArg(call, 2, "bias");
+  RequireSameDtype(call, x, "x", w, "weight");
+  const Shape xs = ShapeOf(x), ws = ShapeOf(w);
+  if (xs.empty() || ws.size() != 2 || ws[1] != xs.back())
+    ArgFail(call, "needs x (..., K) and weight (M, K), got " +
+                      Describe("x", x) + " and " + Describe("weight", w));
+  LinearDims d;
+  d.k = ws[1];
+  d.m = ws[0];
+  d.rows = Numel(Shape(xs.begin(), xs.end() - 1));
+  if (bias != nullptr) {
+    RequireSameDtype(call, x, "x", bias, "bias");
+    if (ShapeOf(bias) != Shape{d.m})
+      ArgFail(call, "bias must be (" + std::to_string(d.m) +
+                        "), weight's rows, got " + Describe("bias", bias) +
+                        " with " + Describe("weight", w));
+  }
+  d.bias = bias;
+  d.out = xs;
+  d.out.back() = d.m;
+  return d;
+}
+
+inline std::vector<llmsys_tensor_spec_t> LinearOutputs(
+    const llmsys_op_call_t& call) {
+  return {SpecOf(call, call.inputs[0]->dtype, LinearDimsOf(call).out)};
+}
+
 // ---- attention (shared with llmsys.cpu) ----
 
 // The sizes of one call: q (B, H, N, D), k (B, H, M, D), v (B, H, M, Dv),

@@ -1,5 +1,6 @@
 // Batched matrix product: out = op(a) @ op(b) over the last two dims, where
-// op transposes them when asked; leading (batch) dims broadcast.
+// op transposes them when asked; leading (batch) dims broadcast. And linear:
+// x @ weight^T + bias, a layer's affine map.
 #include <string>
 #include <vector>
 
@@ -147,8 +148,93 @@ class Matmul : public sdk::Operator {
   }
 };
 
+// out (rows, M) = x (rows, K) @ weight (M, K)^T + bias (M).
+class Linear : public sdk::Operator {
+ public:
+  static constexpr bool kHasBackward = true;
+  static sdk::Info Describe() {
+    return {.id = "linear.reference",
+            .description =
+                "reference x @ weight^T + bias (plain loops, "
+                "double accumulator)",
+            .op = "linear",
+            .op_flags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS};
+  }
+  explicit Linear(const sdk::Params&) {}
+
+  std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
+                                          size_t*) override {
+    return LinearOutputs(call);
+  }
+
+  void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
+               uint32_t) override {
+    const LinearDims d = LinearDimsOf(call);
+    ForFloat(call.inputs[0]->dtype, [&]<class T>(T) {
+      const T* x = sdk::Data<const T>(call.inputs[0]);  // (rows, K)
+      const T* w = sdk::Data<const T>(call.inputs[1]);  // (M, K)
+      const T* bias = d.bias ? sdk::Data<const T>(d.bias) : nullptr;  // (M)
+      T* out = sdk::Data<T>(outputs[0]);  // (rows, M)
+      for (int64_t r = 0; r < d.rows; ++r)
+        for (int64_t m = 0; m < d.m; ++m) {
+          double s = bias ? static_cast<double>(bias[m]) : 0.0;
+          for (int64_t k = 0; k < d.k; ++k)
+            s += static_cast<double>(x[r * d.k + k]) * w[m * d.k + k];
+          out[r * d.m + m] = static_cast<T>(s);
+        }
+    });
+  }
+
+  // With g = dL/dout (rows, M): dx = g @ weight (rows, K),
+  // dweight = g^T @ x (M, K), dbias = g summed over the rows (M).
+  void Backward(const llmsys_op_call_t& call, const DLTensor* const*,
+                const DLTensor* const* grad_outputs, uint32_t,
+                DLTensor* const* grad_inputs) override {
+    DLTensor* gx = grad_inputs[0];
+    DLTensor* gw = grad_inputs[1];
+    DLTensor* gbias = call.num_inputs > 2 ? grad_inputs[2] : nullptr;
+    const DLTensor* g = grad_outputs[0];
+    if (g == nullptr) {
+      for (DLTensor* t : {gx, gw, gbias})
+        if (t != nullptr) Zero(t);
+      return;
+    }
+    const LinearDims d = LinearDimsOf(call);
+    ForFloat(g->dtype, [&]<class T>(T) {
+      const T* x = sdk::Data<const T>(call.inputs[0]);  // (rows, K)
+      const T* w = sdk::Data<const T>(call.inputs[1]);  // (M, K)
+      const T* pg = sdk::Data<const T>(g);              // (rows, M)
+      if (gx != nullptr)
+        for (int64_t r = 0; r < d.rows; ++r)
+          for (int64_t k = 0; k < d.k; ++k) {
+            double s = 0;
+            for (int64_t m = 0; m < d.m; ++m)
+              s += static_cast<double>(pg[r * d.m + m]) * w[m * d.k + k];
+            sdk::Data<T>(gx)[r * d.k + k] = static_cast<T>(s);
+          }
+      if (gw != nullptr)
+        for (int64_t m = 0; m < d.m; ++m)
+          for (int64_t k = 0; k < d.k; ++k) {
+            double s = 0;
+            for (int64_t r = 0; r < d.rows; ++r)
+              s += static_cast<double>(pg[r * d.m + m]) * x[r * d.k + k];
+            sdk::Data<T>(gw)[m * d.k + k] = static_cast<T>(s);
+          }
+      if (gbias != nullptr)
+        for (int64_t m = 0; m < d.m; ++m) {
+          double s = 0;
+          for (int64_t r = 0; r < d.rows; ++r) s += pg[r * d.m + m];
+          sdk::Data<T>(gbias)[m] = static_cast<T>(s);
+        }
+    });
+  }
+};
+
 }  // namespace
 
-void RegisterMatmul(sdk::Registry& registry) { registry.Add<Matmul>(); }
+void RegisterMatmul(sdk::Registry& registry) {
+  registry.Add<Matmul>();
+  registry.Add<Linear>();
+}
 
 }  // namespace llmsys::reference

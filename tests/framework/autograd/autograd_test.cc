@@ -12,6 +12,7 @@
 #include "framework/autograd/views.h"
 #include "framework/runtime/dispatch.h"
 #include "framework/runtime/registry.h"
+#include "framework/tensor/host_math.h"
 
 namespace llmsys::autograd {
 namespace {
@@ -77,6 +78,29 @@ TEST_F(AutogradTest, GradientsAccumulateAcrossBackwardAndWithinAGraph) {
   Var again = Sum(Call("mul", {w, w}));
   ASSERT_TRUE(Backward(again).ok());  // accumulates: 4w
   EXPECT_EQ(w->grad.ToDoubles(), (std::vector<double>{6, -8}));
+}
+
+// add's inputs of the output's shape (and sub's first) take the output's
+// gradient itself; the leaves still own separate gradients, and a
+// broadcast input still gets its sum from the implementation.
+TEST_F(AutogradTest, AddAndSubPassTheGradientOnWithoutSharingLeafGradients) {
+  Var a = Leaf({2, 2}, {1, 2, 3, 4});
+  Var b = Leaf({2, 2}, {5, 6, 7, 8});
+  Var row = Leaf({2}, {1, 1});
+  // loss = sum((a + b) * 3 - row) + sum(a + a)
+  Var ab = Call("add", {a, b});
+  Var three = Leaf({}, {3}, /*grad=*/false);
+  Var loss = Call("add", {Sum(Call("sub", {Call("mul", {ab, three}), row})),
+                          Sum(Call("add", {a, a}))});
+  ASSERT_TRUE(Backward(loss).ok());
+  EXPECT_EQ(a->grad.ToDoubles(), (std::vector<double>{5, 5, 5, 5}));
+  EXPECT_EQ(b->grad.ToDoubles(), (std::vector<double>{3, 3, 3, 3}));
+  EXPECT_EQ(row->grad.ToDoubles(), (std::vector<double>{-2, -2}));
+  EXPECT_NE(a->grad.data(), b->grad.data());
+  // Each leaf's gradient is its own: changing one leaves the other.
+  ASSERT_TRUE(tensor::AddInto(a->grad, b->grad).ok());
+  EXPECT_EQ(a->grad.ToDoubles(), (std::vector<double>{8, 8, 8, 8}));
+  EXPECT_EQ(b->grad.ToDoubles(), (std::vector<double>{3, 3, 3, 3}));
 }
 
 TEST_F(AutogradTest, NoGradAndDetachRecordNothing) {
@@ -166,11 +190,15 @@ TEST_F(AutogradTest, AuxOutputsAndIntegerOutputsNeedNoGradient) {
 TEST_F(AutogradTest, AnImplementationWithoutBackwardFailsAtBackward) {
   OpDispatcher ops(&Registry(), tensor::kCpu);
   ASSERT_TRUE(ops.Configure({{"add", "wrong"}}).ok());
-  Var w = MakeLeaf(*Tensor::FromDoubles({2}, {1, 2}, tensor::kF32), true);
-  absl::StatusOr<std::vector<Var>> y = ops.Call("add", {w, w});
+  // A broadcast input: its gradient is a sum the implementation must make
+  // (an input of the output's shape takes the output's gradient as is).
+  Var w = MakeLeaf(*Tensor::FromDoubles({1}, {2}, tensor::kF32), true);
+  Var x =
+      MakeLeaf(*Tensor::FromDoubles({2, 2}, {1, 2, 3, 4}, tensor::kF32), true);
+  absl::StatusOr<std::vector<Var>> y = ops.Call("add", {x, w});
   ASSERT_TRUE(y.ok()) << y.status();
-  absl::Status s =
-      Backward((*y)[0], *Tensor::FromDoubles({2}, {1, 1}, tensor::kF32));
+  absl::Status s = Backward(
+      (*y)[0], *Tensor::FromDoubles({2, 2}, {1, 1, 1, 1}, tensor::kF32));
   EXPECT_TRUE(absl::IsUnimplemented(s)) << s;
   EXPECT_NE(s.message().find("add.wrong has no backward"), std::string::npos)
       << s;
