@@ -144,6 +144,29 @@ absl::Status Backward(const Var& root, const Tensor& grad,
     buffers.erase(n);
     bool any = false;
     for (const Tensor& g : grads) any = any || g.defined();
+    // A one-input node may add straight into its input's buffer.
+    if (any && n->inputs.size() == 1 && n->inputs[0] && n->inputs[0]->grad_fn) {
+      const Var& in = n->inputs[0];
+      Node* next = in->grad_fn.get();
+      std::vector<Tensor>& buf = buffers[next];
+      buf.resize(next->num_outputs);
+      absl::StatusOr<bool> added =
+          n->AccumulateInputGrad(grads, buf[in->output_index]);
+      if (!added.ok())
+        return absl::Status(
+            added.status().code(),
+            absl::StrCat("backward of ", n->name(), ": ",
+                         std::string(added.status().message())));
+      if (*added) {
+        if (!options.retain_graph) {
+          n->Release();
+          n->released = true;
+        }
+        keep[next] = in->grad_fn;
+        if (--pending[next] == 0) ready.push_back(next);
+        continue;
+      }
+    }
     absl::StatusOr<std::vector<Tensor>> in_grads =
         any ? n->Apply(grads) : std::vector<Tensor>();
     if (!in_grads.ok())

@@ -62,6 +62,18 @@ class Node {
   // where inputs()[i] is null or gets none.
   virtual absl::StatusOr<std::vector<Tensor>> Apply(
       const std::vector<Tensor>& grad_outputs) = 0;
+  // For a node with one input: adds the input's gradient for
+  // `grad_outputs` straight into `buffer`, the gradient summed for that
+  // input so far (undefined: none yet; it may be replaced, never written
+  // when others hold it), and returns true; or returns false, and Backward
+  // calls Apply. A slice adds into its part only, instead of a whole
+  // tensor of zeros around it.
+  virtual absl::StatusOr<bool> AccumulateInputGrad(
+      const std::vector<Tensor>& grad_outputs, Tensor& buffer) {
+    (void)grad_outputs;
+    (void)buffer;
+    return false;
+  }
   // Frees the saved tensors (after backward, unless retained).
   virtual void Release() {}
 

@@ -22,6 +22,29 @@ class ViewNode : public Node {
 
   std::string name() const override { return "view." + ViewKindName(kind_); }
 
+  // A slice adds its gradient into its part of the input's buffer: one
+  // buffer of zeros for all the slices of a tensor (q, k and v of a fused
+  // projection) instead of one each, summed after.
+  absl::StatusOr<bool> AccumulateInputGrad(
+      const std::vector<Tensor>& grad_outputs, Tensor& buffer) override {
+    const Tensor& g = grad_outputs[0];
+    if (kind_ != ViewKind::kSlice || !g.defined() ||
+        g.device().device_type != kDLCPU)
+      return false;
+    const bool fresh = !buffer.defined();
+    if (fresh) {
+      LLMSYS_ASSIGN_OR_RETURN(
+          buffer, Tensor::Zeros(input_shape_, g.dtype(), g.device()));
+    } else if (!buffer.sole_owner() || !buffer.is_contiguous() ||
+               buffer.dtype() != g.dtype()) {
+      return false;  // not ours to write: the ordinary path
+    }
+    LLMSYS_ASSIGN_OR_RETURN(
+        Tensor part, buffer.Slice(ints_[0], ints_[1], ints_[2], ints_[3]));
+    LLMSYS_RETURN_IF_ERROR(fresh ? part.CopyFrom(g) : tensor::AddInto(part, g));
+    return true;
+  }
+
   absl::StatusOr<std::vector<Tensor>> Apply(
       const std::vector<Tensor>& grad_outputs) override {
     const Tensor& g = grad_outputs[0];

@@ -22,6 +22,34 @@ absl::Status CheckHostFloat(const Tensor& t, const char* what) {
 
 }  // namespace
 
+namespace {
+
+// d += s over strided views of one shape: row by row over the last dim
+// when both rows are compact (a slice of a wider tensor), else per element.
+template <class T>
+absl::Status AddStrided(T* d, const Tensor& dst, const T* s,
+                        const Tensor& src) {
+  const Shape& shape = dst.shape();
+  if (!shape.empty() && dst.strides().back() == 1 &&
+      src.strides().back() == 1) {
+    const Shape outer(shape.begin(), shape.end() - 1);
+    const Shape d_outer(dst.strides().begin(), dst.strides().end() - 1);
+    const Shape s_outer(src.strides().begin(), src.strides().end() - 1);
+    const int64_t n = shape.back();
+    ForEachIndex(outer, {&d_outer, &s_outer}, [&](const int64_t* o) {
+      T* dr = d + o[0];
+      const T* sr = s + o[1];
+      for (int64_t i = 0; i < n; ++i) dr[i] += sr[i];
+    });
+    return absl::OkStatus();
+  }
+  ForEachIndex(shape, {&dst.strides(), &src.strides()},
+               [&](const int64_t* o) { d[o[0]] += s[o[1]]; });
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status AddInto(Tensor& dst, const Tensor& src) {
   LLMSYS_RETURN_IF_ERROR(CheckHostFloat(dst, "AddInto"));
   LLMSYS_RETURN_IF_ERROR(CheckHostFloat(src, "AddInto"));
@@ -44,20 +72,10 @@ absl::Status AddInto(Tensor& dst, const Tensor& src) {
       return absl::OkStatus();
     }
   }
-  if (dst.dtype() == kF64 && src.dtype() == kF64) {
-    double* d = dst.data_as<double>();
-    const double* s = src.data_as<double>();
-    ForEachIndex(dst.shape(), {&dst.strides(), &src.strides()},
-                 [&](const int64_t* o) { d[o[0]] += s[o[1]]; });
-    return absl::OkStatus();
-  }
-  if (dst.dtype() == kF32 && src.dtype() == kF32) {
-    float* d = dst.data_as<float>();
-    const float* s = src.data_as<float>();
-    ForEachIndex(dst.shape(), {&dst.strides(), &src.strides()},
-                 [&](const int64_t* o) { d[o[0]] += s[o[1]]; });
-    return absl::OkStatus();
-  }
+  if (dst.dtype() == kF64 && src.dtype() == kF64)
+    return AddStrided(dst.data_as<double>(), dst, src.data_as<double>(), src);
+  if (dst.dtype() == kF32 && src.dtype() == kF32)
+    return AddStrided(dst.data_as<float>(), dst, src.data_as<float>(), src);
   // Mixed or 16-bit: through double.
   std::vector<double> a = dst.ToDoubles(), b = src.ToDoubles();
   for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];

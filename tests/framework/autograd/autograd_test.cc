@@ -176,6 +176,28 @@ TEST_F(AutogradTest, GradientsFlowThroughViews) {
   EXPECT_FALSE(bad.ok());
 }
 
+// Slices of one computed tensor add their gradients into one buffer (the
+// q, k, v of a fused projection): overlapping, strided, and beside a use
+// of the whole tensor, the sums are exact.
+TEST_F(AutogradTest, SlicesOfOneTensorSumTheirGradientsInOneBuffer) {
+  Var w = Leaf({2, 6}, {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, -0.1, -0.2, -0.3, -0.4,
+                        -0.5, -0.6});
+  Var y = Call("exp", {w});
+  auto weighted = [&](Var v, double k) {
+    return Sum(Call("mul", {v, Leaf({}, {k}, false)}));
+  };
+  Var a = *ApplyView(ViewKind::kSlice, y, {1, 0, 2, 1});   // cols 0, 1
+  Var b = *ApplyView(ViewKind::kSlice, y, {1, 2, 4, 1});   // cols 2, 3
+  Var ov = *ApplyView(ViewKind::kSlice, y, {1, 1, 5, 2});  // cols 1, 3
+  Var loss = Call("add", {Call("add", {weighted(a, 1), weighted(b, 2)}),
+                          Call("add", {weighted(ov, 3), weighted(y, 10)})});
+  ASSERT_TRUE(Backward(loss).ok());
+  const double coef[6] = {11, 14, 12, 15, 10, 10};
+  const std::vector<double> wv = w->data.ToDoubles(), g = w->grad.ToDoubles();
+  for (int i = 0; i < 12; ++i)
+    EXPECT_NEAR(g[i], std::exp(wv[i]) * coef[i % 6], 1e-12) << i;
+}
+
 TEST_F(AutogradTest, AuxOutputsAndIntegerOutputsNeedNoGradient) {
   Var x = Leaf({2, 4}, {1, 2, 3, 4, 5, 6, 7, 9});
   absl::StatusOr<std::vector<Var>> ln =
