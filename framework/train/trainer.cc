@@ -1,7 +1,6 @@
 #include "framework/train/trainer.h"
 
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -22,6 +21,7 @@
 #include "framework/config/experiment.h"
 #include "framework/core/files.h"
 #include "framework/core/logging.h"
+#include "framework/core/process_memory.h"
 #include "framework/core/provenance.h"
 #include "framework/core/status_macros.h"
 #include "framework/core/version.h"
@@ -53,20 +53,6 @@ constexpr int kCheckpointFormatVersion = 1;
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
-// The resident memory's high-water mark: Linux's VmHWM, which `llmsys
-// compare` resets before each variant it runs in this process (ru_maxrss
-// cannot be reset); getrusage where there is no /proc.
-int64_t PeakMemoryBytes() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmHWM:", 0) == 0)
-      return std::strtoll(line.c_str() + 6, nullptr, 10) * 1024;  // kB
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
 }
 
 std::string Duration(double seconds) {
@@ -1394,7 +1380,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                   {"wall_seconds", wall},
                   {"train_seconds", state.elapsed + Seconds(loop_start)},
                   {"tokens_per_second", result.tokens_per_second},
-                  {"peak_memory_bytes", PeakMemoryBytes()},
+                  {"peak_memory_bytes", core::PeakResidentBytes()},
                   {"seed", seed},
                   {"threads", e.Int("train", "threads")},
                   {"llmsys_version", kHostVersion},

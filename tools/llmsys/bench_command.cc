@@ -5,7 +5,6 @@
 #include "tools/llmsys/bench_command.h"
 
 #include <dlfcn.h>
-#include <malloc.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -27,6 +26,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "framework/core/process_memory.h"
 #include "framework/core/suggest.h"
 #include "framework/runtime/operator_call.h"
 #include "framework/runtime/registry.h"
@@ -669,24 +669,6 @@ int BenchTrain(const std::vector<std::string>& args) {
 
 // ---- bench attention ----
 
-// A "Key:   123 kB" line of /proc/self/status, in bytes; -1 if absent.
-int64_t StatusBytes(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key + ":", 0) == 0)
-      return std::atoll(line.c_str() + key.size() + 1) * 1024;
-  return -1;
-}
-
-// Resets the process's peak RSS (VmHWM) to its current RSS (Linux >= 4.0).
-bool ResetPeakRss() {
-  std::ofstream f("/proc/self/clear_refs");
-  f << "5";
-  f.flush();
-  return f.good();
-}
-
 Tensor RandomTensorOf(const tensor::Shape& shape, uint64_t seed) {
   Tensor t = *Tensor::Empty(shape, tensor::kF32);
   std::mt19937_64 gen(seed);
@@ -706,16 +688,6 @@ struct AttentionRow {
   int64_t peak_tensors = 0;  // bytes of host tensors above those before
 };
 
-// MemAvailable from /proc/meminfo, in bytes; 0 if unknown.
-int64_t AvailableMemory() {
-  std::ifstream in("/proc/meminfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("MemAvailable:", 0) == 0)
-      return std::atoll(line.c_str() + 13) * 1024;
-  return 0;
-}
-
 int BenchAttention(const std::vector<std::string>& args) {
   std::string n_list = "256,1024,4096", impl_list = "materialized,blas,flash";
   int64_t b = 8, h = 8, d = 64;
@@ -723,7 +695,7 @@ int BenchAttention(const std::vector<std::string>& args) {
   int threads = std::max(1u, std::thread::hardware_concurrency());
   int reps = 1;
   double max_naive_s = 30;
-  double max_gib = 0.75 * double(AvailableMemory()) / (1 << 30);
+  double max_gib = 0.75 * double(core::AvailableMemoryBytes()) / (1 << 30);
   std::vector<std::string> plugin_dirs;
   po::options_description desc(
       "usage: llmsys bench attention [--n 256,1024,4096] [--b 8] [--h 8] "
@@ -813,7 +785,8 @@ int BenchAttention(const std::vector<std::string>& args) {
   runtime::CallOptions options;
   options.num_threads = threads;
   options.rng = {1, 0};
-  const bool rss_ok = ResetPeakRss() && StatusBytes("VmHWM") > 0;
+  const bool rss_ok =
+      core::ResetPeakResident() && core::PeakResidentBytes() > 0;
   // One forward + backward; fills seconds and the memory columns.
   auto run = [&](const std::string& name, const std::vector<Tensor>& in,
                  const Tensor& grad, AttentionRow* row) -> absl::Status {
@@ -830,11 +803,10 @@ int BenchAttention(const std::vector<std::string>& args) {
                       t.defined() ? t.dtype() : tensor::kF32});
       needs.push_back(t.defined());
     }
-    malloc_trim(0);
+    if (rss_ok) core::ResetPeakResident();  // trims the heap too
     tensor::ResetPeakHostTensorMemory();
     const int64_t tensors0 = tensor::HostTensorMemory().current;
-    const int64_t rss0 = StatusBytes("VmRSS");
-    if (rss_ok) ResetPeakRss();
+    const int64_t rss0 = core::ProcKilobytesLine("/proc/self/status", "VmRSS");
     const auto t0 = std::chrono::steady_clock::now();
     {
       absl::StatusOr<std::vector<Tensor>> out =
@@ -851,7 +823,7 @@ int BenchAttention(const std::vector<std::string>& args) {
             .count();
     row->seconds = row->seconds == 0 ? secs : std::min(row->seconds, secs);
     if (rss_ok)
-      row->peak_rss = std::max(row->peak_rss, StatusBytes("VmHWM") - rss0);
+      row->peak_rss = std::max(row->peak_rss, core::PeakResidentBytes() - rss0);
     row->peak_tensors =
         std::max(row->peak_tensors, tensor::HostTensorMemory().peak - tensors0);
     return absl::OkStatus();

@@ -1,10 +1,7 @@
 #include "tools/llmsys/compare_command.h"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 
@@ -13,6 +10,7 @@
 #include "absl/strings/str_replace.h"
 #include "framework/config/experiment.h"
 #include "framework/core/logging.h"
+#include "framework/core/process_memory.h"
 #include "framework/core/suggest.h"
 #include "framework/report/comparison.h"
 #include "framework/report/variants.h"
@@ -31,15 +29,6 @@ namespace fs = std::filesystem;
 std::string TomlQuote(const std::string& s) {
   return absl::StrCat(
       "\"", absl::StrReplaceAll(s, {{"\\", "\\\\"}, {"\"", "\\\""}}), "\"");
-}
-
-// The next run's peak memory starts from what is in use now: freed memory
-// goes back to the system and Linux's high-water mark (VmHWM, which
-// summary.json reports) is reset. Elsewhere it does nothing, and each peak
-// is the process's so far.
-void ResetPeakMemory() {
-  malloc_trim(0);
-  std::ofstream("/proc/self/clear_refs") << "5";
 }
 
 // A registry with the built-in plugins and --plugin-dir folders loaded, and
@@ -260,7 +249,7 @@ int CompareCommand(const std::vector<std::string>& args) {
       options.plugin_dirs = plugin_dirs;
       options.overwrite = overwrite;
       if (no_bar) options.progress_bar = false;
-      ResetPeakMemory();
+      core::ResetPeakResident();
       absl::StatusOr<train::RunResult> r = train::RunExperiment(options);
       if (!r.ok()) {
         failed = true;

@@ -172,15 +172,11 @@ class Linear : public sdk::Operator {
   void Backward(const llmsys_op_call_t& call, const DLTensor* const*,
                 const DLTensor* const* grad_outputs, uint32_t,
                 DLTensor* const* grad_inputs) override {
-    DLTensor* gx = grad_inputs[0];
-    DLTensor* gw = grad_inputs[1];
-    DLTensor* gbias = call.num_inputs > 2 ? grad_inputs[2] : nullptr;
-    const DLTensor* g = grad_outputs[0];
-    if (g == nullptr) {
-      for (DLTensor* t : {gx, gw, gbias})
-        if (t != nullptr) Zero(t);
-      return;
-    }
+    const reference::LinearGrads grads =
+        reference::LinearGradsOf(call, grad_outputs, grad_inputs);
+    if (grads.g == nullptr) return;
+    DLTensor *gx = grads.x, *gw = grads.weight, *gbias = grads.bias;
+    const DLTensor* g = grads.g;
     const reference::LinearDims d = reference::LinearDimsOf(call);
     UseThreads(call);
     ForFloat(g->dtype, [&]<class T>(T) {

@@ -354,6 +354,27 @@ inline LinearDims LinearDimsOf(const llmsys_op_call_t& call) {
   return d;
 }
 
+// What a linear backward writes: the gradients asked for (null where not)
+// and the incoming one. Without an incoming gradient `g` is null and every
+// gradient asked for has been set to zero here.
+struct LinearGrads {
+  DLTensor *x, *weight, *bias;
+  const DLTensor* g;
+};
+inline LinearGrads LinearGradsOf(const llmsys_op_call_t& call,
+                                 const DLTensor* const* grad_outputs,
+                                 DLTensor* const* grad_inputs) {
+  LinearGrads r{grad_inputs[0], grad_inputs[1],
+                call.num_inputs > 2 ? grad_inputs[2] : nullptr,
+                grad_outputs[0]};
+  if (r.g == nullptr)
+    for (DLTensor* t : {r.x, r.weight, r.bias})
+      if (t != nullptr)
+        std::fill_n(static_cast<char*>(llmsys_tensor_data(t)),
+                    llmsys_tensor_numel(t) * (t->dtype.bits / 8), char{0});
+  return r;
+}
+
 inline std::vector<llmsys_tensor_spec_t> LinearOutputs(
     const llmsys_op_call_t& call) {
   return {SpecOf(call, call.inputs[0]->dtype, LinearDimsOf(call).out)};
