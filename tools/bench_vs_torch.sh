@@ -17,16 +17,23 @@ cd "$(dirname "$0")/.."
 build=build
 if [[ $# -gt 0 && $1 != --* ]]; then build=$1; shift; fi
 steps=20 warmup=3 threads=$(nproc) rounds=3
+usage="--steps N, --warmup W, --threads T, --rounds R"
 while [[ $# -gt 0 ]]; do
   case $1 in
-    --steps) steps=$2; shift 2 ;;
-    --warmup) warmup=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
-    --rounds) rounds=$2; shift 2 ;;
-    *) echo "error: unknown option '$1' (--steps N, --warmup W, --threads T, --rounds R)" >&2
+    --steps|--warmup|--threads|--rounds)
+      [[ $# -ge 2 && $2 =~ ^[0-9]+$ ]] ||
+        { echo "error: $1 needs a whole number, got '${2-}' ($usage)" >&2; exit 2; }
+      case $1 in
+        --steps) steps=$2 ;; --warmup) warmup=$2 ;;
+        --threads) threads=$2 ;; --rounds) rounds=$2 ;;
+      esac
+      shift 2 ;;
+    *) echo "error: unknown option '$1' ($usage)" >&2
        exit 2 ;;
   esac
 done
+(( steps > 0 && rounds > 0 && threads > 0 )) ||
+  { echo "error: --steps, --rounds and --threads must be at least 1" >&2; exit 2; }
 llmsys=$build/bin/llmsys
 [[ -x $llmsys ]] || { echo "error: $llmsys not found: build first, or pass BUILD_DIR" >&2; exit 2; }
 /usr/bin/python3 -c 'import torch' 2>/dev/null ||
