@@ -35,6 +35,13 @@ absl::Status AccumulateLeaf(VarImpl& leaf, Tensor g) {
   return tensor::AddInto(leaf.grad, g);
 }
 
+// `status` from the backward of `n`, its message prefixed with the node.
+absl::Status InBackwardOf(const Node& n, const absl::Status& status) {
+  return absl::Status(status.code(),
+                      absl::StrCat("backward of ", n.name(), ": ",
+                                   std::string(status.message())));
+}
+
 std::string VarName(const VarImpl& v) {
   return v.name.empty() ? v.data.Describe() : "'" + v.name + "'";
 }
@@ -144,36 +151,21 @@ absl::Status Backward(const Var& root, const Tensor& grad,
     buffers.erase(n);
     bool any = false;
     for (const Tensor& g : grads) any = any || g.defined();
-    // A one-input node may add straight into its input's buffer.
+    // A one-input node may add straight into its input's buffer (a slice);
+    // otherwise Apply returns one gradient per input.
+    bool added = false;
     if (any && n->inputs.size() == 1 && n->inputs[0] && n->inputs[0]->grad_fn) {
       const Var& in = n->inputs[0];
-      Node* next = in->grad_fn.get();
-      std::vector<Tensor>& buf = buffers[next];
-      buf.resize(next->num_outputs);
-      absl::StatusOr<bool> added =
+      std::vector<Tensor>& buf = buffers[in->grad_fn.get()];
+      buf.resize(in->grad_fn->num_outputs);
+      absl::StatusOr<bool> r =
           n->AccumulateInputGrad(grads, buf[in->output_index]);
-      if (!added.ok())
-        return absl::Status(
-            added.status().code(),
-            absl::StrCat("backward of ", n->name(), ": ",
-                         std::string(added.status().message())));
-      if (*added) {
-        if (!options.retain_graph) {
-          n->Release();
-          n->released = true;
-        }
-        keep[next] = in->grad_fn;
-        if (--pending[next] == 0) ready.push_back(next);
-        continue;
-      }
+      if (!r.ok()) return InBackwardOf(*n, r.status());
+      added = *r;
     }
     absl::StatusOr<std::vector<Tensor>> in_grads =
-        any ? n->Apply(grads) : std::vector<Tensor>();
-    if (!in_grads.ok())
-      return absl::Status(
-          in_grads.status().code(),
-          absl::StrCat("backward of ", n->name(), ": ",
-                       std::string(in_grads.status().message())));
+        any && !added ? n->Apply(grads) : std::vector<Tensor>();
+    if (!in_grads.ok()) return InBackwardOf(*n, in_grads.status());
     if (!options.retain_graph) {
       n->Release();
       n->released = true;
