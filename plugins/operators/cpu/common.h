@@ -56,14 +56,8 @@ using reference::Shape;
 using reference::ShapeOf;
 using reference::SpecOf;
 using reference::Str;
+using reference::Zero;
 using sdk::Fail;
-
-// Sets every element of a float tensor to zero.
-inline void Zero(DLTensor* t) {
-  const size_t bytes = static_cast<size_t>(llmsys_tensor_numel(t)) *
-                       (IsF32(t->dtype) ? sizeof(float) : sizeof(double));
-  if (bytes > 0) std::memset(llmsys_tensor_data(t), 0, bytes);
-}
 
 // ---- threads (the host's pool, sdk::ParallelFor) ----
 

@@ -185,6 +185,14 @@ void ForFloat(DLDataType dtype, F&& f) {
   }
 }
 
+// Sets every element of a float tensor to zero.
+inline void Zero(DLTensor* t) {
+  ForFloat(t->dtype, [&]<class T>(T) {
+    T* p = sdk::Data<T>(t);
+    for (int64_t k = 0; k < llmsys_tensor_numel(t); ++k) p[k] = T(0);
+  });
+}
+
 // A spec for an output of `dtype` and `shape`.
 inline llmsys_tensor_spec_t SpecOf(const llmsys_op_call_t& call,
                                    DLDataType dtype, const Shape& shape) {
@@ -369,9 +377,7 @@ inline LinearGrads LinearGradsOf(const llmsys_op_call_t& call,
                 grad_outputs[0]};
   if (r.g == nullptr)
     for (DLTensor* t : {r.x, r.weight, r.bias})
-      if (t != nullptr)
-        std::fill_n(static_cast<char*>(llmsys_tensor_data(t)),
-                    llmsys_tensor_numel(t) * (t->dtype.bits / 8), char{0});
+      if (t != nullptr) Zero(t);
   return r;
 }
 

@@ -14,41 +14,65 @@ struct AddFn {
   static constexpr const char* kOp = "add";
   static constexpr uint32_t kFlags = 0;  // backward needs only the shapes
   template <class T>
-  static T F(T a, T b) { return a + b; }
+  static T F(T a, T b) {
+    return a + b;
+  }
   template <class T>
-  static T DA(T, T) { return T(1); }
+  static T DA(T, T) {
+    return T(1);
+  }
   template <class T>
-  static T DB(T, T) { return T(1); }
+  static T DB(T, T) {
+    return T(1);
+  }
 };
 struct SubFn {
   static constexpr const char* kOp = "sub";
   static constexpr uint32_t kFlags = 0;
   template <class T>
-  static T F(T a, T b) { return a - b; }
+  static T F(T a, T b) {
+    return a - b;
+  }
   template <class T>
-  static T DA(T, T) { return T(1); }
+  static T DA(T, T) {
+    return T(1);
+  }
   template <class T>
-  static T DB(T, T) { return T(-1); }
+  static T DB(T, T) {
+    return T(-1);
+  }
 };
 struct MulFn {
   static constexpr const char* kOp = "mul";
   static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
   template <class T>
-  static T F(T a, T b) { return a * b; }
+  static T F(T a, T b) {
+    return a * b;
+  }
   template <class T>
-  static T DA(T, T b) { return b; }
+  static T DA(T, T b) {
+    return b;
+  }
   template <class T>
-  static T DB(T a, T) { return a; }
+  static T DB(T a, T) {
+    return a;
+  }
 };
 struct DivFn {
   static constexpr const char* kOp = "div";
   static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
   template <class T>
-  static T F(T a, T b) { return a / b; }
+  static T F(T a, T b) {
+    return a / b;
+  }
   template <class T>
-  static T DA(T, T b) { return T(1) / b; }
+  static T DA(T, T b) {
+    return T(1) / b;
+  }
   template <class T>
-  static T DB(T a, T b) { return -a / (b * b); }
+  static T DB(T a, T b) {
+    return -a / (b * b);
+  }
 };
 
 template <class Fn>
@@ -129,25 +153,37 @@ struct NegFn {
   static constexpr const char* kOp = "neg";
   static constexpr uint32_t kFlags = 0;
   template <class T>
-  static T F(T x, const sdk::Params&) { return -x; }
+  static T F(T x, const sdk::Params&) {
+    return -x;
+  }
   template <class T>
-  static T D(T, const sdk::Params&) { return T(-1); }
+  static T D(T, const sdk::Params&) {
+    return T(-1);
+  }
 };
 struct ExpFn {
   static constexpr const char* kOp = "exp";
   static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
   template <class T>
-  static T F(T x, const sdk::Params&) { return std::exp(x); }
+  static T F(T x, const sdk::Params&) {
+    return std::exp(x);
+  }
   template <class T>
-  static T D(T x, const sdk::Params&) { return std::exp(x); }
+  static T D(T x, const sdk::Params&) {
+    return std::exp(x);
+  }
 };
 struct LogFn {
   static constexpr const char* kOp = "log";
   static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
   template <class T>
-  static T F(T x, const sdk::Params&) { return std::log(x); }
+  static T F(T x, const sdk::Params&) {
+    return std::log(x);
+  }
   template <class T>
-  static T D(T x, const sdk::Params&) { return T(1) / x; }
+  static T D(T x, const sdk::Params&) {
+    return T(1) / x;
+  }
 };
 struct PowFn {
   static constexpr const char* kOp = "pow";
@@ -167,15 +203,21 @@ struct SqrtFn {
   static constexpr const char* kOp = "sqrt";
   static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
   template <class T>
-  static T F(T x, const sdk::Params&) { return std::sqrt(x); }
+  static T F(T x, const sdk::Params&) {
+    return std::sqrt(x);
+  }
   template <class T>
-  static T D(T x, const sdk::Params&) { return T(0.5) / std::sqrt(x); }
+  static T D(T x, const sdk::Params&) {
+    return T(0.5) / std::sqrt(x);
+  }
 };
 struct TanhFn {
   static constexpr const char* kOp = "tanh";
   static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
   template <class T>
-  static T F(T x, const sdk::Params&) { return std::tanh(x); }
+  static T F(T x, const sdk::Params&) {
+    return std::tanh(x);
+  }
   template <class T>
   static T D(T x, const sdk::Params&) {
     const T t = std::tanh(x);
@@ -186,7 +228,9 @@ struct SigmoidFn {
   static constexpr const char* kOp = "sigmoid";
   static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
   template <class T>
-  static T F(T x, const sdk::Params&) { return T(1) / (T(1) + std::exp(-x)); }
+  static T F(T x, const sdk::Params&) {
+    return T(1) / (T(1) + std::exp(-x));
+  }
   template <class T>
   static T D(T x, const sdk::Params& p) {
     const T s = F(x, p);
@@ -197,9 +241,13 @@ struct ReluFn {
   static constexpr const char* kOp = "relu";
   static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
   template <class T>
-  static T F(T x, const sdk::Params&) { return x > T(0) ? x : T(0); }
+  static T F(T x, const sdk::Params&) {
+    return x > T(0) ? x : T(0);
+  }
   template <class T>
-  static T D(T x, const sdk::Params&) { return x > T(0) ? T(1) : T(0); }
+  static T D(T x, const sdk::Params&) {
+    return x > T(0) ? T(1) : T(0);
+  }
 };
 // GELU. approximate 'none': x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)).
 // approximate 'tanh': 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
@@ -225,9 +273,8 @@ struct GeluFn {
     if (Tanh(p)) {
       const T k = std::sqrt(T(2) / T(M_PI));
       const T t = std::tanh(k * (x + T(0.044715) * x * x * x));
-      return T(0.5) * (T(1) + t) +
-             T(0.5) * x * (T(1) - t * t) * k *
-                 (T(1) + T(3) * T(0.044715) * x * x);
+      return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * k *
+                                       (T(1) + T(3) * T(0.044715) * x * x);
     }
     const T cdf = T(0.5) * (T(1) + std::erf(x / std::sqrt(T(2))));
     const T pdf = std::exp(T(-0.5) * x * x) / std::sqrt(T(2) * T(M_PI));
@@ -240,11 +287,11 @@ class Unary : public sdk::Operator {
  public:
   static constexpr bool kHasBackward = true;
   static sdk::Info Describe() {
-    return {.id = std::string(Fn::kOp) + ".reference",
-            .description = std::string("reference ") + Fn::kOp +
-                           " (plain loop)",
-            .op = Fn::kOp,
-            .op_flags = Fn::kFlags};
+    return {
+        .id = std::string(Fn::kOp) + ".reference",
+        .description = std::string("reference ") + Fn::kOp + " (plain loop)",
+        .op = Fn::kOp,
+        .op_flags = Fn::kFlags};
   }
   explicit Unary(const sdk::Params&) {}
 

@@ -27,14 +27,6 @@ void AddAt(double* acc, bool transposed, int64_t rows, int64_t cols,
     acc[row * cols + col] += v;
 }
 
-// Sets every element of a float tensor to zero.
-void Zero(DLTensor* t) {
-  ForFloat(t->dtype, [&]<class T>(T) {
-    T* p = sdk::Data<T>(t);
-    for (int64_t k = 0; k < llmsys_tensor_numel(t); ++k) p[k] = T(0);
-  });
-}
-
 class Matmul : public sdk::Operator {
  public:
   static constexpr bool kHasBackward = true;

@@ -63,14 +63,6 @@ std::vector<int64_t> OutIndex(const Shape& x,
   return BroadcastIndex(KeptShape(x, reduced), x);
 }
 
-// Sets every element of a float tensor to zero.
-void Zero(DLTensor* t) {
-  ForFloat(t->dtype, [&]<class T>(T) {
-    T* p = sdk::Data<T>(t);
-    for (int64_t k = 0; k < llmsys_tensor_numel(t); ++k) p[k] = T(0);
-  });
-}
-
 // ---- sum and mean: out = sum (or mean) of x over the reduced dims ----
 
 struct SumFn {

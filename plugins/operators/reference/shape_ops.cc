@@ -44,14 +44,6 @@ std::string Position(const Shape& shape, int64_t k) {
   return Str(pos);
 }
 
-// Sets every element of a float tensor to zero.
-void Zero(DLTensor* t) {
-  ForFloat(t->dtype, [&]<class T>(T) {
-    T* p = sdk::Data<T>(t);
-    for (int64_t k = 0; k < llmsys_tensor_numel(t); ++k) p[k] = T(0);
-  });
-}
-
 // Writes the double accumulator `acc` into a float tensor of its size.
 void Store(const std::vector<double>& acc, DLTensor* t) {
   ForFloat(t->dtype, [&]<class T>(T) {
