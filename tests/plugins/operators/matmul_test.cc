@@ -151,4 +151,25 @@ TEST(ReferenceMatmul, BadBatchDimsRankAndDtypeAreRejected) {
 }
 
 }  // namespace
+TEST(ReferenceLinear, BadShapesAndDtypesNameTheInputs) {
+  auto linear = ReferenceOp("linear");
+  const Tensor x = RandomTensor({2, 3}, kF32, 1);
+  EXPECT_TRUE(
+      TryForward(*linear, {x, RandomTensor({4, 3}, kF32, 2), Tensor()}).ok());
+  ExpectInvalid(
+      TryForward(*linear, {x, RandomTensor({4, 5}, kF32, 2), Tensor()}),
+      {"linear", "weight (M, K)", "(2, 3)", "(4, 5)"});
+  ExpectInvalid(TryForward(*linear, {x, RandomTensor({3}, kF32, 2), Tensor()}),
+                {"linear", "weight (M, K)", "(3)"});
+  ExpectInvalid(TryForward(*linear, {x, RandomTensor({4, 3}, kF32, 2),
+                                     RandomTensor({3}, kF32, 3)}),
+                {"linear", "bias must be (4)", "bias float32 (3)"});
+  ExpectInvalid(TryForward(*linear, {x, RandomTensor({4, 3}, kF32, 2),
+                                     RandomTensor({4}, kF64, 3)}),
+                {"linear", "same dtype", "float32", "float64"});
+  ExpectInvalid(
+      TryForward(*linear, {x, RandomTensor({4, 3}, kF64, 2), Tensor()}),
+      {"linear", "same dtype", "float64"});
+}
+
 }  // namespace llmsys::plugins_test
