@@ -77,6 +77,54 @@ void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
               I(lda), b, I(ldb), beta, c, I(ldc));
 }
 
+namespace {
+
+// Gemm(call, ...): see common.h.
+template <class T>
+void SplitGemm(const llmsys_op_call_t& call, bool ta, bool tb, int64_t m,
+               int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+               const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  const int threads = sdk::Threads(call.ctx);
+  // Below ~4 MFLOP a second thread's wake-up is not worth it.
+  const bool split = threads > 1 && m * n * k >= (int64_t{1} << 21) &&
+                     std::max(m, n) >= 32 * threads;
+  if (!split) {
+    UseThreads(call);
+    return Gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+  UseBlasThreads(1);
+  const bool by_rows = m >= n;
+  const int64_t len = by_rows ? m : n;
+  // Block edges on multiples of 16 elements (one cache line of floats).
+  const int64_t units = (len + 15) / 16;
+  sdk::ParallelFor(call.ctx, threads, [&](int64_t part) {
+    const int64_t lo = std::min(len, units * part / threads * 16);
+    const int64_t hi = std::min(len, units * (part + 1) / threads * 16);
+    if (lo >= hi) return;
+    if (by_rows) {
+      const T* pa = ta ? a + lo : a + lo * lda;
+      Gemm(ta, tb, hi - lo, n, k, alpha, pa, lda, b, ldb, beta, c + lo * ldc,
+           ldc);
+    } else {
+      const T* pb = tb ? b + lo * ldb : b + lo;
+      Gemm(ta, tb, m, hi - lo, k, alpha, a, lda, pb, ldb, beta, c + lo, ldc);
+    }
+  });
+}
+
+}  // namespace
+
+void Gemm(const llmsys_op_call_t& call, bool ta, bool tb, int64_t m, int64_t n,
+          int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+          int64_t ldb, float beta, float* c, int64_t ldc) {
+  SplitGemm(call, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+void Gemm(const llmsys_op_call_t& call, bool ta, bool tb, int64_t m, int64_t n,
+          int64_t k, double alpha, const double* a, int64_t lda,
+          const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  SplitGemm(call, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 std::string BlasCore() {
   const char* core = openblas_get_corename();
   return core != nullptr ? core : "unknown";

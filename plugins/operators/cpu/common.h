@@ -137,6 +137,16 @@ void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
 void Gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha,
           const double* a, int64_t lda, const double* b, int64_t ldb,
           double beta, double* c, int64_t ldc);
+// The same on the call's threads: C's rows (or columns, when wider) split
+// into one block per thread, each a one-thread OpenBLAS GEMM on the host's
+// pool, so OpenBLAS's own threads stay asleep. Small products run as one
+// GEMM on OpenBLAS's threads.
+void Gemm(const llmsys_op_call_t& call, bool ta, bool tb, int64_t m, int64_t n,
+          int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+          int64_t ldb, float beta, float* c, int64_t ldc);
+void Gemm(const llmsys_op_call_t& call, bool ta, bool tb, int64_t m, int64_t n,
+          int64_t k, double alpha, const double* a, int64_t lda,
+          const double* b, int64_t ldb, double beta, double* c, int64_t ldc);
 
 // The BLAS core OpenBLAS chose ("SkylakeX", "Haswell", "Prescott", ...).
 std::string BlasCore();

@@ -1,7 +1,7 @@
 // matmul.blas: batched op(a) @ op(b) on OpenBLAS GEMMs. When b has no batch
 // of its own (a weight) and a is not transposed, the batch folds into the
 // rows: one GEMM forward, one per gradient (the weight's gradient sums over
-// the batch inside the GEMM's inner dim).
+// the batch inside the GEMM's inner dim), each split over the host's pool.
 //
 // linear.blas: x @ weight^T + bias as one GEMM whose output starts as the
 // bias rows (beta = 1), so the bias costs no pass of its own: OpenBLAS
@@ -65,7 +65,6 @@ class Matmul : public sdk::Operator {
     const DLTensor* a = call.inputs[0];
     const DLTensor* b = call.inputs[1];
     const Dims d = DimsOf(call, a, b);
-    UseThreads(call);
     // Row strides of the stored matrices.
     const int64_t lda = d.transpose_a ? d.n : d.k,
                   ldb = d.transpose_b ? d.k : d.m;
@@ -74,10 +73,11 @@ class Matmul : public sdk::Operator {
       const T* pb = sdk::Data<const T>(b);
       T* po = sdk::Data<T>(outputs[0]);
       if (d.fold) {
-        Gemm(false, d.transpose_b, Numel(d.batch) * d.n, d.m, d.k, T(1), pa,
-             lda, pb, ldb, T(0), po, d.m);
+        Gemm(call, false, d.transpose_b, Numel(d.batch) * d.n, d.m, d.k, T(1),
+             pa, lda, pb, ldb, T(0), po, d.m);
         return;
       }
+      UseThreads(call);
       reference::BatchedMatmulForward(d, pa, pb, po, BlasGemm<T>);
     });
   }
@@ -97,7 +97,6 @@ class Matmul : public sdk::Operator {
     const DLTensor* a = Arg(call, 0, "a");
     const DLTensor* b = Arg(call, 1, "b");
     const Dims d = DimsOf(call, a, b);
-    UseThreads(call);
     const int64_t ldb = d.transpose_b ? d.k : d.m;
     ForFloat(a->dtype, [&]<class T>(T) {
       const T* pa = sdk::Data<const T>(a);
@@ -107,19 +106,20 @@ class Matmul : public sdk::Operator {
         const int64_t rows = Numel(d.batch) * d.n;
         // ga (rows, K) = g (rows, M) @ op(b)^T
         if (ga != nullptr)
-          Gemm(false, !d.transpose_b, rows, d.k, d.m, T(1), pg, d.m, pb, ldb,
-               T(0), sdk::Data<T>(ga), d.k);
+          Gemm(call, false, !d.transpose_b, rows, d.k, d.m, T(1), pg, d.m, pb,
+               ldb, T(0), sdk::Data<T>(ga), d.k);
         // gb: (K, M) = a^T g, or (M, K) = g^T a; the batch is in `rows`.
         if (gb != nullptr) {
           if (!d.transpose_b)
-            Gemm(true, false, d.k, d.m, rows, T(1), pa, d.k, pg, d.m, T(0),
-                 sdk::Data<T>(gb), d.m);
+            Gemm(call, true, false, d.k, d.m, rows, T(1), pa, d.k, pg, d.m,
+                 T(0), sdk::Data<T>(gb), d.m);
           else
-            Gemm(true, false, d.m, d.k, rows, T(1), pg, d.m, pa, d.k, T(0),
-                 sdk::Data<T>(gb), d.k);
+            Gemm(call, true, false, d.m, d.k, rows, T(1), pg, d.m, pa, d.k,
+                 T(0), sdk::Data<T>(gb), d.k);
         }
         return;
       }
+      UseThreads(call);
       reference::BatchedMatmulBackward(
           d, pa, pb, pg, ga != nullptr ? sdk::Data<T>(ga) : nullptr,
           gb != nullptr ? sdk::Data<T>(gb) : nullptr, BlasGemm<T>);
@@ -149,7 +149,6 @@ class Linear : public sdk::Operator {
   void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
                uint32_t) override {
     const reference::LinearDims d = reference::LinearDimsOf(call);
-    UseThreads(call);
     ForFloat(call.inputs[0]->dtype, [&]<class T>(T) {
       const T* x = sdk::Data<const T>(call.inputs[0]);  // (rows, K)
       const T* w = sdk::Data<const T>(call.inputs[1]);  // (M, K)
@@ -164,7 +163,7 @@ class Linear : public sdk::Operator {
                   });
       }
       // out = x @ w^T (+ out, the bias rows)
-      Gemm(false, true, d.rows, d.m, d.k, T(1), x, d.k, w, d.k,
+      Gemm(call, false, true, d.rows, d.m, d.k, T(1), x, d.k, w, d.k,
            d.bias != nullptr ? T(1) : T(0), out, d.m);
     });
   }
@@ -178,18 +177,17 @@ class Linear : public sdk::Operator {
     DLTensor *gx = grads.x, *gw = grads.weight, *gbias = grads.bias;
     const DLTensor* g = grads.g;
     const reference::LinearDims d = reference::LinearDimsOf(call);
-    UseThreads(call);
     ForFloat(g->dtype, [&]<class T>(T) {
       const T* x = sdk::Data<const T>(call.inputs[0]);  // (rows, K)
       const T* w = sdk::Data<const T>(call.inputs[1]);  // (M, K)
       const T* pg = sdk::Data<const T>(g);              // (rows, M)
       // gx (rows, K) = g @ w
       if (gx != nullptr)
-        Gemm(false, false, d.rows, d.k, d.m, T(1), pg, d.m, w, d.k, T(0),
+        Gemm(call, false, false, d.rows, d.k, d.m, T(1), pg, d.m, w, d.k, T(0),
              sdk::Data<T>(gx), d.k);
       // gw (M, K) = g^T @ x
       if (gw != nullptr)
-        Gemm(true, false, d.m, d.k, d.rows, T(1), pg, d.m, x, d.k, T(0),
+        Gemm(call, true, false, d.m, d.k, d.rows, T(1), pg, d.m, x, d.k, T(0),
              sdk::Data<T>(gw), d.k);
       if (gbias != nullptr) SumRows(call, pg, d.rows, d.m, sdk::Data<T>(gbias));
     });

@@ -310,6 +310,19 @@ TEST(CpuOps, ThreadedOpsMatchReferenceAndRepeatExactly) {
        "linear",
        {x, RandomTensor({96, 256}, kF32, 68), RandomTensor({96}, kF32, 69)},
        {}},
+      // GEMMs split into row blocks (with a transposed operand or not) and
+      // column blocks (the weight's gradient: wider than tall).
+      {"matmul.blas",
+       "matmul",
+       {x, RandomTensor({300, 256}, kF32, 70)},
+       {{"transpose_b", true}}},
+      {"matmul.blas", "matmul", {x, RandomTensor({256, 300}, kF32, 71)}, {}},
+      // 40 rows, 300 columns: the output splits by columns.
+      {"matmul.blas",
+       "matmul",
+       {RandomTensor({1, 40, 256}, kF32, 72),
+        RandomTensor({300, 256}, kF32, 73)},
+       {{"transpose_b", true}}},
       {"cross_entropy.fused",
        "cross_entropy",
        {RandomTensor({16, 128, 300}, kF32, 66, -4, 4),
@@ -370,6 +383,53 @@ TEST(CpuOps, DropoutMaskIsTheReferences) {
   ASSERT_EQ(a.size(), 2u);
   EXPECT_EQ(a[0].ToDoubles(), b[0].ToDoubles());
   EXPECT_EQ(a[1].ToDoubles(), b[1].ToDoubles());
+}
+
+// A large GEMM is cut into one block of rows or columns per thread, each a
+// one-thread BLAS GEMM: every output element is the same sum as on one
+// thread, so 1, 2 and 3 threads give the same bits.
+TEST(CpuOps, SplitGemmsGiveTheOneThreadBits) {
+  const Tensor x = RandomTensor({4, 100, 256}, kF32, 81);
+  struct Case {
+    const char* id;
+    const char* op;
+    std::vector<Tensor> inputs;
+    AttrList attrs;
+  };
+  const std::vector<Case> cases = {
+      {"linear.blas",
+       "linear",
+       {x, RandomTensor({200, 256}, kF32, 82), RandomTensor({200}, kF32, 83)},
+       {}},
+      {"linear.blas",
+       "linear",
+       {RandomTensor({2, 20, 256}, kF32, 84),
+        RandomTensor({520, 256}, kF32, 85), Tensor()},
+       {}},
+      {"matmul.blas", "matmul", {x, RandomTensor({256, 600}, kF32, 86)}, {}}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.id);
+    auto op = CpuOp(c.id, c.op);
+    ASSERT_NE(op, nullptr);
+    std::vector<std::vector<double>> outs, grads;
+    for (int threads : {1, 2, 3}) {
+      runtime::CallOptions options;
+      options.num_threads = threads;
+      const std::vector<Tensor> out =
+          RunForward(*op, c.inputs, c.attrs, options);
+      const Tensor w = RandomTensor(out[0].shape(), out[0].dtype(), 87);
+      std::vector<double> g;
+      for (const Tensor& t : RunBackward(*op, c.inputs, c.attrs, w, options))
+        if (t.defined())
+          for (double v : t.ToDoubles()) g.push_back(v);
+      outs.push_back(out[0].ToDoubles());
+      grads.push_back(g);
+    }
+    for (size_t i = 1; i < outs.size(); ++i) {
+      EXPECT_EQ(outs[i], outs[0]) << "forward, " << i + 1 << " threads";
+      EXPECT_EQ(grads[i], grads[0]) << "backward, " << i + 1 << " threads";
+    }
+  }
 }
 
 TEST(CpuOps, DeterministicForAFixedThreadCount) {
