@@ -173,9 +173,9 @@ TEST(CpuOps, AttentionMasksAndDropoutMatchReference) {
 }
 
 // attention.flash, attention.materialized and attention.blas (their heads
-// spread over 3 threads) against
-// the reference, forward and backward: N != M both ways, N and M not
-// multiples of the 64 tile, causal (incl. blocks skipped whole), a padding
+// spread over 3 threads) against the reference, forward and backward: N != M
+// both ways, N and M not multiples of the 64 tile or row block, causal
+// (incl. blocks skipped whole), a padding
 // mask with a batch whose every key is masked, dropout, an explicit scale,
 // and several threads.
 TEST(CpuOps, FlashAttentionMatchesReference) {
@@ -201,12 +201,19 @@ TEST(CpuOps, FlashAttentionMatchesReference) {
                              attrs, 1e-4, options);
     }
   }
-  // M < N, causal: rows past M see every key; 130 query rows = 3 blocks.
-  ExpectMatchesReference("attention.flash", "attention",
-                         {RandomTensor({1, 2, 130, 8}, kF32, 24),
-                          RandomTensor({1, 2, 50, 8}, kF32, 25),
-                          RandomTensor({1, 2, 50, 8}, kF32, 26), Tensor()},
-                         {{"causal", true}, {"dropout_p", 0.3}}, 1e-4, options);
+  // Causal, 130 query rows = 3 blocks of 64 (flash's tiles, the row blocks
+  // of blas and materialized): M < N (rows past M see every key) and M = N.
+  for (int64_t m : {50, 130}) {
+    const std::vector<Tensor> long_qkv = {
+        RandomTensor({1, 2, 130, 8}, kF32, 24),
+        RandomTensor({1, 2, m, 8}, kF32, 25),
+        RandomTensor({1, 2, m, 8}, kF32, 26)};
+    for (const char* impl :
+         {"attention.flash", "attention.materialized", "attention.blas"})
+      ExpectMatchesReference(
+          impl, "attention", {long_qkv[0], long_qkv[1], long_qkv[2], Tensor()},
+          {{"causal", true}, {"dropout_p", 0.3}}, 1e-4, options);
+  }
 }
 
 // The fully masked rows: out 0 and lse -inf, gradients 0, never NaN; and
