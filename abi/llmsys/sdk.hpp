@@ -971,6 +971,26 @@ inline Value Attention(const Value& q, const Value& k, const Value& v,
       {{"causal", causal}, {"dropout_p", dropout_p}, {"scale", scale}}, 2);
 }
 
+// Part i of `parts` equal parts of x's last dim, as `heads` heads: x (B, T,
+// parts * C) -> (B, heads, T, C / heads), a view; parts is 3 for q, k or v
+// of a fused projection. It is sliced from x viewed as (B, T, parts, heads,
+// D), so backward the heads' gradient reaches x's gradient in one strided
+// copy (slicing C first would need a copy to merge heads and D back).
+inline Value SplitHeads(const Value& x, int64_t i, int64_t parts,
+                        int64_t heads) {
+  const int64_t B = x.Size(0), T = x.Size(1);
+  const int64_t D = x.Size(2) / (parts * heads);
+  return x.Reshape({B, T, parts, heads, D})
+      .Slice(2, i, i + 1)
+      .Reshape({B, T, heads, D})
+      .Transpose(1, 2);
+}
+// Heads (B, H, T, D) side by side: (B, T, H * D).
+inline Value MergeHeads(const Value& y) {
+  return y.Transpose(1, 2).Reshape(
+      {y.Size(0), y.Size(2), y.Size(1) * y.Size(3)});
+}
+
 // Declares (in create) or looks up (in forward) the trainable parameter
 // `name`. init: "normal" (mean a, std b), "uniform" [a, b), "zeros",
 // "ones"; no_decay excludes it from weight decay.

@@ -76,6 +76,7 @@ using llmsys::sdk::LayerNorm;
 using llmsys::sdk::LinearParams;
 using llmsys::sdk::Matmul;
 using llmsys::sdk::MaybeDropout;
+using llmsys::sdk::MergeHeads;
 using llmsys::sdk::NormalInit;
 using llmsys::sdk::NormParams;
 using llmsys::sdk::ParameterSpec;
@@ -84,6 +85,7 @@ using llmsys::sdk::ParamSpec;
 using llmsys::sdk::Require;
 using llmsys::sdk::SetOutput;
 using llmsys::sdk::ShapeString;
+using llmsys::sdk::SplitHeads;
 using llmsys::sdk::Value;
 using llmsys::sdk::WeightInit;
 
@@ -222,7 +224,7 @@ class Bert : public llmsys::sdk::Model {
     const std::vector<int64_t> shape = tokens.Shape();
     Require(shape.size() == 2,
             "bert: tokens must be (B, T), got " + ShapeString(shape));
-    const int64_t B = shape[0], T = shape[1];
+    const int64_t T = shape[1];
     Require(T <= c_.block_size, "bert: sequence length " + std::to_string(T) +
                                     " exceeds block_size " +
                                     std::to_string(c_.block_size) +
@@ -259,12 +261,12 @@ class Bert : public llmsys::sdk::Model {
     for (const Block& block : blocks_) {
       if (c_.pre_norm) {
         Value a = SelfAttention(graph, block, LayerNorm(graph, block.ln_a, x),
-                                mask, B, T, p_attn);
+                                mask, p_attn);
         x = x + MaybeDropout(a, p_drop);
         Value f = FeedForward(graph, block, LayerNorm(graph, block.ln_o, x));
         x = x + MaybeDropout(f, p_drop);
       } else {
-        Value a = SelfAttention(graph, block, x, mask, B, T, p_attn);
+        Value a = SelfAttention(graph, block, x, mask, p_attn);
         x = LayerNorm(graph, block.ln_a, x + MaybeDropout(a, p_drop));
         Value f = FeedForward(graph, block, x);
         x = LayerNorm(graph, block.ln_o, x + MaybeDropout(f, p_drop));
@@ -325,19 +327,13 @@ class Bert : public llmsys::sdk::Model {
   // Bidirectional multi-head self-attention of h (B, T, C) -> (B, T, C),
   // keys where `mask` (B, T) is non-zero left out.
   Value SelfAttention(llmsys_graph_t* graph, const Block& block, const Value& h,
-                      const Value* mask, int64_t B, int64_t T,
-                      double p_attn) const {
-    const int64_t C = c_.n_embd, H = c_.n_head, D = C / H;
+                      const Value* mask, double p_attn) const {
+    const int64_t H = c_.n_head;
     Value qkv = Apply(graph, block.qkv, h);  // (B, T, 3C): q | k | v
-    // (B, T, C) slice -> (B, T, H, D) -> (B, H, T, D)
-    auto head = [&](int64_t i) {
-      return qkv.Slice(2, i * C, (i + 1) * C)
-          .Reshape({B, T, H, D})
-          .Transpose(1, 2);
-    };
-    Value y = Attention(head(0), head(1), head(2), mask, /*causal=*/false,
-                        p_attn);               // (B, H, T, D)
-    y = y.Transpose(1, 2).Reshape({B, T, C});  // heads side by side
+    Value y = Attention(SplitHeads(qkv, 0, 3, H), SplitHeads(qkv, 1, 3, H),
+                        SplitHeads(qkv, 2, 3, H), mask, /*causal=*/false,
+                        p_attn);  // (B, H, T, D)
+    y = MergeHeads(y);            // (B, T, C)
     return Apply(graph, block.attn_out, y);
   }
 

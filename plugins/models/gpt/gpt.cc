@@ -62,6 +62,7 @@ using llmsys::sdk::LayerNorm;
 using llmsys::sdk::LinearParams;
 using llmsys::sdk::Matmul;
 using llmsys::sdk::MaybeDropout;
+using llmsys::sdk::MergeHeads;
 using llmsys::sdk::NormalInit;
 using llmsys::sdk::NormParams;
 using llmsys::sdk::ParameterSpec;
@@ -70,6 +71,7 @@ using llmsys::sdk::ParamSpec;
 using llmsys::sdk::Require;
 using llmsys::sdk::SetOutput;
 using llmsys::sdk::ShapeString;
+using llmsys::sdk::SplitHeads;
 using llmsys::sdk::Value;
 using llmsys::sdk::WeightInit;
 
@@ -292,13 +294,8 @@ class Gpt : public llmsys::sdk::Model {
                       const Cache* cache) const {
     const int64_t C = c_.n_embd, H = c_.n_head, D = C / H;
     Value qkv = Apply(graph, block.qkv, h);  // (B, T, 3C): q | k | v
-    // (B, T, C) slice -> (B, T, H, D) -> (B, H, T, D)
-    auto head = [&](int64_t i) {
-      return qkv.Slice(2, i * C, (i + 1) * C)
-          .Reshape({B, T, H, D})
-          .Transpose(1, 2);
-    };
-    Value q = head(0), k = head(1), v = head(2);  // (B, H, T, D)
+    Value q = SplitHeads(qkv, 0, 3, H), k = SplitHeads(qkv, 1, 3, H),
+          v = SplitHeads(qkv, 2, 3, H);  // (B, H, T, D)
     const int64_t P = cache != nullptr ? cache->past : 0;
     if (cache != nullptr) {
       if (P > 0) {  // (B, H, P, D) ++ (B, H, T, D) -> (B, H, P+T, D)
@@ -318,7 +315,7 @@ class Gpt : public llmsys::sdk::Model {
     } else {
       y = ChunkAttention(graph, q, k, v, P);
     }
-    y = y.Transpose(1, 2).Reshape({B, T, C});  // heads side by side
+    y = MergeHeads(y);  // (B, T, C)
     return Apply(graph, block.attn_proj, y);
   }
 

@@ -89,6 +89,7 @@ using llmsys::sdk::LayerNorm;
 using llmsys::sdk::LinearParams;
 using llmsys::sdk::Matmul;
 using llmsys::sdk::MaybeDropout;
+using llmsys::sdk::MergeHeads;
 using llmsys::sdk::NormalInit;
 using llmsys::sdk::NormParams;
 using llmsys::sdk::ParameterSpec;
@@ -97,6 +98,7 @@ using llmsys::sdk::ParamSpec;
 using llmsys::sdk::Require;
 using llmsys::sdk::SetOutput;
 using llmsys::sdk::ShapeString;
+using llmsys::sdk::SplitHeads;
 using llmsys::sdk::Value;
 using llmsys::sdk::XavierUniformInit;
 
@@ -406,19 +408,13 @@ class Reder : public llmsys::sdk::Model {
 
   // F(x) = dropout(proj(attention(qkv(LN(x) + PE)))): (B, T, d) -> (B, T, d).
   Value F(const Context& ctx, const Layer& layer, const Value& x) const {
-    const int64_t B = ctx.batch, T = ctx.frames, d = c_.n_embd, H = c_.n_head,
-                  D = d / H;
+    const int64_t H = c_.n_head;
     Value h = LayerNorm(ctx.graph, layer.f_ln, x) + ctx.pe;
     Value qkv = Apply(ctx.graph, layer.qkv, h);  // (B, T, 3d): q | k | v
-    // (B, T, d) slice -> (B, T, H, D) -> (B, H, T, D)
-    auto head = [&](int64_t i) {
-      return qkv.Slice(2, i * d, (i + 1) * d)
-          .Reshape({B, T, H, D})
-          .Transpose(1, 2);
-    };
+    auto head = [&](int64_t i) { return SplitHeads(qkv, i, 3, H); };
     Value y = Attention(head(0), head(1), head(2),
                         ctx.mask ? &ctx.mask : nullptr, /*causal=*/false);
-    y = y.Transpose(1, 2).Reshape({B, T, d});  // heads side by side
+    y = MergeHeads(y);  // (B, T, d)
     return MaybeDropout(Apply(ctx.graph, layer.proj, y), ctx.p_drop);
   }
 

@@ -457,15 +457,10 @@ class Transformer : public llmsys::sdk::Model {
 
   // Part i of the last dim of x (B, L, n C), as heads (B, H, L, D).
   Value Heads(const Value& x, int64_t i) const {
-    const int64_t C = c_.n_embd, H = c_.n_head;
-    return x.Slice(2, i * C, (i + 1) * C)
-        .Reshape({x.Size(0), x.Size(1), H, C / H})
-        .Transpose(1, 2);
+    return llmsys::sdk::SplitHeads(x, i, x.Size(2) / c_.n_embd, c_.n_head);
   }
   // Heads (B, H, L, D) side by side: (B, L, C).
-  Value Merge(const Value& y) const {
-    return y.Transpose(1, 2).Reshape({y.Size(0), y.Size(2), c_.n_embd});
-  }
+  Value Merge(const Value& y) const { return llmsys::sdk::MergeHeads(y); }
 
   // One decoder layer's self-attention cache in a GENERATE call: the names
   // of its inputs and outputs ("<name>k", "<name>v") and the tokens in it.
