@@ -172,8 +172,7 @@ class Attention : public sdk::Operator {
               lse[index] = -std::numeric_limits<T>::infinity();
               continue;
             }
-            T mx = -std::numeric_limits<T>::infinity();
-            for (int64_t j = 0; j < lim; ++j) mx = std::max(mx, row[j]);
+            const T mx = RowMax(row, lim);
             const T sum = ExpRow(row, lim, s.m, mx);
             lse[index] = mx + static_cast<T>(std::log(sum));
             ScaleRow(row, lim, T(1) / sum);

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -192,6 +193,18 @@ inline double Exp(double x) { return std::exp(x); }
 // tanh for the dtype: 1 - 2 / (e^{2x} + 1) in float, std::tanh in double.
 inline float Tanh(float x) { return 1.0f - 2.0f / (FastExp(2.0f * x) + 1.0f); }
 inline double Tanh(double x) { return std::tanh(x); }
+
+// The largest of x[0, n) (-inf when n is 0), as a vectorized max reduction:
+// written `std::max(mx, x[j])`, the loop compiles to a scalar chain that
+// took half of a softmax row's time. A NaN in x may or may not win; a row
+// with a NaN gives NaN exps and sums either way.
+template <class T>
+inline T RowMax(const T* x, int64_t n) {
+  T mx = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : mx)
+  for (int64_t j = 0; j < n; ++j) mx = mx > x[j] ? mx : x[j];
+  return mx;
+}
 
 // ---- random numbers (llmsys/random.h) ----
 

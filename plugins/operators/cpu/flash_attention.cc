@@ -101,12 +101,10 @@ class FlashAttention : public sdk::Operator {
                   const int64_t n = n0 + i;
                   const int64_t lim =
                       s.causal ? std::clamp<int64_t>(n + 1 - m0, 0, bc) : bc;
-                  T tmax = -inf;
-                  for (int64_t j = 0; j < bc; ++j) {
+                  for (int64_t j = 0; j < bc; ++j)
                     if (j >= lim || (bpad != nullptr && bpad[m0 + j]))
                       row[j] = -inf;
-                    tmax = std::max(tmax, row[j]);
-                  }
+                  const T tmax = RowMax(row, bc);
                   const T mnew = std::max(mx[i], tmax);
                   if (mnew == -inf) {  // nothing allowed yet
                     std::fill(row, row + bc, T(0));

@@ -29,13 +29,6 @@ Lanes LanesOf(const llmsys_op_call_t& call, const Shape& shape) {
   return l;
 }
 
-template <class T>
-T RowMax(const T* x, int64_t n) {
-  T mx = -std::numeric_limits<T>::infinity();
-  for (int64_t j = 0; j < n; ++j) mx = std::max(mx, x[j]);
-  return mx;
-}
-
 // y = softmax or log_softmax of each row of `len`, rows contiguous.
 template <class T, bool kLog>
 LLMSYS_CPU_KERNEL void SoftmaxRows(const T* x, T* y, int64_t rows,
@@ -179,11 +172,19 @@ LLMSYS_CPU_KERNEL T LogSumExp(const T* row, int64_t v) {
   return mx + static_cast<T>(std::log(sum));
 }
 
-// Row of the gradient: s * (softmax - (1 - eps) [j == t] - eps / V).
+// Row of the gradient but its target's term: s * (softmax - eps / V). The
+// exps go into `out` once and are scaled there (the row is in cache), not
+// recomputed after a log-sum-exp pass.
 template <class T>
-LLMSYS_CPU_KERNEL void CrossEntropyRowGrad(const T* row, T* out, int64_t v,
-                                           T lse, T s, T smooth) {
-  for (int64_t j = 0; j < v; ++j) out[j] = s * (Exp(row[j] - lse) - smooth);
+LLMSYS_CPU_KERNEL void CrossEntropyRowGrad(const T* row, T* out, int64_t v, T s,
+                                           T smooth) {
+  const T mx = RowMax(row, v);
+  for (int64_t j = 0; j < v; ++j) out[j] = Exp(row[j] - mx);
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < v; ++j) sum += out[j];
+  const T scale = s / sum, shift = s * smooth;
+  for (int64_t j = 0; j < v; ++j) out[j] = out[j] * scale - shift;
 }
 
 class CrossEntropy : public sdk::Operator {
@@ -307,8 +308,8 @@ class CrossEntropy : public sdk::Operator {
                       continue;
                     }
                     const T* row = px + p * v;
-                    CrossEntropyRowGrad<T>(row, o, v, LogSumExp(row, v),
-                                           static_cast<T>(s), smooth);
+                    CrossEntropyRowGrad<T>(row, o, v, static_cast<T>(s),
+                                           smooth);
                     o[t] -= static_cast<T>(s * (1 - eps));
                   }
                 });
