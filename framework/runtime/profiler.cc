@@ -1,6 +1,7 @@
 #include "framework/runtime/profiler.h"
 
 #include <algorithm>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -39,18 +40,24 @@ double Profiler::Micros(Clock::time_point t) const {
   return std::chrono::duration<double, std::micro>(t - origin_).count();
 }
 
-void Profiler::AddEvent(const std::string& name, const char* cat,
-                        Clock::time_point start, Clock::time_point end,
-                        json args) {
-  json event = {{"name", name},
-                {"cat", cat},
-                {"ph", "X"},
-                {"ts", Micros(start)},
-                {"dur", std::max(0.0, Micros(end) - Micros(start))},
-                {"pid", 1},
-                {"tid", 1}};
-  if (!args.is_null()) event["args"] = std::move(args);
-  events_.push_back(std::move(event));
+int32_t Profiler::Intern(const std::string& text) {
+  auto it = string_index_.find(text);
+  if (it != string_index_.end()) return it->second;
+  const int32_t index = static_cast<int32_t>(strings_.size());
+  strings_.push_back(text);
+  string_index_.emplace(text, index);
+  return index;
+}
+
+void Profiler::AddEvent(int32_t name, const char* cat, Clock::time_point start,
+                        Clock::time_point end, int32_t op, int32_t shapes) {
+  events_.push_back(Event{.name = name,
+                          .op = op,
+                          .shapes = shapes,
+                          .cat = cat,
+                          .step = step_,
+                          .ts = Micros(start),
+                          .dur = std::max(0.0, Micros(end) - Micros(start))});
 }
 
 void Profiler::BeginStep(int64_t step) {
@@ -66,9 +73,7 @@ void Profiler::EndStep() {
   if (phase_ != nullptr) EndPhase();
   const Clock::time_point end = Clock::now();
   step_seconds_ += SecondsBetween(step_start_, end);
-  if (tracing())
-    AddEvent(absl::StrCat("step ", step_), "step", step_start_, end,
-             json{{"step", step_}});
+  if (tracing()) AddEvent(-1, "step", step_start_, end);
   in_step_ = false;
 }
 
@@ -95,7 +100,7 @@ void Profiler::EndPhase() {
   Stat& s = phases_[phase_];
   ++s.calls;
   s.seconds += SecondsBetween(phase_start_, end) - phase_op_seconds_;
-  if (tracing()) AddEvent(phase_, "phase", phase_start_, end, json());
+  if (tracing()) AddEvent(Intern(phase_), "phase", phase_start_, end);
   phase_ = nullptr;
 }
 
@@ -109,11 +114,9 @@ void Profiler::RecordOp(const std::string& op,
   ++s.calls;
   s.seconds += seconds;
   if (phase_ != nullptr) phase_op_seconds_ += seconds;
-  if (tracing()) {
-    json args = {{"op", op}};
-    if (!shapes.empty()) args["inputs"] = std::move(shapes);
-    AddEvent(implementation, PassName(pass), start, end, std::move(args));
-  }
+  if (tracing())
+    AddEvent(Intern(implementation), PassName(pass), start, end, Intern(op),
+             shapes.empty() ? -1 : Intern(shapes));
 }
 
 ProfileSummary Profiler::Summary() const {
@@ -160,7 +163,24 @@ json Profiler::Trace() const {
                     {"pid", 1},
                     {"tid", 1},
                     {"args", {{"name", "training"}}}});
-  for (const json& e : events_) events.push_back(e);
+  for (const Event& e : events_) {
+    const bool step = std::string_view(e.cat) == "step";
+    json event = {{"name", step ? absl::StrCat("step ", e.step)
+                                : strings_[static_cast<size_t>(e.name)]},
+                  {"cat", e.cat},
+                  {"ph", "X"},
+                  {"ts", e.ts},
+                  {"dur", e.dur},
+                  {"pid", 1},
+                  {"tid", 1}};
+    if (step) event["args"] = {{"step", e.step}};
+    if (e.op >= 0) {
+      event["args"] = {{"op", strings_[static_cast<size_t>(e.op)]}};
+      if (e.shapes >= 0)
+        event["args"]["inputs"] = strings_[static_cast<size_t>(e.shapes)];
+    }
+    events.push_back(std::move(event));
+  }
   return {{"traceEvents", std::move(events)}, {"displayTimeUnit", "ms"}};
 }
 

@@ -167,6 +167,10 @@ TEST_F(ProfileTest, TheTraceNestsOpsInPhasesAndStopsAfterProfileSteps) {
     const Span span{ts, ts + dur};
     const std::string cat = e.at("cat");
     if (cat == "step") {
+      EXPECT_EQ(
+          e.at("name"),
+          "step " + std::to_string(e.at("args").at("step").get<int64_t>()))
+          << e;
       steps.push_back(span);
     } else if (cat == "phase") {
       phases.insert({e.at("name").get<std::string>(), span});
