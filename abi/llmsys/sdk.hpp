@@ -971,19 +971,22 @@ inline Value Attention(const Value& q, const Value& k, const Value& v,
       {{"causal", causal}, {"dropout_p", dropout_p}, {"scale", scale}}, 2);
 }
 
-// Part i of `parts` equal parts of x's last dim, as `heads` heads: x (B, T,
-// parts * C) -> (B, heads, T, C / heads), a view; parts is 3 for q, k or v
-// of a fused projection. It is sliced from x viewed as (B, T, parts, heads,
-// D), so backward the heads' gradient reaches x's gradient in one strided
-// copy (slicing C first would need a copy to merge heads and D back).
-inline Value SplitHeads(const Value& x, int64_t i, int64_t parts,
-                        int64_t heads) {
+// x's last dim cut into `parts` equal parts, each as `heads` heads: x (B, T,
+// parts * C) -> parts x (B, heads, T, C / heads), views; parts is 3 for q,
+// k and v of a fused projection. They are slices of one (B, T, parts,
+// heads, D) view of x, so backward the heads' gradients land in one buffer
+// for x's gradient, each in one strided copy (slicing C first would need a
+// copy to merge heads and D back; a view per part, a buffer per part).
+inline std::vector<Value> SplitHeads(const Value& x, int64_t parts,
+                                     int64_t heads) {
   const int64_t B = x.Size(0), T = x.Size(1);
   const int64_t D = x.Size(2) / (parts * heads);
-  return x.Reshape({B, T, parts, heads, D})
-      .Slice(2, i, i + 1)
-      .Reshape({B, T, heads, D})
-      .Transpose(1, 2);
+  const Value all = x.Reshape({B, T, parts, heads, D});
+  std::vector<Value> out;
+  for (int64_t i = 0; i < parts; ++i)
+    out.push_back(
+        all.Slice(2, i, i + 1).Reshape({B, T, heads, D}).Transpose(1, 2));
+  return out;
 }
 // Heads (B, H, T, D) side by side: (B, T, H * D).
 inline Value MergeHeads(const Value& y) {

@@ -330,8 +330,8 @@ class Bert : public llmsys::sdk::Model {
                       const Value* mask, double p_attn) const {
     const int64_t H = c_.n_head;
     Value qkv = Apply(graph, block.qkv, h);  // (B, T, 3C): q | k | v
-    Value y = Attention(SplitHeads(qkv, 0, 3, H), SplitHeads(qkv, 1, 3, H),
-                        SplitHeads(qkv, 2, 3, H), mask, /*causal=*/false,
+    const std::vector<Value> heads = SplitHeads(qkv, 3, H);  // (B, H, T, D)
+    Value y = Attention(heads[0], heads[1], heads[2], mask, /*causal=*/false,
                         p_attn);  // (B, H, T, D)
     y = MergeHeads(y);            // (B, T, C)
     return Apply(graph, block.attn_out, y);

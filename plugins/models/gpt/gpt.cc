@@ -294,8 +294,8 @@ class Gpt : public llmsys::sdk::Model {
                       const Cache* cache) const {
     const int64_t C = c_.n_embd, H = c_.n_head, D = C / H;
     Value qkv = Apply(graph, block.qkv, h);  // (B, T, 3C): q | k | v
-    Value q = SplitHeads(qkv, 0, 3, H), k = SplitHeads(qkv, 1, 3, H),
-          v = SplitHeads(qkv, 2, 3, H);  // (B, H, T, D)
+    const std::vector<Value> heads = SplitHeads(qkv, 3, H);
+    Value q = heads[0], k = heads[1], v = heads[2];  // (B, H, T, D)
     const int64_t P = cache != nullptr ? cache->past : 0;
     if (cache != nullptr) {
       if (P > 0) {  // (B, H, P, D) ++ (B, H, T, D) -> (B, H, P+T, D)

@@ -411,8 +411,8 @@ class Reder : public llmsys::sdk::Model {
     const int64_t H = c_.n_head;
     Value h = LayerNorm(ctx.graph, layer.f_ln, x) + ctx.pe;
     Value qkv = Apply(ctx.graph, layer.qkv, h);  // (B, T, 3d): q | k | v
-    auto head = [&](int64_t i) { return SplitHeads(qkv, i, 3, H); };
-    Value y = Attention(head(0), head(1), head(2),
+    const std::vector<Value> heads = SplitHeads(qkv, 3, H);  // (B, H, T, D)
+    Value y = Attention(heads[0], heads[1], heads[2],
                         ctx.mask ? &ctx.mask : nullptr, /*causal=*/false);
     y = MergeHeads(y);  // (B, T, d)
     return MaybeDropout(Apply(ctx.graph, layer.proj, y), ctx.p_drop);

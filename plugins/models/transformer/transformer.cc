@@ -332,8 +332,9 @@ class Transformer : public llmsys::sdk::Model {
       Value memory = LayerNorm(graph, encoder_ln_f_, x);  // (B, S, C)
       for (size_t i = 0; i < decoder_.size(); ++i) {
         Value kv = Apply(graph, decoder_[i].cross_kv, memory);  // (B, S, 2C)
-        cross_k[i] = Heads(kv, 0);
-        cross_v[i] = Heads(kv, 1);
+        const std::vector<Value> heads = Heads(kv);
+        cross_k[i] = heads[0];
+        cross_v[i] = heads[1];
       }
     } else {
       for (size_t i = 0; i < decoder_.size(); ++i) {
@@ -360,7 +361,7 @@ class Transformer : public llmsys::sdk::Model {
       y = y + MaybeDropout(a, drop.residual);
       // Cross attention: queries from ln(y), keys and values of the memory.
       Value h = LayerNorm(graph, layer.cross_attn_ln, y);
-      Value q = Heads(Apply(graph, layer.cross_q, h), 0);  // (B, H, T, D)
+      Value q = Heads(Apply(graph, layer.cross_q, h))[0];  // (B, H, T, D)
       a = Attention(q, cross_k[i], cross_v[i], &pad, /*causal=*/false,
                     drop.attention);
       a = Apply(graph, layer.cross_out_proj, Merge(a));
@@ -455,9 +456,9 @@ class Transformer : public llmsys::sdk::Model {
     return Apply(graph, layer.fc2, MaybeDropout(h, drop.activation));
   }
 
-  // Part i of the last dim of x (B, L, n C), as heads (B, H, L, D).
-  Value Heads(const Value& x, int64_t i) const {
-    return llmsys::sdk::SplitHeads(x, i, x.Size(2) / c_.n_embd, c_.n_head);
+  // The n parts of the last dim of x (B, L, n C), as heads (B, H, L, D).
+  std::vector<Value> Heads(const Value& x) const {
+    return llmsys::sdk::SplitHeads(x, x.Size(2) / c_.n_embd, c_.n_head);
   }
   // Heads (B, H, L, D) side by side: (B, L, C).
   Value Merge(const Value& y) const { return llmsys::sdk::MergeHeads(y); }
@@ -500,7 +501,8 @@ class Transformer : public llmsys::sdk::Model {
     const int64_t B = h.Size(0), L = h.Size(1), H = c_.n_head,
                   D = c_.n_embd / H;
     Value qkv = Apply(graph, layer.qkv, h);  // (B, L, 3C): q | k | v
-    Value q = Heads(qkv, 0), k = Heads(qkv, 1), v = Heads(qkv, 2);
+    const std::vector<Value> heads = Heads(qkv);
+    Value q = heads[0], k = heads[1], v = heads[2];
     const int64_t P = cache != nullptr ? cache->past : 0;
     if (cache != nullptr) {
       if (P > 0) {  // (B, H, P, D) ++ (B, H, L, D) -> (B, H, P+L, D)
