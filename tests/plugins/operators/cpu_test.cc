@@ -76,6 +76,14 @@ double MaxRelError(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
+// One call of an implementation: its id, op, inputs and attributes.
+struct Case {
+  const char* id;
+  const char* op;
+  std::vector<Tensor> inputs;
+  AttrList attrs;
+};
+
 // Runs `cpu_id` and `op`.reference on the same inputs and compares every
 // output and every input gradient (loss = sum(w * out0)).
 void ExpectMatchesReference(const std::string& cpu_id, const std::string& op,
@@ -298,12 +306,6 @@ TEST(CpuOps, ThreadedOpsMatchReferenceAndRepeatExactly) {
   std::vector<double> targets(16 * 128);
   for (size_t i = 0; i < targets.size(); ++i)
     targets[i] = static_cast<double>((i * 11) % 300);
-  struct Case {
-    const char* id;
-    const char* op;
-    std::vector<Tensor> inputs;
-    AttrList attrs;
-  };
   const std::vector<Case> cases = {
       {"layer_norm.fused",
        "layer_norm",
@@ -397,12 +399,6 @@ TEST(CpuOps, DropoutMaskIsTheReferences) {
 // thread, so 1, 2 and 3 threads give the same bits.
 TEST(CpuOps, SplitGemmsGiveTheOneThreadBits) {
   const Tensor x = RandomTensor({4, 100, 256}, kF32, 81);
-  struct Case {
-    const char* id;
-    const char* op;
-    std::vector<Tensor> inputs;
-    AttrList attrs;
-  };
   const std::vector<Case> cases = {
       {"linear.blas",
        "linear",
