@@ -190,8 +190,32 @@ inline float FastExp(float x) {
 inline float Exp(float x) { return FastExp(x); }
 inline double Exp(double x) { return std::exp(x); }
 
-// tanh for the dtype: 1 - 2 / (e^{2x} + 1) in float, std::tanh in double.
-inline float Tanh(float x) { return 1.0f - 2.0f / (FastExp(2.0f * x) + 1.0f); }
+// tanh for the dtype: std::tanh in double; in float 1 - 2 / (e^{2x} + 1)
+// with x clamped to [-10, 10] first (tanh(10) rounds to 1 in float), so
+// e^{2x} = 2^n p(r) with n in [-29, 29] needs neither FastExp's overflow and
+// underflow guards nor its split scale: a quarter fewer vector operations
+// for GELU, its one user. A NaN stays NaN.
+inline float Tanh(float x) {
+  const bool nan = x != x;
+  x = x < -10.0f ? -10.0f : (x > 10.0f ? 10.0f : x);
+  const float y = 2.0f * x;
+  const float magic = 12582912.0f;  // 1.5 * 2^23: rounds y / ln 2 to n
+  float n = y * 1.44269504088896341f + magic;
+  n -= magic;
+  float r = y - n * 0.693359375f;
+  r -= n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;  // FastExp's polynomial
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const float e =
+      p * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
+  const float t = 1.0f - 2.0f / (e + 1.0f);
+  return nan ? x : t;
+}
 inline double Tanh(double x) { return std::tanh(x); }
 
 // The largest of x[0, n) (-inf when n is 0), as a vectorized max reduction:

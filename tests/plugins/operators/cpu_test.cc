@@ -267,6 +267,27 @@ TEST(CpuOps, FlashAttentionGradCheckFloat64) {
             1e-6);
 }
 
+// GELU's tanh saturates its argument at +-10: values past it, tiny ones and
+// the non-finite ones (a NaN stays NaN, +inf stays +inf).
+TEST(CpuOps, GeluTanhAtTheEdges) {
+  const std::vector<double> finite = {-1e4, -50, -10.5, -9.9, -3,   -1e-6, 0,
+                                      1e-6, 0.7, 3,     9.9,  10.5, 50,    1e4};
+  const AttrList tanh_form = {{"approximate", std::string("tanh")}};
+  ExpectMatchesReference(
+      "gelu.fused", "gelu",
+      {*Tensor::FromDoubles({static_cast<int64_t>(finite.size())}, finite,
+                            kF32)},
+      tanh_form);
+  auto gelu = CpuOp("gelu.fused", "gelu");
+  ASSERT_NE(gelu, nullptr);
+  const std::vector<double> out =
+      RunForward(*gelu, {*Tensor::FromDoubles({2}, {NAN, INFINITY}, kF32)},
+                 tanh_form)[0]
+          .ToDoubles();
+  EXPECT_TRUE(std::isnan(out[0]));
+  EXPECT_EQ(out[1], INFINITY);
+}
+
 TEST(CpuOps, GptSizedFusedOpsMatchReference) {
   ExpectMatchesReference(
       "layer_norm.fused", "layer_norm",
