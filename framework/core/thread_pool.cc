@@ -18,6 +18,8 @@ inline void Pause() {
 
 thread_local bool in_task = false;
 
+std::atomic<int> host_threads{1};
+
 // Iterations a worker spins on the generation counter before sleeping:
 // long enough to catch the next op's run (a few microseconds apart in a
 // training step), short enough not to steal a core from OpenBLAS.
@@ -109,5 +111,11 @@ void ThreadPool::Run(int threads, int64_t num_tasks, void* arg, TaskFn fn) {
   in_task = false;
   while (job->done.load(std::memory_order_acquire) < num_tasks) Pause();
 }
+
+void SetHostThreads(int threads) {
+  host_threads.store(threads < 1 ? 1 : threads, std::memory_order_relaxed);
+}
+
+int HostThreads() { return host_threads.load(std::memory_order_relaxed); }
 
 }  // namespace llmsys::core

@@ -74,6 +74,14 @@ class ThreadPool {
   bool stop_ = false;
 };
 
+// The threads the host's own loops over large tensors may use (copies into
+// and sums over strided views, zero fills): the run's thread count, set
+// with the op dispatcher's (runtime::OpDispatcher::set_num_threads); 1
+// until set. Process-wide: the last setting wins. Those loops are
+// element-wise, so the count never changes a result.
+void SetHostThreads(int threads);
+int HostThreads();
+
 }  // namespace llmsys::core
 
 #endif  // LLMSYS_FRAMEWORK_CORE_THREAD_POOL_H_

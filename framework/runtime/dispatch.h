@@ -33,6 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "framework/autograd/autograd.h"
+#include "framework/core/thread_pool.h"
 #include "framework/runtime/operator_call.h"
 #include "framework/runtime/profiler.h"
 #include "framework/runtime/registry.h"
@@ -78,7 +79,11 @@ class OpDispatcher {
   // The number of op calls so far (the position in the random stream).
   uint64_t calls() const { return calls_; }
   void set_calls(uint64_t calls) { calls_ = calls; }
-  void set_num_threads(int32_t n) { num_threads_ = n < 1 ? 1 : n; }
+  // Also the host's own loops' count (core::SetHostThreads).
+  void set_num_threads(int32_t n) {
+    num_threads_ = n < 1 ? 1 : n;
+    core::SetHostThreads(num_threads_);
+  }
   int32_t num_threads() const { return num_threads_; }
   // Times every op call, forward and backward (runtime/profiler.h); null:
   // none (the default). Graphs recorded while one is set report their

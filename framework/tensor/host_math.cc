@@ -36,7 +36,7 @@ absl::Status AddStrided(T* d, const Tensor& dst, const T* s,
     const Shape d_outer(dst.strides().begin(), dst.strides().end() - 1);
     const Shape s_outer(src.strides().begin(), src.strides().end() - 1);
     const int64_t n = shape.back();
-    ForEachIndex(outer, {&d_outer, &s_outer}, [&](const int64_t* o) {
+    ParallelForEachIndex(outer, {&d_outer, &s_outer}, n, [&](const int64_t* o) {
       T* dr = d + o[0];
       const T* sr = s + o[1];
       for (int64_t i = 0; i < n; ++i) dr[i] += sr[i];

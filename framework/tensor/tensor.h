@@ -212,6 +212,15 @@ class Tensor {
 void ForEachIndex(const Shape& shape, const std::vector<const Shape*>& strides,
                   const std::function<void(const int64_t* offsets)>& f);
 
+// ForEachIndex split along the first dim into one range per thread of the
+// host's pool (core::HostThreads) when shape's elements times
+// `elements_per_index` reach 2^18; else ForEachIndex. f runs on several
+// threads at once, so it may only write what its offsets name.
+void ParallelForEachIndex(const Shape& shape,
+                          const std::vector<const Shape*>& strides,
+                          int64_t elements_per_index,
+                          const std::function<void(const int64_t* offsets)>& f);
+
 }  // namespace llmsys::tensor
 
 #endif  // LLMSYS_FRAMEWORK_TENSOR_TENSOR_H_

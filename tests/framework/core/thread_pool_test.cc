@@ -35,6 +35,14 @@ TEST(ThreadPoolTest, RunsEveryTaskOnceOnAtMostTheThreadsAsked) {
   pool.Run(4, 0, [](int64_t) { FAIL() << "no task to run"; });
 }
 
+TEST(ThreadPoolTest, HostThreadsAreSetAndAtLeastOne) {
+  EXPECT_EQ(HostThreads(), 1);  // until set
+  SetHostThreads(3);
+  EXPECT_EQ(HostThreads(), 3);
+  SetHostThreads(0);
+  EXPECT_EQ(HostThreads(), 1);
+}
+
 TEST(ThreadPoolTest, NestedAndConcurrentRunsFinish) {
   ThreadPool pool;
   std::atomic<int> inner{0};

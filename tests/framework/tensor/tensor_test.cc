@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "framework/core/thread_pool.h"
 #include "framework/tensor/host_math.h"
 
 namespace llmsys::tensor {
@@ -41,8 +42,8 @@ TEST(TensorTest, ViewsShareStorageWithoutCopying) {
 
   Tensor s = *x.Slice(2, 1, 4, 2);  // (2, 3, 2): columns 1 and 3
   EXPECT_EQ(s.storage(), x.storage());
-  EXPECT_EQ(s.ToDoubles(), (std::vector<double>{1, 3, 5, 7, 9, 11, 13, 15,
-                                                17, 19, 21, 23}));
+  EXPECT_EQ(s.ToDoubles(),
+            (std::vector<double>{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23}));
   Tensor neg = *x.Slice(-1, -2, 100);  // the last two, clamped
   EXPECT_EQ(neg.shape(), (Shape{2, 3, 2}));
   EXPECT_EQ(neg.ToDoubles()[0], 2);
@@ -111,8 +112,7 @@ TEST(TensorTest, DtypesConvertAndHalfTypesRoundToNearestEven) {
             (std::vector<double>{1.0, -2.5, 1.0, 65536}));
   EXPECT_EQ((*x.To(kF16)).ToDoubles(),
             (std::vector<double>{1.0, -2.5, 1.00390625, 65504}));
-  EXPECT_EQ((*x.To(kI32)).ToDoubles(),
-            (std::vector<double>{1, -2, 1, 65504}));
+  EXPECT_EQ((*x.To(kI32)).ToDoubles(), (std::vector<double>{1, -2, 1, 65504}));
   EXPECT_EQ(FloatToBF16(1.0f + 1.0f / 256), 0x3f80);  // tie: to even
   EXPECT_EQ(BF16ToFloat(FloatToBF16(3.0f)), 3.0f);
 }
@@ -147,6 +147,38 @@ TEST(TensorTest, AsStridedStaysInsideItsStorage) {
             (std::vector<double>{1, 2, 4, 5}));
   absl::StatusOr<Tensor> out = x.AsStrided({3, 3}, {3, 1}, 0);
   EXPECT_TRUE(absl::IsOutOfRange(out.status())) << out.status();
+}
+
+// Copies into and sums over strided views past the size where they split
+// over the host's pool (here 3 threads; 3 x 64 x 2 x 1024 floats) give the
+// serial results.
+TEST(TensorTest, LargeStridedCopiesAndSumsMatchOneThread) {
+  const Tensor x = Iota({3, 64, 2, 1024});
+  // The heads-like layout: (3, 64, 2, 1024) viewed as (3, 2, 64, 1024).
+  const Tensor xt = *x.Transpose(1, 2);
+  auto run = [&](int threads) {
+    core::SetHostThreads(threads);
+    Tensor dst = *Tensor::Zeros({3, 2, 64, 2048}, kF32);
+    Tensor left = *dst.Slice(3, 0, 1024, 1);
+    Tensor right = *dst.Slice(3, 1024, 2048, 1);
+    EXPECT_TRUE(left.CopyFrom(xt).ok());
+    EXPECT_TRUE(right.CopyFrom(xt).ok());
+    EXPECT_TRUE(AddInto(right, xt).ok());
+    return dst.ToDoubles();
+  };
+  const std::vector<double> one = run(1), three = run(3);
+  core::SetHostThreads(1);
+  EXPECT_EQ(three, one);
+  // Spot checks: element (b, h, t, j) of the left half is x[b, t, h, j];
+  // the right half holds it twice.
+  auto at = [&](int64_t b, int64_t h, int64_t t, int64_t j) {
+    return one[static_cast<size_t>(((b * 2 + h) * 64 + t) * 2048 + j)];
+  };
+  auto x_at = [](int64_t b, int64_t h, int64_t t, int64_t j) {
+    return static_cast<double>(((b * 64 + t) * 2 + h) * 1024 + j);
+  };
+  EXPECT_EQ(at(2, 1, 63, 1023), x_at(2, 1, 63, 1023));
+  EXPECT_EQ(at(1, 0, 5, 1024 + 7), 2 * x_at(1, 0, 5, 7));
 }
 
 }  // namespace
