@@ -154,13 +154,10 @@ std::string BlasCore();
 
 // ---- math ----
 
-// e^x in float, vectorizable (Cephes' polynomial, ~2 ulp; 0 below -87.3,
-// +inf above 88.7, NaN stays NaN).
-inline float FastExp(float x) {
-  const float hi = 88.72283935546875f, lo = -87.33654022216797f;
-  const bool nan = x != x;
-  const bool over = x > hi, under = x < lo;
-  x = x < lo ? lo : (x > hi ? hi : x);
+// e^x = 2^n p(r) for x = n ln 2 + r, |r| <= ln 2 / 2: returns p(r) (Cephes'
+// polynomial, ~2 ulp) and sets n, a whole number as a float. Vectorizable;
+// x must be finite and within +-2^22 ln 2.
+inline float ExpReduced(float x, float* n_out) {
   // n = round(x / ln 2), by the magic-number trick (exact for |n| < 2^22).
   const float magic = 12582912.0f;  // 1.5 * 2^23
   float n = x * 1.44269504088896341f + magic;
@@ -173,14 +170,26 @@ inline float FastExp(float x) {
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  // 2^n from the exponent bits; n is in [-126, 128], so split the scale in
-  // two to keep both factors normal.
+  *n_out = n;
+  return p * r * r + r + 1.0f;
+}
+
+// 2^n for n in [-126, 127], from the exponent bits.
+inline float Pow2(int32_t n) { return std::bit_cast<float>((n + 127) << 23); }
+
+// e^x in float, vectorizable (~2 ulp; 0 below -87.3, +inf above 88.7, NaN
+// stays NaN).
+inline float FastExp(float x) {
+  const float hi = 88.72283935546875f, lo = -87.33654022216797f;
+  const bool nan = x != x;
+  const bool over = x > hi, under = x < lo;
+  x = x < lo ? lo : (x > hi ? hi : x);
+  float n;
+  const float p = ExpReduced(x, &n);
+  // n is in [-126, 128]: the scale in two halves keeps both normal.
   const int32_t ni = static_cast<int32_t>(n);
-  const int32_t n1 = ni / 2, n2 = ni - n1;
-  const float s1 = std::bit_cast<float>((n1 + 127) << 23);
-  const float s2 = std::bit_cast<float>((n2 + 127) << 23);
-  float y = p * s1 * s2;
+  const int32_t n1 = ni / 2;
+  float y = p * Pow2(n1) * Pow2(ni - n1);
   y = under ? 0.0f : y;
   y = over ? std::bit_cast<float>(0x7f800000) : y;
   return nan ? x : y;
@@ -198,22 +207,9 @@ inline double Exp(double x) { return std::exp(x); }
 inline float Tanh(float x) {
   const bool nan = x != x;
   x = x < -10.0f ? -10.0f : (x > 10.0f ? 10.0f : x);
-  const float y = 2.0f * x;
-  const float magic = 12582912.0f;  // 1.5 * 2^23: rounds y / ln 2 to n
-  float n = y * 1.44269504088896341f + magic;
-  n -= magic;
-  float r = y - n * 0.693359375f;
-  r -= n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;  // FastExp's polynomial
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const float e =
-      p * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
-  const float t = 1.0f - 2.0f / (e + 1.0f);
+  float n;
+  const float p = ExpReduced(2.0f * x, &n);
+  const float t = 1.0f - 2.0f / (p * Pow2(static_cast<int32_t>(n)) + 1.0f);
   return nan ? x : t;
 }
 inline double Tanh(double x) { return std::tanh(x); }
