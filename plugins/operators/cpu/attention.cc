@@ -274,19 +274,28 @@ class Attention : public sdk::Operator {
                  s.m, k, s.d, T(0), sdk::Data<T>(gq) + (bh * s.n + r0) * s.d,
                  s.d);
         }
-        // Keys [c0, c1) are seen by rows [FirstRow(c0), N) only.
-        for (int64_t c0 = 0; c0 < s.m; c0 += rb) {
-          const int64_t c1 = std::min(s.m, c0 + rb), r0 = FirstRow(s, c0);
+        // Keys [c0, c1) are seen by rows [FirstRow(c0), N) only, and no row
+        // sees a key at or past KeyLimit(N): their dV and dK rows are 0, and
+        // the GEMMs never read the dS columns no row block wrote.
+        const int64_t seen = KeyLimit(s, s.n);
+        T* const pgv =
+            gv != nullptr ? sdk::Data<T>(gv) + bh * s.m * s.dv : nullptr;
+        T* const pgk =
+            gk != nullptr ? sdk::Data<T>(gk) + bh * s.m * s.d : nullptr;
+        if (pgv != nullptr)
+          std::fill(pgv + seen * s.dv, pgv + s.m * s.dv, T(0));
+        if (pgk != nullptr) std::fill(pgk + seen * s.d, pgk + s.m * s.d, T(0));
+        for (int64_t c0 = 0; c0 < seen; c0 += rb) {
+          const int64_t c1 = std::min(seen, c0 + rb), r0 = FirstRow(s, c0);
           // dV (c1 - c0, Dv) = P'^T dO
-          if (gv != nullptr)
+          if (pgv != nullptr)
             Gemm(true, false, c1 - c0, s.dv, s.n - r0, T(1), pp + r0 * s.m + c0,
-                 s.m, go + r0 * s.dv, s.dv, T(0),
-                 sdk::Data<T>(gv) + (bh * s.m + c0) * s.dv, s.dv);
+                 s.m, go + r0 * s.dv, s.dv, T(0), pgv + c0 * s.dv, s.dv);
           // dK (c1 - c0, D) = scale dS^T Q
-          if (gk != nullptr)
+          if (pgk != nullptr)
             Gemm(true, false, c1 - c0, s.d, s.n - r0, static_cast<T>(scale),
                  dp + r0 * s.m + c0, s.m, q + r0 * s.d, s.d, T(0),
-                 sdk::Data<T>(gk) + (bh * s.m + c0) * s.d, s.d);
+                 pgk + c0 * s.d, s.d);
         }
       });
     });

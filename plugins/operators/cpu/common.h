@@ -214,15 +214,16 @@ inline float Tanh(float x) {
 }
 inline double Tanh(double x) { return std::tanh(x); }
 
-// The largest of x[0, n) (-inf when n is 0), as a vectorized max reduction:
-// written `std::max(mx, x[j])`, the loop compiles to a scalar chain that
-// took half of a softmax row's time. A NaN in x may or may not win; a row
-// with a NaN gives NaN exps and sums either way.
+// The largest of x[0, n) that is not NaN (-inf when there is none), as a
+// vectorized max reduction: written `std::max(mx, x[j])`, the loop
+// compiles to a scalar chain that took half of a softmax row's time. In
+// this form every lane skips NaNs, so the result does not depend on where a
+// NaN sits; callers still get NaN from the exps of x - max and their sums.
 template <class T>
 inline T RowMax(const T* x, int64_t n) {
   T mx = -std::numeric_limits<T>::infinity();
 #pragma omp simd reduction(max : mx)
-  for (int64_t j = 0; j < n; ++j) mx = mx > x[j] ? mx : x[j];
+  for (int64_t j = 0; j < n; ++j) mx = x[j] > mx ? x[j] : mx;
   return mx;
 }
 

@@ -101,11 +101,20 @@ class FlashAttention : public sdk::Operator {
                   const int64_t n = n0 + i;
                   const int64_t lim =
                       s.causal ? std::clamp<int64_t>(n + 1 - m0, 0, bc) : bc;
-                  for (int64_t j = 0; j < bc; ++j)
+                  bool any = false;  // an allowed key in this tile
+                  for (int64_t j = 0; j < bc; ++j) {
                     if (j >= lim || (bpad != nullptr && bpad[m0 + j]))
                       row[j] = -inf;
-                  const T tmax = RowMax(row, bc);
-                  const T mnew = std::max(mx[i], tmax);
+                    else
+                      any = true;
+                  }
+                  T tmax = RowMax(row, bc);
+                  // Allowed keys whose scores are all NaN (or -inf) give
+                  // NaN, as in the reference: not a masked tile.
+                  if (any && tmax == -inf)
+                    tmax = std::numeric_limits<T>::quiet_NaN();
+                  // Not std::max: a NaN max carries on to the outputs.
+                  const T mnew = mx[i] > tmax ? mx[i] : tmax;
                   if (mnew == -inf) {  // nothing allowed yet
                     std::fill(row, row + bc, T(0));
                     continue;

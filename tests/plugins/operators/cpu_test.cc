@@ -224,6 +224,60 @@ TEST(CpuOps, FlashAttentionMatchesReference) {
   }
 }
 
+// A NaN key reaches every query that attends to it, as in the reference,
+// wherever it sits in its tile, causal or not (attention.flash once took a
+// tile whose max came out -inf for a fully masked one); so does a query of
+// NaNs, whose every score is NaN.
+TEST(CpuOps, AttentionCarriesANaNKeyLikeTheReference) {
+  auto ref = ReferenceOp("attention");
+  ASSERT_NE(ref, nullptr);
+  for (int64_t at : {0, 5, 60, 63, 64, 99}) {
+    std::vector<double> kd = RandomTensor({1, 1, 100, 8}, kF32, 91).ToDoubles();
+    kd[static_cast<size_t>(at * 8 + 3)] = NAN;
+    const std::vector<Tensor> in = {
+        RandomTensor({1, 1, 70, 8}, kF32, 90),
+        *Tensor::FromDoubles({1, 1, 100, 8}, kd, kF32),
+        RandomTensor({1, 1, 100, 8}, kF32, 92), Tensor()};
+    for (bool causal : {false, true}) {
+      const AttrList attrs = {{"causal", causal}};
+      const std::vector<double> want =
+          RunForward(*ref, in, attrs)[0].ToDoubles();
+      for (const char* impl :
+           {"attention.flash", "attention.blas", "attention.materialized"}) {
+        SCOPED_TRACE(std::string(impl) + " key " + std::to_string(at) +
+                     (causal ? " causal" : ""));
+        auto op = CpuOp(impl, "attention");
+        ASSERT_NE(op, nullptr);
+        const std::vector<double> got =
+            RunForward(*op, in, attrs)[0].ToDoubles();
+        ASSERT_EQ(got.size(), want.size());
+        int64_t nans = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+          EXPECT_EQ(std::isnan(got[i]), std::isnan(want[i])) << "element " << i;
+          nans += std::isnan(want[i]);
+        }
+        // Causal: queries 0..69 see key `at` only when at < 70.
+        EXPECT_EQ(nans > 0, !causal || at < 70);
+      }
+    }
+  }
+  std::vector<double> qd = RandomTensor({1, 1, 70, 8}, kF32, 93).ToDoubles();
+  for (int j = 0; j < 8; ++j) qd[static_cast<size_t>(5 * 8 + j)] = NAN;
+  const std::vector<Tensor> in = {*Tensor::FromDoubles({1, 1, 70, 8}, qd, kF32),
+                                  RandomTensor({1, 1, 100, 8}, kF32, 94),
+                                  RandomTensor({1, 1, 100, 8}, kF32, 95),
+                                  Tensor()};
+  for (const char* impl :
+       {"attention.flash", "attention.blas", "attention.materialized"}) {
+    SCOPED_TRACE(impl);
+    const std::vector<double> got =
+        RunForward(*CpuOp(impl, "attention"), in, {{"causal", true}})[0]
+            .ToDoubles();
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_EQ(std::isnan(got[i]), i / 8 == 5) << "element " << i;
+  }
+}
+
 // The fully masked rows: out 0 and lse -inf, gradients 0, never NaN; and
 // dropout_p = 1 gives zeros.
 TEST(CpuOps, FlashAttentionMaskedRowsAndFullDropout) {
