@@ -364,7 +364,7 @@ class Transformer : public llmsys::sdk::Model {
       Value q = Heads(Apply(graph, layer.cross_q, h))[0];  // (B, H, T, D)
       a = Attention(q, cross_k[i], cross_v[i], &pad, /*causal=*/false,
                     drop.attention);
-      a = Apply(graph, layer.cross_out_proj, Merge(a));
+      a = Apply(graph, layer.cross_out_proj, llmsys::sdk::MergeHeads(a));
       y = y + MaybeDropout(a, drop.residual);
       y = y + MaybeDropout(Ffn(graph, layer, y, drop), drop.residual);
     }
@@ -460,8 +460,6 @@ class Transformer : public llmsys::sdk::Model {
   std::vector<Value> Heads(const Value& x) const {
     return llmsys::sdk::SplitHeads(x, x.Size(2) / c_.n_embd, c_.n_head);
   }
-  // Heads (B, H, L, D) side by side: (B, L, C).
-  Value Merge(const Value& y) const { return llmsys::sdk::MergeHeads(y); }
 
   // One decoder layer's self-attention cache in a GENERATE call: the names
   // of its inputs and outputs ("<name>k", "<name>v") and the tokens in it.
@@ -529,7 +527,7 @@ class Transformer : public llmsys::sdk::Model {
     } else {
       y = ChunkAttention(graph, q, k, v, P);
     }
-    return Apply(graph, layer.out_proj, Merge(y));
+    return Apply(graph, layer.out_proj, llmsys::sdk::MergeHeads(y));
   }
 
   // Attention of T new queries q (B, H, T, D) over P + T keys and values

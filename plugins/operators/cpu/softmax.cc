@@ -172,19 +172,14 @@ LLMSYS_CPU_KERNEL T LogSumExp(const T* row, int64_t v) {
   return mx + static_cast<T>(std::log(sum));
 }
 
-// Row of the gradient but its target's term: s * (softmax - eps / V). The
-// exps go into `out` once and are scaled there (the row is in cache), not
-// recomputed after a log-sum-exp pass.
+// Row of the gradient but its target's term: s * (softmax - eps / V), the
+// softmax straight into `out` (SoftmaxRows), not a log-sum-exp pass and then
+// a second pass of exps.
 template <class T>
 LLMSYS_CPU_KERNEL void CrossEntropyRowGrad(const T* row, T* out, int64_t v, T s,
                                            T smooth) {
-  const T mx = RowMax(row, v);
-  for (int64_t j = 0; j < v; ++j) out[j] = Exp(row[j] - mx);
-  T sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < v; ++j) sum += out[j];
-  const T scale = s / sum, shift = s * smooth;
-  for (int64_t j = 0; j < v; ++j) out[j] = out[j] * scale - shift;
+  SoftmaxRows<T, false>(row, out, 1, v);
+  for (int64_t j = 0; j < v; ++j) out[j] = s * (out[j] - smooth);
 }
 
 class CrossEntropy : public sdk::Operator {
