@@ -101,9 +101,10 @@ struct llmsys_host_api {
               const char* message);
 
   /* Allocates `bytes` on `device` aligned to `alignment` (a power of two;
-   * 0 means 64). Returns NULL on failure. Memory from alloc goes back
-   * through free on the same device, never through the plugin's own
-   * allocator. Any thread. */
+   * 0 means 64; on a GPU at most 256, from the host's caching allocator,
+   * usable in work queued on the call's stream). Returns NULL on failure.
+   * Memory from alloc goes back through free on the same device, never through
+   * the plugin's own allocator. Any thread. */
   void* (*alloc)(const llmsys_host_api_t* host, DLDevice device, size_t bytes,
                  size_t alignment);
   void (*free)(const llmsys_host_api_t* host, DLDevice device, void* ptr);
@@ -119,7 +120,8 @@ struct llmsys_host_api {
   llmsys_status_t (*value_tensor)(const llmsys_host_api_t* host,
                                   llmsys_value_t value, DLTensor* view,
                                   llmsys_error_t* err);
-  /* Copies `src` (host-visible memory) into a new constant value. */
+  /* Copies `src` (host-visible memory) into a new constant value on the
+   * run's device. */
   llmsys_status_t (*value_from_tensor)(const llmsys_host_api_t* host,
                                        llmsys_graph_t* graph,
                                        const DLTensor* src, llmsys_value_t* out,
@@ -233,6 +235,23 @@ typedef struct llmsys_call_context {
   size_t workspace_bytes;
   /* Threads the call may use on the CPU (>= 1). */
   int32_t num_threads;
+
+  /* ---- since ABI 1.4 (check with LLMSYS_CONTEXT_HAS) ---- */
+
+  /* The host's cuBLASLt handle for `device` (cublasLtHandle_t on CUDA; NULL
+   * on the CPU). */
+  void* blas_lt_handle;
+  /* Scratch memory on `device` for cuBLAS(Lt) calls made on `stream` during
+   * this call (NULL and 0 on the CPU). Owned by the host; the next call on
+   * the stream may reuse it, so never keep it past the call. */
+  void* blas_workspace;
+  size_t blas_workspace_bytes;
 } llmsys_call_context_t;
+
+/* Non-zero when the host filled context member `member` (it was built
+ * against a minor that had it). */
+#define LLMSYS_CONTEXT_HAS(ctx, member)                            \
+  ((ctx)->struct_size >= offsetof(llmsys_call_context_t, member) + \
+                             sizeof(((llmsys_call_context_t*)0)->member))
 
 #endif /* LLMSYS_HOST_H_ */

@@ -56,6 +56,38 @@ Var MakeLeaf(Tensor data, bool requires_grad, std::string name) {
   return v;
 }
 
+namespace {
+
+class CastNode final : public Node {
+ public:
+  explicit CastNode(DLDataType from) : from_(from) {}
+  std::string name() const override { return "cast"; }
+  absl::StatusOr<std::vector<Tensor>> Apply(
+      const std::vector<Tensor>& grad_outputs) override {
+    const Tensor& g = grad_outputs[0];
+    if (!g.defined()) return std::vector<Tensor>{Tensor()};
+    LLMSYS_ASSIGN_OR_RETURN(Tensor back, g.To(from_));
+    return std::vector<Tensor>{std::move(back)};
+  }
+
+ private:
+  DLDataType from_;
+};
+
+}  // namespace
+
+absl::StatusOr<Var> Cast(const Var& x, DLDataType dtype) {
+  if (!x || x->data.dtype() == dtype) return x;
+  LLMSYS_ASSIGN_OR_RETURN(Tensor converted, x->data.To(dtype));
+  std::shared_ptr<CastNode> node;
+  if (x->requires_grad && GradEnabled()) {
+    node = std::make_shared<CastNode>(x->data.dtype());
+    node->inputs.push_back(x);
+  }
+  std::vector<Var> out = MakeOutputs({std::move(converted)}, node, {true});
+  return out[0];
+}
+
 Var Detach(const Var& v) { return MakeLeaf(v->data, false, v->name); }
 
 bool GradEnabled() { return grad_enabled; }

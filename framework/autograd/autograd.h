@@ -48,6 +48,10 @@ using Var = std::shared_ptr<VarImpl>;
 
 // A leaf (no history): a parameter when requires_grad, else a constant.
 Var MakeLeaf(Tensor data, bool requires_grad = false, std::string name = {});
+// `x` converted to `dtype` (x itself when it has it); the gradient flows
+// back converted to x's dtype (mixed precision: a float32 master weight
+// used in bfloat16).
+absl::StatusOr<Var> Cast(const Var& x, DLDataType dtype);
 // The same data, cut from the graph.
 Var Detach(const Var& v);
 

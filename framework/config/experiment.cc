@@ -155,6 +155,12 @@ std::vector<SectionSchema> MakeSchema() {
         Int("log_every", 10, "steps between log lines", 1),
         Int("checkpoint_every", 0, "steps between checkpoints (0: at the end)"),
         Str("device", "cpu", "device", {"cpu", "cuda"}),
+        Str("precision", "float32",
+            "compute dtype: bfloat16 or float16 run matmul, linear and "
+            "attention in that dtype over float32 master weights and "
+            "optimizer state (float16 with dynamic loss scaling); needs "
+            "device = \"cuda\"",
+            {"float32", "bfloat16", "float16"}),
         Int("threads", 0, "CPU threads (0: all cores)"),
         Str("on_nonfinite", "stop", "a NaN or infinite loss", {"stop", "skip"}),
         Int("eval_every", 250,

@@ -9,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "framework/core/status_macros.h"
+#include "framework/tensor/device.h"
 
 namespace llmsys::conformance {
 namespace {
@@ -319,6 +321,41 @@ struct Run {
   std::vector<Tensor> grads;
 };
 
+// `tensors` on `device` (the CPU: as they are), each with its layout: the
+// whole storage moves, so a strided input stays strided.
+absl::StatusOr<std::vector<Tensor>> OnDevice(const std::vector<Tensor>& tensors,
+                                             DLDevice device) {
+  if (device.device_type == kDLCPU) return tensors;
+  std::vector<Tensor> out;
+  for (const Tensor& t : tensors) {
+    if (!t.defined()) {
+      out.emplace_back();
+      continue;
+    }
+    const int64_t n =
+        static_cast<int64_t>(t.storage()->bytes() / t.element_size());
+    LLMSYS_ASSIGN_OR_RETURN(Tensor flat, t.AsStrided({n}, {1}, 0));
+    LLMSYS_ASSIGN_OR_RETURN(Tensor moved, flat.ToDevice(device));
+    LLMSYS_ASSIGN_OR_RETURN(
+        Tensor view, moved.AsStrided(t.shape(), t.strides(), t.offset()));
+    out.push_back(std::move(view));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Tensor>> OnHost(const std::vector<Tensor>& tensors) {
+  std::vector<Tensor> out;
+  for (const Tensor& t : tensors) {
+    if (!t.defined()) {
+      out.emplace_back();
+      continue;
+    }
+    LLMSYS_ASSIGN_OR_RETURN(Tensor host, t.ToDevice(tensor::kCpu));
+    out.push_back(std::move(host));
+  }
+  return out;
+}
+
 class Checker {
  public:
   Checker(const runtime::Component& candidate,
@@ -337,26 +374,51 @@ class Checker {
           absl::StrCat("case \"", c.label, "\": ", what));
   }
 
+  // Forward on the implementation's device; outputs come back to the host.
   absl::StatusOr<std::vector<Tensor>> Forward(const OperatorImpl& impl,
                                               const OpCase& c,
                                               const std::vector<Tensor>& in) {
-    absl::StatusOr<ParamPack> attrs = impl.Attrs(c.attrs);
-    if (!attrs.ok()) return attrs.status();
+    LLMSYS_ASSIGN_OR_RETURN(ParamPack attrs, impl.Attrs(c.attrs));
+    LLMSYS_ASSIGN_OR_RETURN(std::vector<Tensor> dev_in,
+                            OnDevice(in, impl.device()));
+    LLMSYS_ASSIGN_OR_RETURN(std::vector<Tensor> out,
+                            impl.Forward(dev_in, attrs, Options(c)));
+    return OnHost(out);
+  }
+
+  static CallOptions Options(const OpCase& c) {
     CallOptions options;
     options.rng = c.rng;
     options.poison = true;
-    return impl.Forward(in, *attrs, options);
+    return options;
   }
 
   // Forward, then backward with output gradients `w` (one per output,
   // undefined for aux outputs).
   absl::StatusOr<Run> ForwardBackward(const OperatorImpl& impl, const OpCase& c,
-                                      const std::vector<Tensor>& in,
-                                      const std::vector<Tensor>& w) {
+                                      const std::vector<Tensor>& host_in,
+                                      const std::vector<Tensor>& host_w) {
+    if (impl.device().device_type == kDLCPU)
+      return ForwardBackwardHere(impl, c, host_in, host_w);
+    // On a device: inputs and output gradients go there, results come back.
+    LLMSYS_ASSIGN_OR_RETURN(std::vector<Tensor> in,
+                            OnDevice(host_in, impl.device()));
+    LLMSYS_ASSIGN_OR_RETURN(std::vector<Tensor> w,
+                            OnDevice(host_w, impl.device()));
+    LLMSYS_ASSIGN_OR_RETURN(Run run, ForwardBackwardHere(impl, c, in, w));
+    LLMSYS_ASSIGN_OR_RETURN(run.outputs, OnHost(run.outputs));
+    LLMSYS_ASSIGN_OR_RETURN(run.grads, OnHost(run.grads));
+    return run;
+  }
+
+  // ForwardBackward with everything already on the implementation's device.
+  absl::StatusOr<Run> ForwardBackwardHere(const OperatorImpl& impl,
+                                          const OpCase& c,
+                                          const std::vector<Tensor>& in,
+                                          const std::vector<Tensor>& w) {
     Run run;
-    absl::StatusOr<std::vector<Tensor>> out = Forward(impl, c, in);
-    if (!out.ok()) return out.status();
-    run.outputs = *std::move(out);
+    LLMSYS_ASSIGN_OR_RETURN(ParamPack attrs, impl.Attrs(c.attrs));
+    LLMSYS_ASSIGN_OR_RETURN(run.outputs, impl.Forward(in, attrs, Options(c)));
     if (!impl.has_backward()) return run;
     std::vector<TensorMeta> meta;
     std::vector<bool> needs;
@@ -369,15 +431,9 @@ class Checker {
     if (impl.flags() & LLMSYS_OP_BACKWARD_NEEDS_INPUTS) saved_in = in;
     if (impl.flags() & LLMSYS_OP_BACKWARD_NEEDS_OUTPUTS)
       saved_out = run.outputs;
-    absl::StatusOr<ParamPack> attrs = impl.Attrs(c.attrs);
-    if (!attrs.ok()) return attrs.status();
-    CallOptions options;
-    options.rng = c.rng;
-    options.poison = true;
-    absl::StatusOr<std::vector<Tensor>> grads =
-        impl.Backward(saved_in, meta, *attrs, options, saved_out, w, needs);
-    if (!grads.ok()) return grads.status();
-    run.grads = *std::move(grads);
+    LLMSYS_ASSIGN_OR_RETURN(
+        run.grads,
+        impl.Backward(saved_in, meta, attrs, Options(c), saved_out, w, needs));
     return run;
   }
 
@@ -549,9 +605,18 @@ OpReport CheckOperator(const runtime::Component& candidate,
     return report;
   }
   if (candidate.device_type != kDLCPU) {
-    report.skipped = true;
-    report.skip_reason = "device tensors come with the CUDA backend";
-    return report;
+    // On a device: inputs go there and results come back to be compared
+    // with the reference on the host. Skipped, saying why, without one.
+    const DLDevice device{static_cast<DLDeviceType>(candidate.device_type), 0};
+    absl::StatusOr<tensor::DeviceBackend*> backend = tensor::BackendFor(device);
+    absl::Status usable =
+        backend.ok() ? (*backend)->Available(device) : backend.status();
+    if (!usable.ok()) {
+      report.skipped = true;
+      report.skip_reason = absl::StrCat(tensor::DeviceName(device),
+                                        " cannot run here: ", usable.message());
+      return report;
+    }
   }
   absl::StatusOr<std::unique_ptr<OperatorImpl>> cand =
       OperatorImpl::Create(candidate, contract);

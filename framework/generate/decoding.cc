@@ -158,7 +158,8 @@ absl::StatusOr<Cache> SelectCacheRows(const Cache& cache,
                        " has no batch dimension"));
     tensor::Shape shape = t.shape();
     shape[0] = static_cast<int64_t>(rows.size());
-    LLMSYS_ASSIGN_OR_RETURN(Tensor dst, Tensor::Empty(shape, t.dtype()));
+    LLMSYS_ASSIGN_OR_RETURN(Tensor dst,
+                            Tensor::Empty(shape, t.dtype(), t.device()));
     for (size_t i = 0; i < rows.size(); ++i) {
       const int64_t r = rows[i];
       if (r < 0 || r >= t.shape()[0])
@@ -197,12 +198,16 @@ absl::StatusOr<LmOutput> PluginLanguageModel::Forward(const Tensor& tokens,
   autograd::NoGradGuard no_grad;
   runtime::Graph graph(ops_, parameters_);
   std::vector<llmsys_named_value_t> values;
-  values.push_back(
-      {"tokens", graph.NewValue(autograd::MakeLeaf(tokens, false, "tokens"))});
+  // Inputs on the ops' device (the cache is there already).
+  LLMSYS_ASSIGN_OR_RETURN(Tensor on_device, tokens.ToDevice(ops_->device()));
+  values.push_back({"tokens", graph.NewValue(autograd::MakeLeaf(
+                                  on_device, false, "tokens"))});
   for (const Cache* named : {&conditions, &cache})
-    for (const auto& [name, t] : *named)
-      values.push_back(
-          {name.c_str(), graph.NewValue(autograd::MakeLeaf(t, false, name))});
+    for (const auto& [name, t] : *named) {
+      LLMSYS_ASSIGN_OR_RETURN(Tensor value, t.ToDevice(ops_->device()));
+      values.push_back({name.c_str(), graph.NewValue(autograd::MakeLeaf(
+                                          value, false, name))});
+    }
   llmsys_model_inputs_t inputs{};
   inputs.struct_size = sizeof(inputs);
   inputs.mode = LLMSYS_MODE_GENERATE;
@@ -269,14 +274,16 @@ absl::StatusOr<std::vector<int64_t>> Sampler::Sample(const Tensor& logits,
     return absl::InvalidArgumentError(
         absl::StrCat("sampler ", component_->id,
                      ": logits must be float (B, V), got ", logits.Describe()));
-  Tensor l = logits;
+  // Samplers run on the host: float32 logits and int64 history there.
+  LLMSYS_ASSIGN_OR_RETURN(Tensor l, logits.ToDevice(tensor::kCpu));
   if (!(l.dtype() == tensor::kF32)) {
-    LLMSYS_ASSIGN_OR_RETURN(l, logits.To(tensor::kF32));
+    LLMSYS_ASSIGN_OR_RETURN(l, l.To(tensor::kF32));
   }
   const int64_t b = l.shape()[0], v = l.shape()[1];
   Tensor h;
   if (history.defined()) {
-    LLMSYS_ASSIGN_OR_RETURN(h, history.To(tensor::kI64));
+    LLMSYS_ASSIGN_OR_RETURN(h, history.ToDevice(tensor::kCpu));
+    LLMSYS_ASSIGN_OR_RETURN(h, h.To(tensor::kI64));
   }
   LLMSYS_ASSIGN_OR_RETURN(Tensor tokens, Tensor::Zeros({b}, tensor::kI64));
   DLTensor l_dl = l.Dl(), h_dl{}, t_dl = tokens.Dl();

@@ -176,12 +176,14 @@ absl::StatusOr<const Component*> OpDispatcher::Pick(
           "no loaded plugin implements op '", op, "' for ", device,
           " (the reference plugin, reference.so, provides every standard op "
           "on the CPU; is the built-in plugin folder on the search path?)"));
-    return registry_->Find(LLMSYS_KIND_OPERATOR, op + "." + available[0]);
+    return registry_->Find(LLMSYS_KIND_OPERATOR, op + "." + available[0],
+                           device_.device_type);
   }
   std::string id = name;
   if (name.rfind(op + ".", 0) != 0) id = op + "." + name;
   for (const std::string& a : available) {
-    if (op + "." + a == id) return registry_->Find(LLMSYS_KIND_OPERATOR, id);
+    if (op + "." + a == id)
+      return registry_->Find(LLMSYS_KIND_OPERATOR, id, device_.device_type);
   }
   // Not for this device, or not at all.
   for (const Component* c : registry_->FindAnyKind(id)) {
@@ -242,9 +244,44 @@ absl::StatusOr<OperatorImpl*> OpDispatcher::Resolve(const std::string& op) {
   return impl;
 }
 
+absl::StatusOr<std::vector<Var>> OpDispatcher::Autocast(
+    const std::string& op, const std::vector<Var>& inputs) const {
+  static const std::set<std::string> kLow = {"matmul", "linear", "attention"};
+  static const std::set<std::string> kFloat32 = {
+      "softmax", "log_softmax", "cross_entropy", "layer_norm", "rms_norm",
+      "sum",     "mean",        "exp",           "log",        "pow"};
+  auto is_float = [](const Var& v) {
+    return v && tensor::IsFloatDType(v->data.dtype());
+  };
+  DLDataType target = autocast_;
+  if (kFloat32.count(op) > 0) {
+    target = tensor::kF32;
+  } else if (kLow.count(op) == 0) {
+    // The widest float dtype among the inputs (float64 > float32 > 16-bit).
+    target = {};
+    for (const Var& v : inputs) {
+      if (!is_float(v)) continue;
+      const DLDataType t = v->data.dtype();
+      if (target.bits == 0 || t.bits > target.bits) target = t;
+    }
+    if (target.bits == 0) return inputs;
+  }
+  std::vector<Var> cast = inputs;
+  for (Var& v : cast) {
+    if (!is_float(v) || v->data.dtype() == target) continue;
+    LLMSYS_ASSIGN_OR_RETURN(v, autograd::Cast(v, target));
+  }
+  return cast;
+}
+
 absl::StatusOr<std::vector<Var>> OpDispatcher::Call(
-    const std::string& op, const std::vector<Var>& inputs,
+    const std::string& op, const std::vector<Var>& raw_inputs,
     const AttrList& attrs) {
+  std::vector<Var> cast;
+  if (!(autocast_ == tensor::kF32)) {
+    LLMSYS_ASSIGN_OR_RETURN(cast, Autocast(op, raw_inputs));
+  }
+  const std::vector<Var>& inputs = cast.empty() ? raw_inputs : cast;
   LLMSYS_ASSIGN_OR_RETURN(OperatorImpl * impl, Resolve(op));
   LLMSYS_ASSIGN_OR_RETURN(ParamPack attr_pack, impl->Attrs(attrs));
   auto pack = std::make_shared<const ParamPack>(std::move(attr_pack));

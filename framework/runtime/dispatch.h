@@ -91,6 +91,16 @@ class OpDispatcher {
   void set_profiler(Profiler* profiler) { profiler_ = profiler; }
   Profiler* profiler() const { return profiler_; }
 
+  // Mixed precision (PyTorch's autocast policy): with `dtype` bfloat16 or
+  // float16, matmul, linear and attention compute in `dtype` (their float
+  // inputs cast, float32 master weights included, gradients flowing back
+  // in float32); softmax, log_softmax, cross_entropy, the norms, sum,
+  // mean, exp, log and pow compute in float32; every other op in the
+  // widest dtype among its float inputs. float32 (the default) turns it
+  // off.
+  void set_autocast(DLDataType dtype) { autocast_ = dtype; }
+  DLDataType autocast() const { return autocast_; }
+
   DLDevice device() const { return device_; }
   const PluginRegistry& registry() const { return *registry_; }
   // Every op resolved so far, in name order.
@@ -106,8 +116,13 @@ class OpDispatcher {
   DLDevice device_;
   std::map<std::string, std::unique_ptr<Entry>> entries_;
   std::map<std::string, std::string> choices_;
+  // The inputs of `op` in the dtypes autocast computes it in.
+  absl::StatusOr<std::vector<Var>> Autocast(
+      const std::string& op, const std::vector<Var>& inputs) const;
+
   uint64_t seed_ = 0;
   uint64_t calls_ = 0;
+  DLDataType autocast_ = tensor::kF32;
   int32_t num_threads_ = 1;
   Profiler* profiler_ = nullptr;
 };

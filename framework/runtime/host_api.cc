@@ -11,6 +11,7 @@
 #include "framework/core/version.h"
 #include "framework/runtime/couplings.h"
 #include "framework/runtime/graph.h"
+#include "framework/tensor/device.h"
 #include "llmsys/version.h"
 
 namespace llmsys::runtime {
@@ -42,7 +43,13 @@ void HostLog(const llmsys_host_api_t* host, llmsys_log_level_t level,
 
 void* HostAlloc(const llmsys_host_api_t*, DLDevice device, size_t bytes,
                 size_t alignment) {
-  if (device.device_type != kDLCPU) return nullptr;  // CUDA: issue 9
+  if (device.device_type != kDLCPU) {
+    // The device's caching allocator: 256-byte aligned blocks.
+    absl::StatusOr<tensor::DeviceBackend*> b = tensor::BackendFor(device);
+    if (!b.ok() || alignment > 256) return nullptr;
+    absl::StatusOr<void*> p = (*b)->Allocate(device, bytes);
+    return p.ok() ? *p : nullptr;
+  }
   if (alignment == 0) alignment = 64;
   if ((alignment & (alignment - 1)) != 0 || alignment < sizeof(void*))
     return nullptr;
@@ -52,7 +59,12 @@ void* HostAlloc(const llmsys_host_api_t*, DLDevice device, size_t bytes,
 }
 
 void HostFree(const llmsys_host_api_t*, DLDevice device, void* ptr) {
-  if (device.device_type == kDLCPU) std::free(ptr);
+  if (device.device_type == kDLCPU) {
+    std::free(ptr);
+    return;
+  }
+  absl::StatusOr<tensor::DeviceBackend*> b = tensor::BackendFor(device);
+  if (b.ok()) (*b)->Free(device, ptr);
 }
 
 // Writes `status` into the plugin's error buffer and returns its code.
@@ -107,7 +119,10 @@ llmsys_status_t ValueFromTensor(const llmsys_host_api_t*, llmsys_graph_t* g,
     return Report(
         absl::InvalidArgumentError("value_from_tensor: src or out is NULL"),
         err);
+  // A host copy, then on the graph's device.
   absl::StatusOr<tensor::Tensor> copy = tensor::Tensor::CopyOf(*src);
+  if (copy.ok() && (*graph)->ops() != nullptr)
+    copy = copy->ToDevice((*graph)->ops()->device());
   if (!copy.ok())
     return Report(absl::Status(copy.status().code(),
                                absl::StrCat("value_from_tensor: ",

@@ -1,11 +1,13 @@
 #include "framework/runtime/operator_call.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "framework/core/status_macros.h"
+#include "framework/tensor/device.h"
 
 namespace llmsys::runtime {
 namespace {
@@ -21,9 +23,10 @@ absl::StatusCode ToCode(llmsys_status_t s) {
   return static_cast<absl::StatusCode>(s);
 }
 
-llmsys_call_context_t MakeContext(const Component& c, DLDevice device,
-                                  const CallOptions& options,
-                                  const Tensor& workspace) {
+absl::StatusOr<llmsys_call_context_t> MakeContext(const Component& c,
+                                                  DLDevice device,
+                                                  const CallOptions& options,
+                                                  const Tensor& workspace) {
   llmsys_call_context_t ctx;
   std::memset(&ctx, 0, sizeof(ctx));
   ctx.struct_size = sizeof(ctx);
@@ -35,6 +38,11 @@ llmsys_call_context_t MakeContext(const Component& c, DLDevice device,
   ctx.workspace_bytes =
       workspace.defined() ? static_cast<size_t>(workspace.numel()) : 0;
   ctx.num_threads = options.num_threads < 1 ? 1 : options.num_threads;
+  if (device.device_type != kDLCPU) {  // stream, BLAS handles, workspace
+    LLMSYS_ASSIGN_OR_RETURN(tensor::DeviceBackend * b,
+                            tensor::BackendFor(device));
+    LLMSYS_RETURN_IF_ERROR(b->FillContext(device, &ctx));
+  }
   return ctx;
 }
 
@@ -144,6 +152,20 @@ absl::Status OperatorImpl::CheckInputs(const std::vector<Tensor>& inputs,
 absl::StatusOr<std::vector<Tensor>> OperatorImpl::Forward(
     const std::vector<Tensor>& inputs, const ParamPack& attrs,
     const CallOptions& options) const {
+  return Run(inputs, attrs, options, nullptr);
+}
+
+absl::StatusOr<OperatorImpl::InferResult> OperatorImpl::Infer(
+    const std::vector<Tensor>& inputs, const ParamPack& attrs,
+    const CallOptions& options) const {
+  InferResult result;
+  LLMSYS_RETURN_IF_ERROR(Run(inputs, attrs, options, &result).status());
+  return result;
+}
+
+absl::StatusOr<std::vector<Tensor>> OperatorImpl::Run(
+    const std::vector<Tensor>& inputs, const ParamPack& attrs,
+    const CallOptions& options, InferResult* infer_only) const {
   LLMSYS_RETURN_IF_ERROR(CheckInputs(inputs, /*allow_missing=*/false));
   const bool strided = (op_->flags & LLMSYS_OP_STRIDED_INPUTS) != 0;
   std::vector<Tensor> held;  // compact copies, alive for the call
@@ -152,7 +174,12 @@ absl::StatusOr<std::vector<Tensor>> OperatorImpl::Forward(
   std::vector<const DLTensor*> in_ptrs(inputs.size(), nullptr);
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].defined()) continue;
-    held.push_back(strided ? inputs[i] : inputs[i].Contiguous());
+    if (strided) {
+      held.push_back(inputs[i]);
+    } else {
+      LLMSYS_ASSIGN_OR_RETURN(Tensor compact, inputs[i].MakeContiguous());
+      held.push_back(std::move(compact));
+    }
     dl[i] = held.back().Dl();
     if (!strided) dl[i].strides = nullptr;
     in_ptrs[i] = &dl[i];
@@ -171,11 +198,22 @@ absl::StatusOr<std::vector<Tensor>> OperatorImpl::Forward(
   size_t workspace_bytes = 0;
   char message[kMessageBytes] = {};
   llmsys_error_t err{message, sizeof(message)};
-  llmsys_call_context_t ctx = MakeContext(*component_, device(), options, {});
+  LLMSYS_ASSIGN_OR_RETURN(llmsys_call_context_t ctx,
+                          MakeContext(*component_, device(), options, {}));
   call.ctx = &ctx;
   llmsys_status_t s = op_->infer(instance_, &call, specs.data(), num_outputs,
                                  &workspace_bytes, &err);
   if (s != LLMSYS_STATUS_OK) return Error("infer", s, err);
+  if (infer_only != nullptr) {
+    for (const llmsys_tensor_spec_t& spec : specs)
+      infer_only->outputs.push_back(
+          {true,
+           Shape(spec.shape,
+                 spec.shape + std::clamp(spec.ndim, 0, LLMSYS_MAX_NDIM)),
+           spec.dtype});
+    infer_only->workspace_bytes = workspace_bytes;
+    return std::vector<Tensor>{};
+  }
 
   std::vector<Tensor> outputs;
   std::vector<DLTensor> out_dl(num_outputs);
@@ -207,7 +245,8 @@ absl::StatusOr<std::vector<Tensor>> OperatorImpl::Forward(
         workspace, Tensor::Empty({static_cast<int64_t>(workspace_bytes)},
                                  tensor::kU8, device()));
   }
-  ctx = MakeContext(*component_, device(), options, workspace);
+  LLMSYS_ASSIGN_OR_RETURN(
+      ctx, MakeContext(*component_, device(), options, workspace));
   s = op_->forward(instance_, &call, out_ptrs.data(), num_outputs, &err);
   if (s != LLMSYS_STATUS_OK) return Error("forward", s, err);
   return outputs;
@@ -231,8 +270,14 @@ absl::StatusOr<std::vector<Tensor>> OperatorImpl::Backward(
   std::vector<Tensor> held;
   const uint32_t num_outputs = static_cast<uint32_t>(contract_->outputs.size());
   held.reserve(inputs.size() * 2 + num_outputs * 2);
-  auto view = [&](const Tensor& t, bool keep_strides) {
-    held.push_back(keep_strides ? t : t.Contiguous());
+  auto view = [&](const Tensor& t,
+                  bool keep_strides) -> absl::StatusOr<DLTensor> {
+    if (keep_strides) {
+      held.push_back(t);
+    } else {
+      LLMSYS_ASSIGN_OR_RETURN(Tensor compact, t.MakeContiguous());
+      held.push_back(std::move(compact));
+    }
     DLTensor d = held.back().Dl();
     if (!keep_strides) d.strides = nullptr;
     return d;
@@ -241,7 +286,7 @@ absl::StatusOr<std::vector<Tensor>> OperatorImpl::Backward(
   std::vector<const DLTensor*> in_ptrs(inputs.size(), nullptr);
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].defined()) continue;
-    dl[i] = view(inputs[i], strided);
+    LLMSYS_ASSIGN_OR_RETURN(dl[i], view(inputs[i], strided));
     in_ptrs[i] = &dl[i];
   }
   std::vector<DLTensor> out_dl(num_outputs), gout_dl(num_outputs);
@@ -249,12 +294,12 @@ absl::StatusOr<std::vector<Tensor>> OperatorImpl::Backward(
       gout_ptrs(num_outputs, nullptr);
   for (uint32_t i = 0; i < num_outputs; ++i) {
     if (i < outputs.size() && outputs[i].defined()) {
-      out_dl[i] = view(outputs[i], false);
+      LLMSYS_ASSIGN_OR_RETURN(out_dl[i], view(outputs[i], false));
       out_ptrs[i] = &out_dl[i];
     }
     if (i < grad_outputs.size() && grad_outputs[i].defined() &&
         !contract_->outputs[i].aux) {
-      gout_dl[i] = view(grad_outputs[i], false);
+      LLMSYS_ASSIGN_OR_RETURN(gout_dl[i], view(grad_outputs[i], false));
       gout_ptrs[i] = &gout_dl[i];
     }
   }
@@ -277,7 +322,8 @@ absl::StatusOr<std::vector<Tensor>> OperatorImpl::Backward(
   call.inputs = in_ptrs.data();
   call.num_inputs = static_cast<uint32_t>(in_ptrs.size());
   call.attrs = *attrs.c_params();
-  llmsys_call_context_t ctx = MakeContext(*component_, device(), options, {});
+  LLMSYS_ASSIGN_OR_RETURN(llmsys_call_context_t ctx,
+                          MakeContext(*component_, device(), options, {}));
   call.ctx = &ctx;
   // The workspace infer asked for, if the inputs allow asking again.
   size_t workspace_bytes = 0;
@@ -296,7 +342,8 @@ absl::StatusOr<std::vector<Tensor>> OperatorImpl::Backward(
       LLMSYS_ASSIGN_OR_RETURN(
           workspace, Tensor::Empty({static_cast<int64_t>(workspace_bytes)},
                                    tensor::kU8, device()));
-      ctx = MakeContext(*component_, device(), options, workspace);
+      LLMSYS_ASSIGN_OR_RETURN(
+          ctx, MakeContext(*component_, device(), options, workspace));
     }
   }
   llmsys_status_t s =

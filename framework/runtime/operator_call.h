@@ -85,6 +85,17 @@ class OperatorImpl {
                                               const ParamPack& attrs,
                                               const CallOptions& options) const;
 
+  // What forward would produce, without running it: the output shapes and
+  // dtypes and the workspace the implementation asks for (its argument
+  // checks run; nothing is allocated but compact copies of the inputs).
+  struct InferResult {
+    std::vector<TensorMeta> outputs;
+    size_t workspace_bytes = 0;
+  };
+  absl::StatusOr<InferResult> Infer(const std::vector<Tensor>& inputs,
+                                    const ParamPack& attrs,
+                                    const CallOptions& options = {}) const;
+
   // Runs backward. `inputs` and `outputs` are those of the forward call
   // (undefined where the operator did not ask to keep them); meta[i]
   // describes input i whether kept or not. grad_outputs[i] undefined means
@@ -103,6 +114,11 @@ class OperatorImpl {
                      const llmsys_error_t& err) const;
   absl::Status CheckInputs(const std::vector<Tensor>& inputs,
                            bool allow_missing) const;
+  // Forward, or only its infer step when `infer_only` is set.
+  absl::StatusOr<std::vector<Tensor>> Run(const std::vector<Tensor>& inputs,
+                                          const ParamPack& attrs,
+                                          const CallOptions& options,
+                                          InferResult* infer_only) const;
 
   const Component* component_;
   const llmsys_operator_t* op_;

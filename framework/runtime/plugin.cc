@@ -14,6 +14,7 @@
 #include "framework/core/provenance.h"
 #include "framework/core/status_macros.h"
 #include "framework/runtime/host_api.h"
+#include "framework/tensor/device.h"
 #include "llmsys/version.h"
 
 namespace llmsys::runtime {
@@ -180,6 +181,19 @@ llmsys_call_context_t CpuCallContext(const Component& c, int32_t num_threads) {
   ctx.host = c.plugin != nullptr ? c.plugin->host_api() : nullptr;
   ctx.device = DLDevice{kDLCPU, 0};
   ctx.num_threads = num_threads;
+  return ctx;
+}
+
+absl::StatusOr<llmsys_call_context_t> DeviceCallContext(const Component& c,
+                                                        DLDevice device,
+                                                        int32_t num_threads) {
+  llmsys_call_context_t ctx = CpuCallContext(c, num_threads);
+  ctx.device = device;
+  if (device.device_type != kDLCPU) {
+    LLMSYS_ASSIGN_OR_RETURN(tensor::DeviceBackend * b,
+                            tensor::BackendFor(device));
+    LLMSYS_RETURN_IF_ERROR(b->FillContext(device, &ctx));
+  }
   return ctx;
 }
 

@@ -52,6 +52,11 @@ absl::Status PluginStatus(llmsys_status_t code, const struct Component& c,
 // table, `num_threads` threads, random stream (0, 0).
 llmsys_call_context_t CpuCallContext(const struct Component& c,
                                      int32_t num_threads);
+// The context for a call of component `c` on `device`: on the CPU as
+// CpuCallContext; on a GPU also its stream, BLAS handles and workspace
+// (FAILED_PRECONDITION when the device cannot run).
+absl::StatusOr<llmsys_call_context_t> DeviceCallContext(
+    const struct Component& c, DLDevice device, int32_t num_threads);
 
 // "cpu", "cuda", "any" (0), or "device N".
 std::string DeviceName(int32_t device_type);

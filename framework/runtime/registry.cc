@@ -140,11 +140,15 @@ std::vector<const Component*> PluginRegistry::Components() const {
 std::vector<Conflict> PluginRegistry::Conflicts() const {
   std::vector<Conflict> conflicts;
   for (const Component* c : Components()) {
-    if (!conflicts.empty() && conflicts.back().kind == c->kind &&
-        conflicts.back().id == c->id) {
-      conflicts.back().providers.push_back(c);
+    auto same = [&](const Conflict& k) {
+      return k.kind == c->kind && k.id == c->id &&
+             k.device_type == c->device_type;
+    };
+    auto it = std::find_if(conflicts.begin(), conflicts.end(), same);
+    if (it != conflicts.end()) {
+      it->providers.push_back(c);
     } else {
-      conflicts.push_back({c->kind, c->id, {c}});
+      conflicts.push_back({c->kind, c->id, c->device_type, {c}});
     }
   }
   std::erase_if(conflicts,
@@ -184,14 +188,24 @@ PluginRegistry::UnknownContracts() const {
 }
 
 absl::StatusOr<const Component*> PluginRegistry::Find(
-    llmsys_kind_t kind, const std::string& id) const {
+    llmsys_kind_t kind, const std::string& id, int32_t device_type) const {
   std::vector<const Component*> matches;
   std::vector<std::string> ids;
+  std::vector<const Component*> elsewhere;  // the id, on another device
   for (const Component* c : Components()) {
     if (c->kind != kind) continue;
-    if (c->id == id) matches.push_back(c);
-    if (ids.empty() || ids.back() != c->id) ids.push_back(c->id);
+    const bool here = device_type == 0 || c->device_type == 0 ||
+                      c->device_type == device_type;
+    if (c->id == id) (here ? matches : elsewhere).push_back(c);
+    if (here && (ids.empty() || ids.back() != c->id)) ids.push_back(c->id);
   }
+  if (matches.empty() && !elsewhere.empty())
+    return absl::NotFoundError(absl::StrCat(
+        KindName(kind), " '", id, "' runs on ",
+        DeviceName(elsewhere[0]->device_type), " (",
+        elsewhere[0]->plugin->path().string(), "), not on ",
+        DeviceName(device_type), "; available on ", DeviceName(device_type),
+        ": ", ids.empty() ? "(none)" : absl::StrJoin(ids, ", ")));
   if (matches.empty()) {
     std::string search;
     for (const SearchDir& d : search_path_)

@@ -14,9 +14,9 @@
 //                           registry.Find(LLMSYS_KIND_OPTIMIZER, "sgd"));
 //
 // Duplicates: two files with the same plugin id — the later one is refused,
-// naming both. Two plugins providing the same component (kind and id) — both
-// are kept, and Find refuses the id, naming both files, unless Prefer() says
-// which file to use.
+// naming both. Two plugins providing the same component (kind, id and
+// device) — both are kept, and Find refuses the id, naming both files,
+// unless Prefer() says which file to use.
 //
 // Thread-safety: build and load on one thread; afterwards the registry is
 // read-only and may be read from any thread. Plugins stay loaded for the
@@ -51,6 +51,7 @@ struct RejectedFile {
 struct Conflict {
   llmsys_kind_t kind;
   std::string id;
+  int32_t device_type;
   std::vector<const Component*> providers;
 };
 
@@ -88,11 +89,14 @@ class PluginRegistry {
   std::vector<std::pair<const Component*, std::string>> UnknownContracts()
       const;
 
-  // The component of `kind` called `id`. NOT_FOUND lists what exists and
+  // The component of `kind` called `id` that runs on `device_type` (or on
+  // any device: device_type 0). One id may name one component per device
+  // (`adamw` on the CPU and on CUDA). NOT_FOUND lists what exists and
   // suggests the closest id; FAILED_PRECONDITION names both files of a
   // conflict.
   absl::StatusOr<const Component*> Find(llmsys_kind_t kind,
-                                        const std::string& id) const;
+                                        const std::string& id,
+                                        int32_t device_type = kDLCPU) const;
   // Every component called `id`, whatever its kind.
   std::vector<const Component*> FindAnyKind(const std::string& id) const;
   // The op contract `name`: standard or declared by a loaded plugin.

@@ -8,12 +8,9 @@
 namespace llmsys::tensor {
 namespace {
 
-absl::Status CheckHostFloat(const Tensor& t, const char* what) {
+absl::Status CheckFloat(const Tensor& t, const char* what) {
   if (!t.defined())
     return absl::InvalidArgumentError(absl::StrCat(what, ": undefined tensor"));
-  if (t.device().device_type != kDLCPU)
-    return absl::UnimplementedError(
-        absl::StrCat(what, ": device tensors come with issue 9"));
   if (!IsFloatDType(t.dtype()))
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": needs a float tensor, got ", t.Describe()));
@@ -51,11 +48,19 @@ absl::Status AddStrided(T* d, const Tensor& dst, const T* s,
 }  // namespace
 
 absl::Status AddInto(Tensor& dst, const Tensor& src) {
-  LLMSYS_RETURN_IF_ERROR(CheckHostFloat(dst, "AddInto"));
-  LLMSYS_RETURN_IF_ERROR(CheckHostFloat(src, "AddInto"));
+  LLMSYS_RETURN_IF_ERROR(CheckFloat(dst, "AddInto"));
+  LLMSYS_RETURN_IF_ERROR(CheckFloat(src, "AddInto"));
   if (dst.shape() != src.shape())
     return absl::InvalidArgumentError(absl::StrCat(
         "AddInto: shapes differ: ", dst.Describe(), " += ", src.Describe()));
+  if (dst.device().device_type != kDLCPU ||
+      src.device().device_type != kDLCPU) {
+    if (!(dst.device() == src.device()))
+      return absl::InvalidArgumentError(absl::StrCat(
+          "AddInto: devices differ: ", dst.Describe(), " += ", src.Describe()));
+    LLMSYS_ASSIGN_OR_RETURN(DeviceBackend * b, BackendFor(dst.device()));
+    return b->AddInto(dst.device(), dst.DeviceViewOf(), src.DeviceViewOf());
+  }
   if (dst.dtype() == src.dtype() && dst.is_contiguous() &&
       src.is_contiguous()) {
     const int64_t n = dst.numel();
@@ -92,7 +97,7 @@ absl::StatusOr<Tensor> Add(const Tensor& a, const Tensor& b) {
 
 absl::StatusOr<Tensor> SumToShape(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
-  LLMSYS_RETURN_IF_ERROR(CheckHostFloat(x, "SumToShape"));
+  LLMSYS_RETURN_IF_ERROR(CheckFloat(x, "SumToShape"));
   if (shape.size() > x.shape().size())
     return absl::InvalidArgumentError(
         absl::StrCat("SumToShape: ", x.Describe(), " to ", ShapeString(shape)));
@@ -109,6 +114,16 @@ absl::StatusOr<Tensor> SumToShape(const Tensor& x, const Shape& shape) {
           absl::StrCat("SumToShape: ", x.Describe(), " does not reduce to ",
                        ShapeString(shape)));
     }
+  }
+  if (x.device().device_type != kDLCPU) {
+    LLMSYS_ASSIGN_OR_RETURN(Tensor out,
+                            Tensor::Empty(shape, x.dtype(), x.device()));
+    DeviceView dst = out.DeviceViewOf();  // padded to x's dims
+    dst.shape.insert(dst.shape.begin(), lead, 1);
+    dst.strides.insert(dst.strides.begin(), lead, 0);
+    LLMSYS_ASSIGN_OR_RETURN(DeviceBackend * b, BackendFor(x.device()));
+    LLMSYS_RETURN_IF_ERROR(b->SumTo(x.device(), dst, x.DeviceViewOf()));
+    return out;
   }
   std::vector<double> acc(static_cast<size_t>(Numel(shape)), 0.0);
   const std::vector<double> values = x.ToDoubles();

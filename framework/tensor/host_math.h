@@ -1,5 +1,6 @@
 // framework/tensor/host_math.h — the few computations the host itself does
-// on host tensors: gradient accumulation and reducing a broadcast gradient.
+// on tensors: gradient accumulation and reducing a broadcast gradient (on a
+// device through its backend's kernels, device.h).
 // Everything a model computes goes through operators (dispatch), not here.
 //
 //   LLMSYS_RETURN_IF_ERROR(AddInto(grad, more));          // grad += more

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
@@ -12,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "framework/core/status_macros.h"
 #include "framework/core/thread_pool.h"
+#include "framework/tensor/device.h"
 
 namespace llmsys::tensor {
 namespace {
@@ -234,10 +236,12 @@ std::atomic<int64_t> host_bytes{0}, peak_host_bytes{0};
 
 absl::StatusOr<std::shared_ptr<Storage>> Storage::Allocate(size_t bytes,
                                                            DLDevice device) {
-  if (device.device_type != kDLCPU)
-    return absl::UnimplementedError(absl::StrCat("no allocator for device ",
-                                                 DeviceName(device),
-                                                 " in this build (CPU only)"));
+  if (device.device_type != kDLCPU) {
+    LLMSYS_ASSIGN_OR_RETURN(DeviceBackend * backend, BackendFor(device));
+    LLMSYS_ASSIGN_OR_RETURN(void* p, backend->Allocate(device, bytes));
+    return std::make_shared<Storage>(
+        p, bytes, device, [backend, device, p] { backend->Free(device, p); });
+  }
   size_t rounded =
       (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
   if (rounded == 0) rounded = kHostAlignment;
@@ -311,8 +315,10 @@ absl::StatusOr<Tensor> Tensor::Empty(const Shape& shape, DLDataType dtype,
 absl::StatusOr<Tensor> Tensor::Zeros(const Shape& shape, DLDataType dtype,
                                      DLDevice device) {
   LLMSYS_ASSIGN_OR_RETURN(Tensor t, Empty(shape, dtype, device));
-  if (device.device_type != kDLCPU)
-    return absl::UnimplementedError("Zeros on a device needs issue 9");
+  if (device.device_type != kDLCPU) {
+    LLMSYS_RETURN_IF_ERROR(t.Fill(0.0));
+    return t;
+  }
   // One range of bytes per thread of the host's loops when large (1 MiB).
   char* const bytes = static_cast<char*>(t.data());
   const int64_t size = static_cast<int64_t>(t.storage_->bytes());
@@ -532,11 +538,34 @@ Tensor Tensor::Contiguous() const {
   return Clone();
 }
 
-Tensor Tensor::Clone() const {
-  Tensor out = *Empty(shape_, dtype_, device());
-  absl::Status s = out.CopyFrom(*this);
-  (void)s;  // same shape and dtype on the host: cannot fail
+absl::StatusOr<Tensor> Tensor::MakeContiguous() const {
+  if (!defined() || is_contiguous()) return *this;
+  LLMSYS_ASSIGN_OR_RETURN(Tensor out, Empty(shape_, dtype_, device()));
+  LLMSYS_RETURN_IF_ERROR(out.CopyFrom(*this));
   return out;
+}
+
+Tensor Tensor::Clone() const {
+  absl::StatusOr<Tensor> out = Empty(shape_, dtype_, device());
+  absl::Status s = out.ok() ? out->CopyFrom(*this) : out.status();
+  if (!s.ok()) {  // out of memory or a device failure: callers that can
+                  // take an error use MakeContiguous or To
+    std::fprintf(stderr, "llmsys: Clone of %s failed: %s\n", Describe().c_str(),
+                 std::string(s.message()).c_str());
+    std::abort();
+  }
+  return *std::move(out);
+}
+
+absl::StatusOr<Tensor> Tensor::ToDevice(DLDevice device) const {
+  if (!defined() || this->device() == device) return *this;
+  LLMSYS_ASSIGN_OR_RETURN(Tensor out, Empty(shape_, dtype_, device));
+  LLMSYS_RETURN_IF_ERROR(out.CopyFrom(*this));
+  return out;
+}
+
+DeviceView Tensor::DeviceViewOf() const {
+  return DeviceView{data(), dtype_, shape_, strides_};
 }
 
 absl::Status Tensor::CopyFrom(const Tensor& src) {
@@ -544,7 +573,7 @@ absl::Status Tensor::CopyFrom(const Tensor& src) {
     return absl::InvalidArgumentError(absl::StrCat(
         "copy from ", src.Describe(), " into ", Describe(), ": shapes differ"));
   if (device().device_type != kDLCPU || src.device().device_type != kDLCPU)
-    return absl::UnimplementedError("device copies come with issue 9");
+    return CopyAcrossDevices(src);
   const DLDataType st = src.dtype_, dt = dtype_;
   void* const dst_base = storage_->data();
   const void* const src_base = src.storage_->data();
@@ -583,6 +612,40 @@ absl::Status Tensor::CopyFrom(const Tensor& src) {
   return absl::OkStatus();
 }
 
+absl::Status Tensor::CopyAcrossDevices(const Tensor& src) {
+  if (numel() == 0) return absl::OkStatus();
+  const DLDevice dd = device(), sd = src.device();
+  if (dd == sd) {  // on one device: its strided copy kernel
+    LLMSYS_ASSIGN_OR_RETURN(DeviceBackend * b, BackendFor(dd));
+    return b->Copy(dd, DeviceViewOf(), src.DeviceViewOf());
+  }
+  if (sd.device_type == kDLCPU) {  // host -> device
+    LLMSYS_ASSIGN_OR_RETURN(DeviceBackend * b, BackendFor(dd));
+    // Converted and compact on the host, then one transfer into this
+    // tensor (or into a compact device buffer copied into its strides).
+    Tensor host = src;
+    if (!(src.dtype_ == dtype_) || !src.is_contiguous()) {
+      LLMSYS_ASSIGN_OR_RETURN(host, Empty(shape_, dtype_));
+      LLMSYS_RETURN_IF_ERROR(host.CopyFrom(src));
+    }
+    const size_t bytes = static_cast<size_t>(numel()) * element_size();
+    if (is_contiguous()) return b->CopyFromHost(dd, data(), host.data(), bytes);
+    LLMSYS_ASSIGN_OR_RETURN(Tensor staged, Empty(shape_, dtype_, dd));
+    LLMSYS_RETURN_IF_ERROR(
+        b->CopyFromHost(dd, staged.data(), host.data(), bytes));
+    return b->Copy(dd, DeviceViewOf(), staged.DeviceViewOf());
+  }
+  // device -> host (or device -> another device, through the host):
+  // compact on the source device, one transfer, then the host's copy.
+  LLMSYS_ASSIGN_OR_RETURN(DeviceBackend * b, BackendFor(sd));
+  LLMSYS_ASSIGN_OR_RETURN(Tensor compact, src.MakeContiguous());
+  LLMSYS_ASSIGN_OR_RETURN(Tensor host, Empty(shape_, src.dtype_));
+  LLMSYS_RETURN_IF_ERROR(
+      b->CopyToHost(sd, host.data(), compact.data(),
+                    static_cast<size_t>(numel()) * src.element_size()));
+  return CopyFrom(host);
+}
+
 absl::StatusOr<Tensor> Tensor::To(DLDataType dtype) const {
   LLMSYS_ASSIGN_OR_RETURN(Tensor out, Empty(shape_, dtype, device()));
   LLMSYS_RETURN_IF_ERROR(out.CopyFrom(*this));
@@ -591,7 +654,11 @@ absl::StatusOr<Tensor> Tensor::To(DLDataType dtype) const {
 
 std::vector<double> Tensor::ToDoubles() const {
   std::vector<double> out;
-  if (!defined() || device().device_type != kDLCPU) return out;
+  if (!defined()) return out;
+  if (device().device_type != kDLCPU) {
+    absl::StatusOr<Tensor> host = ToDevice(kCpu);
+    return host.ok() ? host->ToDoubles() : out;
+  }
   out.reserve(static_cast<size_t>(numel()));
   const void* base = storage_->data();
   ForEachIndex(shape_, {&strides_}, [&](const int64_t* o) {
@@ -601,8 +668,10 @@ std::vector<double> Tensor::ToDoubles() const {
 }
 
 absl::Status Tensor::Fill(double value) {
-  if (device().device_type != kDLCPU)
-    return absl::UnimplementedError("device fills come with issue 9");
+  if (device().device_type != kDLCPU) {
+    LLMSYS_ASSIGN_OR_RETURN(DeviceBackend * b, BackendFor(device()));
+    return b->Fill(device(), DeviceViewOf(), value);
+  }
   void* base = storage_->data();
   ForEachIndex(shape_, {&strides_}, [&](const int64_t* o) {
     Store(base, offset_ + o[0], dtype_, value);
@@ -678,8 +747,6 @@ absl::StatusOr<Tensor> Tensor::CopyOf(const DLTensor& src) {
     return absl::InvalidArgumentError(absl::StrCat("unsupported tensor (",
                                                    DTypeName(src.dtype), ", ",
                                                    src.ndim, " dims)"));
-  if (src.device.device_type != kDLCPU)
-    return absl::UnimplementedError("device copies come with issue 9");
   Shape shape(src.shape, src.shape + src.ndim);
   Shape strides = src.strides != nullptr
                       ? Shape(src.strides, src.strides + src.ndim)
@@ -688,7 +755,9 @@ absl::StatusOr<Tensor> Tensor::CopyOf(const DLTensor& src) {
   Tensor borrowed(std::make_shared<Storage>(src.data, 0, src.device, nullptr),
                   shape, strides, static_cast<int64_t>(src.byte_offset / es),
                   src.dtype);
-  return borrowed.Clone();
+  LLMSYS_ASSIGN_OR_RETURN(Tensor out, Empty(shape, src.dtype));
+  LLMSYS_RETURN_IF_ERROR(out.CopyFrom(borrowed));
+  return out;
 }
 
 std::string Tensor::Describe() const {

@@ -28,6 +28,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "framework/tensor/device.h"
 #include "llmsys/tensor.h"
 
 // Equality of the DLPack value types (global, so that lookup finds them
@@ -88,8 +89,8 @@ void ResetPeakHostTensorMemory();
 
 class Storage {
  public:
-  // Host memory is 64-byte aligned and uninitialized. Devices other than
-  // the CPU need an allocator installed (issue 9); until then UNIMPLEMENTED.
+  // Host memory is 64-byte aligned and uninitialized; other devices'
+  // memory comes from their backend (device.h), uninitialized.
   static absl::StatusOr<std::shared_ptr<Storage>> Allocate(size_t bytes,
                                                            DLDevice device);
   // Memory owned elsewhere (DLPack); `deleter` runs in the destructor.
@@ -167,19 +168,27 @@ class Tensor {
   absl::StatusOr<Tensor> Unsqueeze(int64_t dim) const;
   absl::StatusOr<Tensor> Squeeze(int64_t dim) const;
 
-  // A compact copy (or this tensor when it already is compact). Host only.
+  // A compact copy (or this tensor when it already is compact), on this
+  // tensor's device. Aborts when memory runs out: code that can report an
+  // error calls MakeContiguous.
   Tensor Contiguous() const;
-  // A compact copy always. Host only.
+  absl::StatusOr<Tensor> MakeContiguous() const;
+  // A compact copy always (aborts when memory runs out).
   Tensor Clone() const;
-  // Copies `src` (same shape, any strides, any supported dtype: converted)
-  // into this tensor. Host only.
+  // Copies `src` (same shape, any strides, any supported dtype: converted,
+  // any device: transferred) into this tensor.
   absl::Status CopyFrom(const Tensor& src);
-  // A compact copy converted to `dtype`. Host only.
+  // A compact copy converted to `dtype`, on this tensor's device.
   absl::StatusOr<Tensor> To(DLDataType dtype) const;
-  // Every element, row-major, as double. Host only.
+  // A compact copy on `device` (this tensor when it is there already).
+  absl::StatusOr<Tensor> ToDevice(DLDevice device) const;
+  // Every element, row-major, as double (copied from a device first; empty
+  // when that fails).
   std::vector<double> ToDoubles() const;
-  // Sets every element to `value`. Host only.
+  // Sets every element to `value`.
   absl::Status Fill(double value);
+  // This tensor's layout for a device backend's kernels.
+  DeviceView DeviceViewOf() const;
 
   // A borrowed DLPack view: its shape and strides point into this Tensor,
   // valid while it lives and is not reassigned.
@@ -199,6 +208,8 @@ class Tensor {
   Tensor(std::shared_ptr<Storage> storage, Shape shape, Shape strides,
          int64_t offset, DLDataType dtype);
   Tensor WithLayout(Shape shape, Shape strides, int64_t offset) const;
+  // CopyFrom when either side is not on the CPU.
+  absl::Status CopyAcrossDevices(const Tensor& src);
 
   std::shared_ptr<Storage> storage_;
   Shape shape_;

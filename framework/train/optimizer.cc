@@ -78,7 +78,11 @@ absl::Status Optimizer::Step(int64_t step, double lr, int32_t num_threads) {
     s_dl[i] = state_[i].Dl();
     s_ptr[i] = &s_dl[i];
   }
-  llmsys_call_context_t ctx = runtime::CpuCallContext(*component_, num_threads);
+  const DLDevice device =
+      params_.empty() ? tensor::kCpu : params_[0].var->data.device();
+  LLMSYS_ASSIGN_OR_RETURN(
+      llmsys_call_context_t ctx,
+      runtime::DeviceCallContext(*component_, device, num_threads));
   llmsys_optimizer_step_t args;
   std::memset(&args, 0, sizeof(args));
   args.struct_size = sizeof(args);

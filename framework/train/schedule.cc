@@ -46,12 +46,14 @@ double SumSquares(const float* g, int64_t n) {
 }  // namespace
 
 absl::StatusOr<double> ClipGradNorm(const std::vector<autograd::Var>& params,
-                                    double max_norm, int threads) {
+                                    double max_norm, int threads,
+                                    double grad_scale) {
   core::ThreadPool& pool = core::ThreadPool::Global();
   double sum = 0;
   for (const autograd::Var& p : params) {
     if (!p->grad.defined()) continue;
-    if (p->grad.dtype() == tensor::kF32 && p->grad.is_contiguous()) {
+    const bool host = p->grad.device().device_type == kDLCPU;
+    if (host && p->grad.dtype() == tensor::kF32 && p->grad.is_contiguous()) {
       const float* g = p->grad.data_as<float>();
       const int64_t n = p->grad.numel();
       const int64_t blocks = (n + kNormBlock - 1) / kNormBlock;
@@ -66,12 +68,15 @@ absl::StatusOr<double> ClipGradNorm(const std::vector<autograd::Var>& params,
       for (double g : p->grad.ToDoubles()) sum += g * g;
     }
   }
-  const double norm = std::sqrt(sum);
-  if (max_norm > 0 && std::isfinite(norm) && norm > max_norm) {
-    const double scale = max_norm / (norm + 1e-6);  // as torch.nn.utils
+  const double norm = std::sqrt(sum) / grad_scale;
+  double scale = 1.0 / grad_scale;
+  if (max_norm > 0 && std::isfinite(norm) && norm > max_norm)
+    scale *= max_norm / (norm + 1e-6);  // as torch.nn.utils
+  if (scale != 1.0 && std::isfinite(norm)) {
     for (const autograd::Var& p : params) {
       if (!p->grad.defined()) continue;
-      if (p->grad.dtype() == tensor::kF32) {
+      if (p->grad.device().device_type == kDLCPU &&
+          p->grad.dtype() == tensor::kF32 && p->grad.is_contiguous()) {
         float* g = p->grad.data_as<float>();
         const int64_t n = p->grad.numel();
         pool.Run(threads, (n + kNormBlock - 1) / kNormBlock, [&](int64_t b) {

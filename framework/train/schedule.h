@@ -37,8 +37,13 @@ struct Schedule {
 // before clipping (non-finite if any gradient is). Runs on `threads` of
 // the host's pool; the sum goes by fixed blocks added in order, so the
 // norm has the same bits for any thread count.
+//
+// `grad_scale`: the gradients hold grad_scale times the true ones (float16
+// loss scaling); they are divided by it in the same pass, and the norm is
+// the true gradients'.
 absl::StatusOr<double> ClipGradNorm(const std::vector<autograd::Var>& params,
-                                    double max_norm, int threads = 1);
+                                    double max_norm, int threads = 1,
+                                    double grad_scale = 1.0);
 
 }  // namespace llmsys::train
 

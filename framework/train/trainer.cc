@@ -33,6 +33,7 @@
 #include "framework/runtime/graph.h"
 #include "framework/runtime/parameters.h"
 #include "framework/runtime/profiler.h"
+#include "framework/tensor/device.h"
 #include "framework/tensor/safetensors.h"
 #include "framework/train/evaluation.h"
 #include "framework/train/optimizer.h"
@@ -62,6 +63,39 @@ std::string Duration(double seconds) {
   return absl::StrFormat("%ds", s);
 }
 
+// The device [train] device names, once it is known to run: "cpu", or
+// "cuda" (GPU 0), which needs a build with CUDA and a GPU; the error names
+// the key and says why.
+absl::StatusOr<DLDevice> RunDevice(const config::Experiment& e) {
+  const std::string name = e.String("train", "device");
+  if (name == "cpu") return tensor::kCpu;
+  const DLDevice device{kDLCUDA, 0};
+  absl::StatusOr<tensor::DeviceBackend*> backend = tensor::BackendFor(device);
+  absl::Status usable =
+      backend.ok() ? (*backend)->Available(device) : backend.status();
+  if (!usable.ok())
+    return absl::FailedPreconditionError(absl::StrCat(
+        e.Get("train", "device").source.Describe(), ": [train] device = \"",
+        name, "\" cannot run here: ", usable.message(),
+        " (device = \"cpu\" runs everywhere)"));
+  return device;
+}
+
+// [train] precision: float32, or bfloat16 / float16 autocast (on a GPU:
+// the CPU operators compute in float32 and float64 only).
+absl::StatusOr<DLDataType> Precision(const config::Experiment& e,
+                                     DLDevice device) {
+  const std::string name = e.String("train", "precision");
+  LLMSYS_ASSIGN_OR_RETURN(const DLDataType dtype, tensor::ParseDType(name));
+  if (!(dtype == tensor::kF32) && device.device_type == kDLCPU)
+    return absl::InvalidArgumentError(absl::StrCat(
+        e.Get("train", "precision").source.Describe(),
+        ": [train] precision = \"", name,
+        "\" needs device = \"cuda\" (the CPU operators compute in float32 "
+        "and float64)"));
+  return dtype;
+}
+
 // Everything a model call needs: plugins, the configuration, the tokenizer,
 // the ops, the parameters and the model instance.
 class Session {
@@ -72,10 +106,13 @@ class Session {
 
   static absl::StatusOr<std::unique_ptr<Session>> Open(
       const fs::path& config, const std::vector<std::string>& sets,
-      const std::vector<std::string>& plugin_dirs) {
+      const std::vector<std::string>& plugin_dirs,
+      bool default_plugin_dirs = true) {
     auto s = std::unique_ptr<Session>(new Session);
-    absl::Status builtin = s->registry_.AddDefaultSearchDirs();
-    if (!builtin.ok() && !absl::IsNotFound(builtin)) return builtin;
+    if (default_plugin_dirs) {
+      absl::Status builtin = s->registry_.AddDefaultSearchDirs();
+      if (!builtin.ok() && !absl::IsNotFound(builtin)) return builtin;
+    }
     for (const std::string& d : plugin_dirs)
       LLMSYS_RETURN_IF_ERROR(s->registry_.AddSearchDir(d, "--plugin-dir"));
     s->registry_.LoadAll();
@@ -93,6 +130,8 @@ class Session {
   data::Tokenizer& tokenizer() { return *tokenizer_; }
   const runtime::Component& model() const { return *model_; }
   void* model_instance() const { return instance_; }
+  // Where the parameters live and the ops run (set by CreateModel).
+  DLDevice device() const { return device_; }
   int64_t block_size() const { return block_size_; }
 
   void SetTokenizer(std::unique_ptr<data::Tokenizer> t) {
@@ -104,12 +143,10 @@ class Session {
   absl::Status CreateModel() {
     const config::Experiment& e = *experiment_;
     const uint64_t seed = static_cast<uint64_t>(e.Int("experiment", "seed"));
-    if (e.String("train", "device") != "cpu")
-      return absl::UnimplementedError(
-          absl::StrCat(e.Get("train", "device").source.Describe(),
-                       ": [train] device = \"", e.String("train", "device"),
-                       "\": the CUDA backend comes with a later release"));
-    ops_ = std::make_unique<runtime::OpDispatcher>(&registry_, tensor::kCpu);
+    LLMSYS_ASSIGN_OR_RETURN(device_, RunDevice(e));
+    ops_ = std::make_unique<runtime::OpDispatcher>(&registry_, device_);
+    LLMSYS_ASSIGN_OR_RETURN(const DLDataType precision, Precision(e, device_));
+    ops_->set_autocast(precision);
     std::string where = e.file().string() + ": [ops]";
     if (!e.ops().empty())
       where = e.ops_sources().begin()->second.Describe() + ": [ops]";
@@ -119,7 +156,7 @@ class Session {
     ops_->set_num_threads(static_cast<int32_t>(
         threads > 0 ? threads
                     : std::max(1u, std::thread::hardware_concurrency())));
-    parameters_ = std::make_unique<runtime::ParameterStore>(seed, tensor::kCpu);
+    parameters_ = std::make_unique<runtime::ParameterStore>(seed, device_);
     model_ = e.model();
     block_size_ = e.Int("train", "block_size");
     // The host fills what it knows: vocab_size from the tokenizer, and a
@@ -172,7 +209,8 @@ class Session {
     std::vector<llmsys_named_value_t> values;
     std::vector<llmsys_value_t> handles;
     for (const auto& [name, t] : named) {
-      handles.push_back(graph.NewValue(autograd::MakeLeaf(t)));
+      LLMSYS_ASSIGN_OR_RETURN(Tensor on_device, t.ToDevice(device_));
+      handles.push_back(graph.NewValue(autograd::MakeLeaf(on_device)));
       values.push_back({name.c_str(), handles.back()});
     }
     llmsys_model_inputs_t inputs{};
@@ -207,7 +245,19 @@ class Session {
   const runtime::Component* model_ = nullptr;
   void* instance_ = nullptr;
   int64_t block_size_ = 0;
+  DLDevice device_ = tensor::kCpu;
 };
+
+// The experiment's optimizer for the session's device: the same id (and
+// parameters) as [optimizer] names, implemented for that device.
+absl::StatusOr<const runtime::Component*> OptimizerFor(Session& session) {
+  const runtime::Component* chosen = session.experiment().optimizer();
+  if (chosen->device_type == 0 ||
+      chosen->device_type == session.device().device_type)
+    return chosen;
+  return session.registry().Find(LLMSYS_KIND_OPTIMIZER, chosen->id,
+                                 session.device().device_type);
+}
 
 double ScalarOf(const Var& v) { return v->data.ToDoubles().at(0); }
 
@@ -273,10 +323,20 @@ absl::Status WriteCheckpointFiles(const fs::path& dir, Session& session,
   std::vector<std::pair<std::string, Tensor>> weights;
   for (const runtime::Parameter& p : session.parameters().all())
     if (p.trainable) weights.emplace_back(p.name, p.var->data);
+  // Files hold host copies (a no-op on the CPU).
+  auto on_host = [](std::vector<std::pair<std::string, Tensor>> tensors)
+      -> absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> {
+    for (auto& [name, t] : tensors) {
+      LLMSYS_ASSIGN_OR_RETURN(t, t.ToDevice(tensor::kCpu));
+    }
+    return tensors;
+  };
+  LLMSYS_ASSIGN_OR_RETURN(weights, on_host(std::move(weights)));
+  LLMSYS_ASSIGN_OR_RETURN(auto optimizer_state, on_host(optimizer.State()));
   LLMSYS_RETURN_IF_ERROR(tensor::WriteSafetensors(
       (dir / "model.safetensors").string(), weights, meta));
   LLMSYS_RETURN_IF_ERROR(tensor::WriteSafetensors(
-      (dir / "optimizer.safetensors").string(), optimizer.State(), meta));
+      (dir / "optimizer.safetensors").string(), optimizer_state, meta));
   json j = {{"format", "llmsys-trainer-state"},
             {"format_version", kCheckpointFormatVersion},
             {"step", state.step},
@@ -582,7 +642,7 @@ ModelAccess AccessOf(Session& session) {
       return absl::FailedPreconditionError(
           absl::StrCat("model ", session.model().id,
                        " set no 'logits' output, which [[evaluate]] reads"));
-    return logits->second->data;
+    return logits->second->data.ToDevice(tensor::kCpu);  // evaluators read it
   };
   access.generate = [&session](const std::vector<std::vector<int32_t>>& prompts,
                                int64_t max_tokens)
@@ -994,7 +1054,8 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                      ": not a run directory (no config.toml to resume from)"));
   LLMSYS_ASSIGN_OR_RETURN(
       std::unique_ptr<Session> session,
-      Session::Open(config_file, options.sets, options.plugin_dirs));
+      Session::Open(config_file, options.sets, options.plugin_dirs,
+                    options.default_plugin_dirs));
   const config::Experiment& e = session->experiment();
 
   fs::path run_dir = options.resume;
@@ -1033,9 +1094,11 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   if (sampler_needed)
     LLMSYS_RETURN_IF_ERROR(
         MakeSampler(*session, PlanFromConfig(*session)).status());
+  LLMSYS_ASSIGN_OR_RETURN(const runtime::Component* optimizer_component,
+                          OptimizerFor(*session));
   LLMSYS_ASSIGN_OR_RETURN(
       std::unique_ptr<Optimizer> optimizer,
-      Optimizer::Create(*e.optimizer(), e.ComponentParams("optimizer"),
+      Optimizer::Create(*optimizer_component, e.ComponentParams("optimizer"),
                         session->parameters().all()));
   // The run directory, once everything it describes is known to work (a
   // failed start leaves nothing behind).
@@ -1169,6 +1232,13 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     session->ops().set_profiler(&*profiler);
   }
   runtime::Profiler* const prof = profiler ? &*profiler : nullptr;
+  // float16: dynamic loss scaling (as torch.cuda.amp.GradScaler): the loss
+  // is multiplied by `loss_scale` before backward so small gradients stay
+  // representable; a step whose gradients overflow is skipped and halves
+  // the scale, 2000 good steps in a row double it.
+  const bool scale_loss = session->ops().autocast() == tensor::kF16;
+  double loss_scale = scale_loss ? 65536.0 : 1.0;
+  int64_t good_steps = 0;
   for (int64_t step = first_step; step <= steps; ++step) {
     if (prof != nullptr) prof->BeginStep(step);
     for (const Var& p : params) p->grad = Tensor();
@@ -1192,9 +1262,10 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       extra.Add(out);
       LLMSYS_ASSIGN_OR_RETURN(
           Tensor seed_grad,
-          Tensor::FromDoubles(loss->second->data.shape(),
-                              {1.0 / static_cast<double>(accumulate)},
-                              loss->second->data.dtype()));
+          Tensor::Empty(loss->second->data.shape(), loss->second->data.dtype(),
+                        loss->second->data.device()));
+      LLMSYS_RETURN_IF_ERROR(
+          seed_grad.Fill(loss_scale / static_cast<double>(accumulate)));
       phase.reset();
       phase.emplace(prof, "backward");
       LLMSYS_RETURN_IF_ERROR(autograd::Backward(loss->second, seed_grad));
@@ -1203,10 +1274,20 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     std::optional<runtime::Profiler::Phase> optimizer_phase(std::in_place, prof,
                                                             "optimizer");
     LLMSYS_ASSIGN_OR_RETURN(
-        double norm, ClipGradNorm(params, clip, session->ops().num_threads()));
+        double norm,
+        ClipGradNorm(params, clip, session->ops().num_threads(), loss_scale));
     state.tokens += step_tokens;
     tokens_this_process += step_tokens;
-    if (!std::isfinite(loss) || !std::isfinite(norm)) {
+    if (scale_loss && std::isfinite(loss) && !std::isfinite(norm)) {
+      // Overflow under the loss scale: not the model diverging.
+      ++skipped;
+      good_steps = 0;
+      loss_scale = std::max(1.0, loss_scale / 2);
+      core::Log(core::LogLevel::kDebug,
+                absl::StrFormat("step %d: float16 gradients overflowed; "
+                                "step skipped, loss scale now %g",
+                                step, loss_scale));
+    } else if (!std::isfinite(loss) || !std::isfinite(norm)) {
       if (!skip_nonfinite) {
         if (bar) std::cerr << "\n";
         return absl::InternalError(absl::StrFormat(
@@ -1221,6 +1302,10 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     } else {
       LLMSYS_RETURN_IF_ERROR(optimizer->Step(step, schedule.At(step)));
       last_loss = loss;
+      if (scale_loss && ++good_steps == 2000) {
+        loss_scale *= 2;
+        good_steps = 0;
+      }
     }
     optimizer_phase.reset();
     if (prof != nullptr) prof->EndStep();

@@ -40,6 +40,9 @@ struct RunOptions {
   std::filesystem::path resume;      // continue the run in this directory
   std::vector<std::string> sets;     // --set section.key=value
   std::vector<std::string> plugin_dirs;
+  // Whether the built-in plugin folder and LLMSYS_PLUGIN_PATH are searched
+  // (tests that bring every plugin in plugin_dirs turn it off).
+  bool default_plugin_dirs = true;
   bool overwrite = false;  // replace an existing run directory
   // Live progress bar (a terminal) or plain periodic lines.
   std::optional<bool> progress_bar;

@@ -91,16 +91,30 @@ inline bool IsMask(DLDataType t) {
          llmsys_dtype_equal(t, LLMSYS_DTYPE_U8);
 }
 
-// Input `index` of the call, required present, on the CPU.
+// The device the call's implementation runs on (the CPU when the call has no
+// context, as in a unit test that builds the call by hand).
+inline DLDeviceType CallDevice(const llmsys_op_call_t& call) {
+  return call.ctx != nullptr ? call.ctx->device.device_type : kDLCPU;
+}
+
+inline const char* DeviceWord(DLDeviceType type) {
+  return type == kDLCPU    ? "the CPU"
+         : type == kDLCUDA ? "a CUDA GPU"
+                           : "another device";
+}
+
+// Input `index` of the call, required present, on the implementation's
+// device.
 inline const DLTensor* Arg(const llmsys_op_call_t& call, uint32_t index,
                            const char* name) {
   if (index >= call.num_inputs || call.inputs[index] == nullptr)
     ArgFail(call, std::string("input '") + name + "' is missing");
   const DLTensor* t = call.inputs[index];
-  if (t->device.device_type != kDLCPU)
-    ArgFail(call,
-            std::string("input '") + name +
-                "' is not on the CPU (this implementation runs on the CPU)");
+  const DLDeviceType device = CallDevice(call);
+  if (t->device.device_type != device)
+    ArgFail(call, std::string("input '") + name + "' is on " +
+                      DeviceWord(t->device.device_type) +
+                      ", this implementation runs on " + DeviceWord(device));
   return t;
 }
 
@@ -111,13 +125,22 @@ inline const DLTensor* OptionalArg(const llmsys_op_call_t& call, uint32_t index,
   return Arg(call, index, name);
 }
 
-// A float input (float32 or float64).
+inline bool IsHalf(DLDataType t) {
+  return llmsys_dtype_equal(t, LLMSYS_DTYPE_BF16) ||
+         llmsys_dtype_equal(t, LLMSYS_DTYPE_F16);
+}
+
+// A float input: float32 or float64, and on a GPU also bfloat16 or float16
+// (CPU implementations compute in float32 or float64 only).
 inline const DLTensor* FloatArg(const llmsys_op_call_t& call, uint32_t index,
                                 const char* name) {
   const DLTensor* t = Arg(call, index, name);
-  if (!IsF32(t->dtype) && !IsF64(t->dtype))
-    ArgFail(call, std::string("input '") + name +
-                      "' must be float32 or float64, got " + Describe(name, t));
+  const bool half_ok = CallDevice(call) != kDLCPU;
+  if (!IsF32(t->dtype) && !IsF64(t->dtype) && !(half_ok && IsHalf(t->dtype)))
+    ArgFail(call,
+            std::string("input '") + name + "' must be float32" +
+                (half_ok ? ", float64, bfloat16 or float16" : " or float64") +
+                ", got " + Describe(name, t));
   return t;
 }
 
