@@ -5,6 +5,9 @@
 #include <cstddef>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <system_error>
 #include <utility>
 
@@ -274,6 +277,19 @@ absl::StatusOr<std::shared_ptr<Plugin>> Plugin::Load(const fs::path& file) {
   LLMSYS_RETURN_IF_ERROR(CheckElf(file));
   LLMSYS_RETURN_IF_ERROR(CheckEntrySymbol(file));
 
+  // One Plugin per file in the process: the dynamic linker maps a file
+  // once, so a second registry loading it shares the first one's instance
+  // (and its init), and deinit runs when the last holder lets go, never
+  // under another registry still using it.
+  static std::mutex loaded_mu;
+  static auto* loaded = new std::map<fs::path, std::weak_ptr<Plugin>>;
+  fs::path key = fs::weakly_canonical(file, ec);
+  if (ec) key = fs::absolute(file).lexically_normal();
+  std::lock_guard<std::mutex> lock(loaded_mu);
+  if (auto it = loaded->find(key); it != loaded->end()) {
+    if (std::shared_ptr<Plugin> shared = it->second.lock()) return shared;
+  }
+
   std::shared_ptr<Plugin> plugin(
       new Plugin(fs::absolute(file).lexically_normal()));
   absl::StatusOr<std::string> sha256 = core::Sha256File(file);
@@ -343,6 +359,7 @@ absl::StatusOr<std::shared_ptr<Plugin>> Plugin::Load(const fs::path& file) {
 
   LLMSYS_RETURN_IF_ERROR(plugin->Init());
   LLMSYS_RETURN_IF_ERROR(plugin->ReadComponents());
+  (*loaded)[key] = plugin;
   return plugin;
 }
 
