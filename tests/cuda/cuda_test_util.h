@@ -1,0 +1,57 @@
+// tests/cuda/cuda_test_util.h — running llmsys.cuda's components in tests
+// on a machine without a GPU: the emulated plugin (tests/cuda/emu: the same
+// host code, the kernels compiled for the CPU) on the emulated device
+// (emulated_device.h), plus argument-check helpers.
+//
+//   Specs s = *Infer("layer_norm.cuda", {FakeTensor{{2, 8}, tensor::kF32},
+//                                         std::nullopt, std::nullopt});
+//   auto impl = EmulatedOp("softmax.cuda", "softmax");
+//   Tensor out = RunForward(*impl, {*x.ToDevice(kCuda0)})[0];
+//
+// Thread-safety: test-only helpers, used from the test's thread.
+#ifndef LLMSYS_TESTS_CUDA_CUDA_TEST_UTIL_H_
+#define LLMSYS_TESTS_CUDA_CUDA_TEST_UTIL_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "framework/runtime/operator_call.h"
+#include "framework/runtime/registry.h"
+#include "framework/tensor/tensor.h"
+#include "tests/cuda/emulated_device.h"
+
+namespace llmsys::cuda_test {
+
+inline constexpr DLDevice kCuda0{kDLCUDA, 0};
+
+// A tensor on cuda:0 for argument checks: shape and dtype only (its memory
+// is allocated on the emulated device and never read by Infer).
+struct FakeTensor {
+  std::vector<int64_t> shape;
+  DLDataType dtype;
+};
+using Specs = std::vector<std::pair<std::vector<int64_t>, DLDataType>>;
+
+// The emulated llmsys.cuda plugin, loaded once per test binary (and the
+// emulated device installed).
+const runtime::PluginRegistry& EmulatedPlugin();
+
+// Operator `id` of the emulated plugin for op `op`, default parameters
+// replaced by `params`; nullptr after a test failure when missing.
+std::unique_ptr<runtime::OperatorImpl> EmulatedOp(
+    const std::string& id, const std::string& op,
+    const runtime::AttrList& params = {});
+
+// Runs component `id`'s infer (its argument checks and output shapes) with
+// these inputs (std::nullopt: an absent optional input) and attributes.
+absl::StatusOr<Specs> Infer(
+    const std::string& id, const std::vector<std::optional<FakeTensor>>& inputs,
+    const runtime::AttrList& attrs = {});
+
+}  // namespace llmsys::cuda_test
+
+#endif  // LLMSYS_TESTS_CUDA_CUDA_TEST_UTIL_H_
