@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # tools/test.sh — sets everything up and runs the whole test suite: the
-# release build's tests, then the same tests built with AddressSanitizer and
-# UndefinedBehaviorSanitizer. CUDA tests skip, saying why, where no GPU is.
+# release build's tests (with the CUDA parts where nvcc is found), then the
+# same tests built without CUDA and with AddressSanitizer and
+# UndefinedBehaviorSanitizer (so both builds are checked). The CUDA kernels
+# run in the CPU emulation in both; the GPU tests skip, saying why, where no
+# GPU is.
 #
 #   tools/test.sh              # both builds
 #   tools/test.sh --quick      # the release build only
@@ -14,7 +17,7 @@ tools/setup.sh
 ctest --test-dir build --output-on-failure -j "$jobs"
 
 if [[ "${1:-}" != "--quick" ]]; then
-  tools/setup.sh --sanitize
+  tools/setup.sh --sanitize --no-cuda
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure -j "$jobs"
 fi

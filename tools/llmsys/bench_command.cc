@@ -285,7 +285,7 @@ int BenchMatmul(const std::vector<std::string>& args) {
   std::map<std::string, const Component*> found;  // impl name -> component
   for (const Component* c : registry.Components())
     if (c->kind == LLMSYS_KIND_OPERATOR && c->op == "matmul" &&
-        c->id.rfind("matmul.", 0) == 0)
+        c->device_type == kDLCPU && c->id.rfind("matmul.", 0) == 0)
       found[c->id.substr(7)] = c;
   if (contract == nullptr || found.empty()) {
     std::cerr << "error: no implementation of matmul was found (is the "
@@ -763,7 +763,7 @@ int BenchAttention(const std::vector<std::string>& args) {
   std::vector<std::string> known;
   for (const Component* c : registry.Components())
     if (c->kind == LLMSYS_KIND_OPERATOR && c->op == "attention" &&
-        c->id.rfind("attention.", 0) == 0) {
+        c->device_type == kDLCPU && c->id.rfind("attention.", 0) == 0) {
       found[c->id.substr(10)] = c;
       known.push_back(c->id.substr(10));
     }
@@ -986,6 +986,9 @@ const std::vector<What>& Whats() {
        "and peak memory per sequence length"},
       {"train", BenchTrain,
        "training speed of an experiment: ms/step, tokens/s, peak memory"},
+      {"cuda", BenchCuda,
+       "llmsys.cuda on the GPU: bf16 GEMM and flash attention (TFLOP/s), "
+       "LayerNorm and softmax (GB/s)"},
   };
   return whats;
 }

@@ -14,6 +14,9 @@ namespace llmsys::cli {
 // result; 2 bad usage.
 int BenchCommand(const std::vector<std::string>& args);
 
+// `llmsys bench cuda` (bench_cuda.cc); 1 when no GPU can run.
+int BenchCuda(const std::vector<std::string>& args);
+
 }  // namespace llmsys::cli
 
 #endif  // LLMSYS_TOOLS_LLMSYS_BENCH_COMMAND_H_
