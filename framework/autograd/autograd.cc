@@ -29,8 +29,14 @@ absl::Status Accumulate(Tensor& buffer, const Tensor& g) {
 // else holds its memory (a fresh op output), else copied.
 absl::Status AccumulateLeaf(VarImpl& leaf, Tensor g) {
   if (!leaf.grad.defined()) {
-    leaf.grad = g.sole_owner() && g.is_contiguous() ? std::move(g) : g.Clone();
-    return absl::OkStatus();
+    if (g.sole_owner() && g.is_contiguous()) {
+      leaf.grad = std::move(g);
+      return absl::OkStatus();
+    }
+    // A copy (device memory may run out: a status, not an abort).
+    LLMSYS_ASSIGN_OR_RETURN(leaf.grad,
+                            Tensor::Empty(g.shape(), g.dtype(), g.device()));
+    return leaf.grad.CopyFrom(g);
   }
   return tensor::AddInto(leaf.grad, g);
 }

@@ -268,7 +268,10 @@ absl::StatusOr<std::vector<Var>> OpDispatcher::Autocast(
   }
   std::vector<Var> cast = inputs;
   for (Var& v : cast) {
-    if (!is_float(v) || v->data.dtype() == target) continue;
+    // float64 stays float64, as under torch.autocast.
+    if (!is_float(v) || v->data.dtype() == target ||
+        v->data.dtype() == tensor::kF64)
+      continue;
     LLMSYS_ASSIGN_OR_RETURN(v, autograd::Cast(v, target));
   }
   return cast;

@@ -96,8 +96,8 @@ class OpDispatcher {
   // inputs cast, float32 master weights included, gradients flowing back
   // in float32); softmax, log_softmax, cross_entropy, the norms, sum,
   // mean, exp, log and pow compute in float32; every other op in the
-  // widest dtype among its float inputs. float32 (the default) turns it
-  // off.
+  // widest dtype among its float inputs. float64 inputs stay float64.
+  // float32 (the default) turns it off.
   void set_autocast(DLDataType dtype) { autocast_ = dtype; }
   DLDataType autocast() const { return autocast_; }
 

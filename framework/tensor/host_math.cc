@@ -90,7 +90,9 @@ absl::Status AddInto(Tensor& dst, const Tensor& src) {
 }
 
 absl::StatusOr<Tensor> Add(const Tensor& a, const Tensor& b) {
-  Tensor out = a.Clone();
+  LLMSYS_ASSIGN_OR_RETURN(Tensor out,
+                          Tensor::Empty(a.shape(), a.dtype(), a.device()));
+  LLMSYS_RETURN_IF_ERROR(out.CopyFrom(a));
   LLMSYS_RETURN_IF_ERROR(AddInto(out, b));
   return out;
 }

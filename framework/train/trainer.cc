@@ -259,7 +259,12 @@ absl::StatusOr<const runtime::Component*> OptimizerFor(Session& session) {
                                  session.device().device_type);
 }
 
-double ScalarOf(const Var& v) { return v->data.ToDoubles().at(0); }
+// The one element of a scalar output; NaN when it cannot be read (a failed
+// device copy), which the loop reports as a non-finite loss.
+double ScalarOf(const Var& v) {
+  const std::vector<double> x = v->data.ToDoubles();
+  return x.empty() ? std::nan("") : x[0];
+}
 
 // ---- checkpoints ----
 
@@ -642,7 +647,12 @@ ModelAccess AccessOf(Session& session) {
       return absl::FailedPreconditionError(
           absl::StrCat("model ", session.model().id,
                        " set no 'logits' output, which [[evaluate]] reads"));
-    return logits->second->data.ToDevice(tensor::kCpu);  // evaluators read it
+    // Evaluators read float32 logits on the host (autocast may have made
+    // them 16-bit on a GPU).
+    LLMSYS_ASSIGN_OR_RETURN(Tensor host,
+                            logits->second->data.ToDevice(tensor::kCpu));
+    if (host.dtype() == tensor::kF32) return host;
+    return host.To(tensor::kF32);
   };
   access.generate = [&session](const std::vector<std::vector<int32_t>>& prompts,
                                int64_t max_tokens)
@@ -1278,8 +1288,10 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
         ClipGradNorm(params, clip, session->ops().num_threads(), loss_scale));
     state.tokens += step_tokens;
     tokens_this_process += step_tokens;
-    if (scale_loss && std::isfinite(loss) && !std::isfinite(norm)) {
-      // Overflow under the loss scale: not the model diverging.
+    if (scale_loss && loss_scale > 1 && std::isfinite(loss) &&
+        !std::isfinite(norm)) {
+      // Overflow under the loss scale: not the model diverging (at scale 1
+      // it is, and the ordinary non-finite rule below applies).
       ++skipped;
       good_steps = 0;
       loss_scale = std::max(1.0, loss_scale / 2);

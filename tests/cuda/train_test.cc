@@ -2,9 +2,10 @@
 // `device = "cuda"` keeps parameters, gradients and optimizer state on the
 // device, runs every op from llmsys.cuda (here its emulated build, the real
 // kernels on the CPU), and matches the CPU run's losses; mixed precision
-// (bfloat16 autocast, float16 with loss scaling) trains too; checkpoints
-// written from the device resume on it. The same experiment on a machine
-// without a GPU is refused at start with the reason (trainer_test.cc).
+// (bfloat16 autocast, float16 with loss scaling) trains too, and
+// [[evaluate]] reads the logits of every precision. The same experiment on
+// a machine without a GPU is refused at start with the reason
+// (trainer_test.cc).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -58,7 +59,8 @@ class CudaTrainTest : public ::testing::Test {
                      "log_every = 1\ncheckpoint_every = 3\neval_every = 6\n"
                      "eval_batches = 1\n" +
                      extra +
-                     "\n[generate]\nprompt = \"the\"\nmax_tokens = 4\n");
+                     "\n[generate]\nprompt = \"the\"\nmax_tokens = 4\n"
+                     "[[evaluate]]\nuse = \"accuracy\"\nbatches = 1\n");
     train::RunOptions o;
     o.experiment = dir_ / (name + ".toml");
     o.progress_bar = false;

@@ -484,6 +484,10 @@ class Reder : public llmsys::sdk::Model {
                     const std::vector<Value>& context) const {
     const std::vector<int64_t> shape = x.Shape();
     const DLTensor p = context.at(1).Tensor();
+    Require(
+        p.device.device_type == kDLCPU || p.device.device_type == kDLCUDAHost,
+        "reder: reads its dropout rate on the host; reder runs on the CPU "
+        "only (set [train] device = \"cpu\")");
     return {.graph = graph,
             .batch = shape[0],
             .frames = shape[1],

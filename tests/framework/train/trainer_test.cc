@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "framework/cuda/cuda_backend.h"
 #include "nlohmann/json.hpp"
 #include "tests/framework/train/test_files.h"
 
@@ -56,6 +57,20 @@ class TrainerTest : public ::testing::Test {
 
   fs::path dir_;
 };
+
+TEST_F(TrainerTest, ACudaRunWithoutAGpuIsRefusedWithTheReason) {
+  if (cuda::GpuAvailable().ok()) GTEST_SKIP() << "this machine has a GPU";
+  RunOptions o = Options();
+  o.sets = {"train.device=cuda"};
+  absl::StatusOr<RunResult> r = RunExperiment(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_NE(r.status().message().find("[train] device = \"cuda\" cannot run "
+                                      "here: "),
+            std::string::npos)
+      << r.status();
+  EXPECT_FALSE(fs::exists(Run()));  // nothing left behind
+}
 
 TEST_F(TrainerTest, ARunLeavesEverythingInItsDirectory) {
   absl::StatusOr<RunResult> r = RunExperiment(Options());
