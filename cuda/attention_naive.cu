@@ -93,8 +93,8 @@ __global__ void attention_scores_kernel(Acc<T>* s,   // (B, H, N, M)
 // masked. A row with every key masked becomes 0 with lse -inf. lse may be
 // nullptr (backward).
 template <class T>
-__global__ void attention_softmax_kernel(Acc<T>* s,  // (B, H, N, M)
-                                         T* lse,     // (B, H, N) or nullptr
+__global__ void attention_softmax_kernel(Acc<T>* s,    // (B, H, N, M)
+                                         Acc<T>* lse,  // (B, H, N) or nullptr
                                          Problem P, bool dropout) {
   using A = Acc<T>;
   __shared__ A scratch[32];
@@ -113,7 +113,7 @@ __global__ void attention_softmax_kernel(Acc<T>* s,  // (B, H, N, M)
     count = BlockSum(count, scratch);
     if (count == A(0)) {  // every key masked (block-uniform branch)
       for (int64_t m = threadIdx.x; m < P.m; m += blockDim.x) sr[m] = A(0);
-      if (lse != nullptr && threadIdx.x == 0) lse[row] = FromAcc<T>(neg_inf);
+      if (lse != nullptr && threadIdx.x == 0) lse[row] = neg_inf;
       continue;
     }
     A sum = A(0);
@@ -129,7 +129,7 @@ __global__ void attention_softmax_kernel(Acc<T>* s,  // (B, H, N, M)
       }
       sr[m] = pm;
     }
-    if (lse != nullptr && threadIdx.x == 0) lse[row] = FromAcc<T>(row_lse);
+    if (lse != nullptr && threadIdx.x == 0) lse[row] = row_lse;
   }
 }
 
@@ -319,7 +319,7 @@ cudaError_t LaunchNaiveAttentionForward(
     }
     LLMSYS_LAUNCH(attention_softmax_kernel<T>, RowBlocks(rows), RowThreads(s.m),
                   0, stream)
-    (sp, static_cast<T*>(lse), P, o.dropout_p > 0.0);
+    (sp, static_cast<A*>(lse), P, o.dropout_p > 0.0);
     LLMSYS_RETURN_IF_LAUNCH_FAILED();
     if (rows * s.dv > 0) {
       const GridPlan plan = ElementwisePlan(rows * s.dv);
@@ -363,7 +363,7 @@ cudaError_t LaunchNaiveAttentionBackward(
       LLMSYS_RETURN_IF_LAUNCH_FAILED();
       LLMSYS_LAUNCH(attention_softmax_kernel<T>, RowBlocks(rows),
                     RowThreads(s.m), 0, stream)
-      (sp, static_cast<T*>(nullptr), P, false);
+      (sp, static_cast<A*>(nullptr), P, false);
       LLMSYS_RETURN_IF_LAUNCH_FAILED();
     }
     if (grad_v != nullptr && keys * s.dv > 0) {  // before P becomes dS

@@ -7,7 +7,7 @@
 //   forward:  S = scale q k^T (masked), P = softmax(S) with its row lse,
 //             P' = P * keep / (1 - p) (dropout), out = P' v;
 //   backward: S and P again (from q, k and the masks, in the accumulation
-//             type, so a bfloat16 lse output costs no accuracy),
+//             type, without the saved lse),
 //             dV = P'^T dO, dS = P * (dP - rowsum(P * dP)) with
 //             dP = keep / (1 - p) * dO v^T, dQ = scale dS k, dK = scale dS^T q.
 //
@@ -59,7 +59,7 @@ inline size_t NaiveAttentionWorkspaceBytes(DType t,
   return static_cast<size_t>(n) * (t == DType::kF64 ? 8 : 4);
 }
 
-// out (B, H, N, Dv), lse (B, H, N); workspace of
+// out (B, H, N, Dv), lse (B, H, N) in the accumulation type; workspace of
 // NaiveAttentionWorkspaceBytes.
 cudaError_t LaunchNaiveAttentionForward(
     DType t, void* out, void* lse, const void* q, const void* k, const void* v,

@@ -52,7 +52,7 @@ namespace llmsys::cuda {
 namespace {
 
 // Everything a kernel reads about its call, passed by value. Pointers are
-// to T (the call's dtype) except mask (its own dtype) and delta (Acc<T>).
+// to T (the call's dtype) except mask (its own dtype), lse and delta (Acc<T>).
 struct FlashParams {
   const void* q;     // (B, H, N, D)
   const void* k;     // (B, H, M, D)
@@ -135,7 +135,7 @@ template <class T, int kTileRows, int kHd, int kThreads>
 __device__ __forceinline__ void LoadTile(Acc<T>* dst, const T* src, int64_t r0,
                                          int64_t len, int cols,
                                          const FlashParams& p, int64_t b,
-                                         bool keys, const T* row_lse) {
+                                         bool keys, const Acc<T>* row_lse) {
   using A = Acc<T>;
   constexpr int kLd = kHd + 1;
   for (int idx = threadIdx.x; idx < kTileRows * kHd; idx += kThreads) {
@@ -143,8 +143,7 @@ __device__ __forceinline__ void LoadTile(Acc<T>* dst, const T* src, int64_t r0,
     const int64_t row = r0 + r;
     bool zero = row >= len || c >= cols;
     if (!zero && keys) zero = KeyMasked(p.mask, p.mask_kind, b * p.m + row);
-    if (!zero && row_lse != nullptr)
-      zero = ToAcc(row_lse[row]) == -FlashInf<A>();
+    if (!zero && row_lse != nullptr) zero = row_lse[row] == -FlashInf<A>();
     dst[r * kLd + c] = zero ? A(0) : ToAcc(src[row * cols + c]);
   }
 }
@@ -403,7 +402,7 @@ __global__ void __launch_bounds__(kThreads)
   // out = O / l and lse = max + log l; a row with no allowed key gives 0
   // and -inf, one whose allowed scores are all -inf gives NaN (as the
   // reference's exp(-inf - -inf)).
-  T* lse = static_cast<T*>(p.o_lse) + bh * p.n;  // (N)
+  A* lse = static_cast<A*>(p.o_lse) + bh * p.n;  // (N)
 #pragma unroll
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const int r = warp * kRowsPerWarp + rr;
@@ -421,7 +420,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     seen_s[r] = seen[rr] ? A(1) : A(0);
     inv_l_s[r] = inv_l;
-    if (n0 + r < p.n) lse[n0 + r] = FromAcc<T>(row_lse);
+    if (n0 + r < p.n) lse[n0 + r] = row_lse;
   }
   __syncthreads();
   T* out = static_cast<T*>(p.o_out) + bh * p.n * p.dv;  // (N, Dv)
@@ -492,7 +491,7 @@ __global__ void __launch_bounds__(kThreads)
   const T* k = static_cast<const T*>(p.k) + bh * p.m * p.d;         // (M, D)
   const T* v = static_cast<const T*>(p.v) + bh * p.m * p.dv;        // (M, Dv)
   const T* dout = static_cast<const T*>(p.dout) + bh * p.n * p.dv;  // (N, Dv)
-  const T* lse = static_cast<const T*>(p.lse) + bh * p.n;           // (N)
+  const A* lse = static_cast<const A*>(p.lse) + bh * p.n;           // (N)
   const A* delta = static_cast<const A*>(p.delta) + bh * p.n;       // (N)
   const A scale = static_cast<A>(p.scale);
   const A inf = FlashInf<A>();
@@ -502,7 +501,7 @@ __global__ void __launch_bounds__(kThreads)
   LoadTile<T, kRows, kD, kThreads>(dos, dout, n0, p.n, p.dv, p, b, false, lse);
   for (int r = threadIdx.x; r < kRows; r += kThreads) {
     const int64_t n = n0 + r;
-    lse_s[r] = n < p.n ? ToAcc(lse[n]) : -inf;
+    lse_s[r] = n < p.n ? lse[n] : -inf;
     delta_s[r] = n < p.n ? delta[n] : A(0);
   }
   __syncthreads();  // q, dO and the stats in place (read even without keys)
@@ -613,7 +612,7 @@ __global__ void __launch_bounds__(kThreads)
   const T* k = static_cast<const T*>(p.k) + bh * p.m * p.d;         // (M, D)
   const T* v = static_cast<const T*>(p.v) + bh * p.m * p.dv;        // (M, Dv)
   const T* dout = static_cast<const T*>(p.dout) + bh * p.n * p.dv;  // (N, Dv)
-  const T* lse = static_cast<const T*>(p.lse) + bh * p.n;           // (N)
+  const A* lse = static_cast<const A*>(p.lse) + bh * p.n;           // (N)
   const A* delta = static_cast<const A*>(p.delta) + bh * p.n;       // (N)
   const A scale = static_cast<A>(p.scale);
   const A inf = FlashInf<A>();
@@ -638,7 +637,7 @@ __global__ void __launch_bounds__(kThreads)
                                      lse);
     for (int r = threadIdx.x; r < kRows; r += kThreads) {
       const int64_t n = n0 + r;
-      lse_s[r] = n < p.n ? ToAcc(lse[n]) : -inf;
+      lse_s[r] = n < p.n ? lse[n] : -inf;
       delta_s[r] = n < p.n ? delta[n] : A(0);
     }
     __syncthreads();  // q, dO, stats (and k, v on the first tile) in place
@@ -776,7 +775,7 @@ template <class T, int kTileRows, int kD>
 __device__ __forceinline__ void IssueTileTc(uint32_t* dst, const T* src,
                                             int64_t r0, int64_t len,
                                             const FlashParams& p, int64_t b,
-                                            bool keys, const T* row_lse) {
+                                            bool keys, const float* row_lse) {
   constexpr int kChunks = kD / 8;     // 16-byte chunks a row
   constexpr int kLdw = (kD + 8) / 2;  // 32-bit words a shared row
   for (int c = threadIdx.x; c < kTileRows * kChunks; c += kTcThreads) {
@@ -785,8 +784,7 @@ __device__ __forceinline__ void IssueTileTc(uint32_t* dst, const T* src,
     uint32_t* to = dst + r * kLdw + ch * 4;
     bool zero = row >= len;
     if (!zero && keys) zero = KeyMasked(p.mask, p.mask_kind, b * p.m + row);
-    if (!zero && row_lse != nullptr)
-      zero = ToAcc(row_lse[row]) == -FlashInf<float>();
+    if (!zero && row_lse != nullptr) zero = row_lse[row] == -FlashInf<float>();
     if (zero)
       to[0] = to[1] = to[2] = to[3] = 0u;
     else
@@ -1032,8 +1030,8 @@ __global__ void __launch_bounds__(kTcThreads)
 
   // out = O / l, lse = (max + log2 l) ln 2; no allowed key: 0 and -inf;
   // allowed keys whose scores are all -inf: NaN (as the reference).
-  T* out = static_cast<T*>(p.o_out) + bh * p.n * kD;  // (N, D)
-  T* lse = static_cast<T*>(p.o_lse) + bh * p.n;       // (N)
+  T* out = static_cast<T*>(p.o_out) + bh * p.n * kD;     // (N, D)
+  float* lse = static_cast<float*>(p.o_lse) + bh * p.n;  // (N)
 #pragma unroll
   for (int i = 0; i < kMt; ++i) {
 #pragma unroll
@@ -1051,7 +1049,7 @@ __global__ void __launch_bounds__(kTcThreads)
         row_lse =
             (run_max[i][rr] + log2f(run_sum[i][rr])) * 0.6931471805599453f;
       }
-      if (t == 0) lse[row] = FromAcc<T>(row_lse);
+      if (t == 0) lse[row] = row_lse;
       uint32_t* to = reinterpret_cast<uint32_t*>(out + row * kD);
 #pragma unroll
       for (int j = 0; j < kOt; ++j)
@@ -1068,14 +1066,14 @@ __global__ void __launch_bounds__(kTcThreads)
 template <class T, int kRows, int kD>
 __device__ __forceinline__ void IssueRowsTc(uint32_t* qs, uint32_t* dos,
                                             float* st, const T* q,
-                                            const T* dout, const T* lse,
+                                            const T* dout, const float* lse,
                                             const float* delta, int64_t n0,
                                             const FlashParams& p, int64_t b) {
   IssueTileTc<T, kRows, kD>(qs, q, n0, p.n, p, b, false, lse);
   IssueTileTc<T, kRows, kD>(dos, dout, n0, p.n, p, b, false, lse);
   for (int r = threadIdx.x; r < kRows; r += kTcThreads) {
     const int64_t n = n0 + r;
-    st[r] = n < p.n ? ToAcc(lse[n]) * 1.4426950408889634f : -FlashInf<float>();
+    st[r] = n < p.n ? lse[n] * 1.4426950408889634f : -FlashInf<float>();
     st[kRows + r] = n < p.n ? delta[n] : 0.0f;
   }
 }
@@ -1118,7 +1116,7 @@ __global__ void __launch_bounds__(kTcThreads)
   const T* k = static_cast<const T*>(p.k) + bh * p.m * kD;             // (M, D)
   const T* v = static_cast<const T*>(p.v) + bh * p.m * kD;             // (M, D)
   const T* dout = static_cast<const T*>(p.dout) + bh * p.n * kD;       // (N, D)
-  const T* lse = static_cast<const T*>(p.lse) + bh * p.n;              // (N)
+  const float* lse = static_cast<const float*>(p.lse) + bh * p.n;      // (N)
   const float* delta = static_cast<const float*>(p.delta) + bh * p.n;  // (N)
   const float inf = FlashInf<float>();
   constexpr float kLog2e = 1.4426950408889634f;
@@ -1140,7 +1138,7 @@ __global__ void __launch_bounds__(kTcThreads)
   CpAsyncCommit();
   for (int r = threadIdx.x; r < kRows; r += kTcThreads) {
     const int64_t n = n0 + r;
-    lse_s[r] = n < p.n ? ToAcc(lse[n]) : -inf;
+    lse_s[r] = n < p.n ? lse[n] : -inf;
     delta_s[r] = n < p.n ? delta[n] : 0.0f;
   }
 
@@ -1295,7 +1293,7 @@ __global__ void __launch_bounds__(kTcThreads)
   const T* k = static_cast<const T*>(p.k) + bh * p.m * kD;             // (M, D)
   const T* v = static_cast<const T*>(p.v) + bh * p.m * kD;             // (M, D)
   const T* dout = static_cast<const T*>(p.dout) + bh * p.n * kD;       // (N, D)
-  const T* lse = static_cast<const T*>(p.lse) + bh * p.n;              // (N)
+  const float* lse = static_cast<const float*>(p.lse) + bh * p.n;      // (N)
   const float* delta = static_cast<const float*>(p.delta) + bh * p.n;  // (N)
   const float inf = FlashInf<float>();
   const float scale2 = static_cast<float>(p.scale * 1.4426950408889634);

@@ -341,7 +341,8 @@ inline int64_t FlashAttentionWorkspaceBytes(DType t,
 
 // out (B, H, N, Dv) and lse (B, H, N) from q (B, H, N, D), k (B, H, M, D),
 // v (B, H, M, Dv) and key_padding_mask (B, M) (nullptr when o.mask is
-// kNone); every tensor compact, of dtype t (the mask of o.mask's).
+// kNone); every tensor compact, of dtype t (the mask of o.mask's) but lse,
+// float32 for 16-bit t.
 cudaError_t LaunchFlashAttentionForward(DType t, void* out, void* lse,
                                         const void* q, const void* k,
                                         const void* v, const void* mask,
@@ -350,7 +351,8 @@ cudaError_t LaunchFlashAttentionForward(DType t, void* out, void* lse,
                                         cudaStream_t stream);
 
 // dq (B, H, N, D), dk (B, H, M, D), dv (B, H, M, Dv) (each nullptr when not
-// wanted) from the forward's inputs, its out and lse, and dout (B, H, N, Dv);
+// wanted) from the forward's inputs, its out and lse (as the forward's), and
+// dout (B, H, N, Dv);
 // `workspace` holds FlashAttentionWorkspaceBytes(t, s) bytes.
 cudaError_t LaunchFlashAttentionBackward(
     DType t, void* dq, void* dk, void* dv, const void* q, const void* k,

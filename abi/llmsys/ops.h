@@ -104,8 +104,9 @@ typedef struct llmsys_op_contract {
     "(Tensor out, Tensor(aux) lse)",                                         \
     "Scaled dot-product attention: q (B, H, N, D), k and v (B, H, M, D), "   \
     "key_padding_mask (B, M) non-zero = masked; scale 0 means 1/sqrt(D); "   \
-    "lse (B, H, N) is the row log-sum-exp of the scaled, masked scores; a "  \
-    "row with every key masked gives out 0 and lse -inf. Dropout keeps "     \
+    "lse (B, H, N) is the row log-sum-exp of the scaled, masked scores "     \
+    "(float32 for 16-bit q, else q's dtype); a row with every key masked "   \
+    "gives out 0 and lse -inf. Dropout keeps "                               \
     "probability (b, h, n, m) iff llmsys_random_uniform(seed, offset, i) "   \
     ">= dropout_p, i its row-major index in (B, H, N, M), and scales kept "  \
     "ones by 1/(1-dropout_p).")                                              \

@@ -7,8 +7,8 @@
 // random stream, out 0 and lse -inf for a row with every key masked). Its
 // backward recomputes the scores and probabilities from q, k and the masks
 // in the accumulation type (float, double for float64) instead of reading
-// the saved lse, so only the inputs are kept for it, and a bfloat16 or
-// float16 lse costs the gradients no accuracy.
+// the saved lse, so only the inputs are kept for it. lse is float32 for
+// 16-bit inputs (the accumulation type, as the contract says).
 //
 // Dtypes: float32, float64, bfloat16, float16 (q, k and v alike); the mask
 // uint8, int32, int64, float32 or float64. Workspace: B * H * N * M

@@ -1,8 +1,8 @@
 // attention.flash on CUDA: FlashAttention-2 (tiled online-softmax forward,
 // recomputing backward), kernels in cuda/flash_attention.cu. The semantics
 // are attention.reference's exactly (causal top-left aligned, padding and
-// dropout masks, scale 0 = 1/sqrt(D), lse (B, H, N) in q's dtype, a fully
-// masked row gives out 0 and lse -inf, NaN scores reach their rows). This
+// dropout masks, scale 0 = 1/sqrt(D), lse (B, H, N) float32 for 16-bit q, a
+// fully masked row gives out 0 and lse -inf, NaN scores reach their rows). This
 // file checks the call, picks the kernel (parameter `kernel`) and launches
 // on the call's stream.
 #include "cuda/flash_attention.h"

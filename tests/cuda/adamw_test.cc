@@ -123,7 +123,11 @@ class Instance {
     ctx.struct_size = sizeof(ctx);
     ctx.device = kCuda0;
     ctx.num_threads = 1;
-    EXPECT_TRUE(EmulatedDevice::Install().FillContext(kCuda0, &ctx).ok());
+    EmulatedDevice::Install();
+    absl::StatusOr<tensor::DeviceBackend*> backend = tensor::BackendFor(kCuda0);
+    EXPECT_TRUE(backend.ok()) << backend.status();
+    if (!backend.ok()) return LLMSYS_STATUS_INTERNAL;
+    EXPECT_TRUE((*backend)->FillContext(kCuda0, &ctx).ok());
     llmsys_optimizer_step_t args;
     std::memset(&args, 0, sizeof(args));
     args.struct_size = sizeof(args);

@@ -6,11 +6,16 @@
 
 namespace llmsys::cuda_test {
 
+std::string CudaPluginFile() {
+  return OnRealGpu() ? std::string(LLMSYS_BUILTIN_PLUGIN_DIR) + "/cuda.so"
+                     : std::string(LLMSYS_CUDA_EMU_PLUGIN);
+}
+
 const runtime::PluginRegistry& EmulatedPlugin() {
   static const runtime::PluginRegistry* const registry = [] {
     EmulatedDevice::Install();
     auto* r = new runtime::PluginRegistry;
-    absl::Status s = r->LoadFile(LLMSYS_CUDA_EMU_PLUGIN);
+    absl::Status s = r->LoadFile(CudaPluginFile());
     EXPECT_TRUE(s.ok()) << s;
     return r;
   }();

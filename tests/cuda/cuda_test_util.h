@@ -36,8 +36,12 @@ struct FakeTensor {
 };
 using Specs = std::vector<std::pair<std::vector<int64_t>, DLDataType>>;
 
-// The emulated llmsys.cuda plugin, loaded once per test binary (and the
-// emulated device installed).
+// The file of the plugin under test: the emulated llmsys.cuda, or the real
+// cuda.so when OnRealGpu().
+std::string CudaPluginFile();
+
+// The emulated llmsys.cuda plugin (CudaPluginFile()), loaded once per test
+// binary (and the emulated device installed).
 const runtime::PluginRegistry& EmulatedPlugin();
 
 // Operator `id` of the emulated plugin for op `op`, default parameters

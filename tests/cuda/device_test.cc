@@ -41,7 +41,9 @@ TEST_F(DeviceTest, RoundTripKeepsValuesAndDevice) {
   Tensor dev = *host.ToDevice(kCuda0);
   EXPECT_EQ(dev.device(), kCuda0);
   EXPECT_EQ(dev.Describe(), "float32 (2, 3) cuda:0");
-  EXPECT_EQ(device_->copies_from_host(), before + 1);  // one transfer
+  if (!OnRealGpu()) {
+    EXPECT_EQ(device_->copies_from_host(), before + 1);  // one transfer
+  }
   EXPECT_EQ(dev.ToDoubles(), host.ToDoubles());
   Tensor back = *dev.ToDevice(tensor::kCpu);
   EXPECT_EQ(back.device(), tensor::kCpu);

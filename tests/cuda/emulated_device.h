@@ -22,10 +22,17 @@
 
 namespace llmsys::cuda_test {
 
+// Whether LLMSYS_CUDA_TEST_ON_GPU=1 asks the emulation's tests to run on
+// the real GPU instead: EmulatedDevice::Install() then leaves the built-in
+// CUDA backend in place, and the tests load the real cuda.so
+// (tools/gpu_check.sh runs cuda_test both ways).
+bool OnRealGpu();
+
 class EmulatedDevice final : public tensor::DeviceBackend {
  public:
   // The test binary's one instance, installed for kDLCUDA on first use
-  // and kept (never destroyed: tensors may outlive any test).
+  // (unless OnRealGpu()) and kept (never destroyed: tensors may outlive
+  // any test).
   static EmulatedDevice& Install();
 
   absl::Status Available(DLDevice device) override;

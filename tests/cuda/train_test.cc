@@ -36,8 +36,7 @@ class CudaTrainTest : public ::testing::Test {
         continue;
       fs::create_symlink(f.path(), dir_ / "plugins" / f.path().filename());
     }
-    fs::create_symlink(LLMSYS_CUDA_EMU_PLUGIN,
-                       dir_ / "plugins" / "cuda_emu.so");
+    fs::create_symlink(CudaPluginFile(), dir_ / "plugins" / "cuda_emu.so");
     std::string corpus;
     for (int i = 0; i < 100; ++i)
       corpus += "the quick brown fox jumps over the lazy dog " +

@@ -468,8 +468,11 @@ inline std::vector<llmsys_tensor_spec_t> AttentionOutputs(
     const llmsys_op_call_t& call) {
   const AttentionDims s = CheckAttention(call);
   const DLDataType dtype = call.inputs[0]->dtype;
+  // lse in float32 for 16-bit q: the backward's P = exp(S - lse) needs it
+  // to more bits than bfloat16's 8.
+  const DLDataType lse = dtype.bits == 16 ? DLDataType{kDLFloat, 32, 1} : dtype;
   return {SpecOf(call, dtype, {s.b, s.h, s.n, s.dv}),
-          SpecOf(call, dtype, {s.b, s.h, s.n})};
+          SpecOf(call, lse, {s.b, s.h, s.n})};
 }
 
 // The scale attribute; 0 means 1 / sqrt(D) (1 when D is 0: the scores
