@@ -15,8 +15,8 @@ The token ids are random: the cost of a step does not depend on them.
 Run with Debian's python3-torch:
     /usr/bin/python3 tools/bench_torch.py --threads 2 [--config s|m|both]
     /usr/bin/python3 tools/bench_torch.py --smoke     # a few seconds, tests
-OPENBLAS_CORETYPE=SkylakeX, OMP_WAIT_POLICY=PASSIVE and OPENBLAS_THREAD_TIMEOUT=12
-(as llmsys sets it) are set before torch
+OPENBLAS_CORETYPE (SkylakeX with AVX-512, Haswell with AVX2, as llmsys picks
+it), OMP_WAIT_POLICY=PASSIVE and OPENBLAS_THREAD_TIMEOUT=12 are set before torch
 is imported unless the environment sets them (docs/performance.md, "Training
 speed vs PyTorch").
 """
@@ -31,7 +31,25 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("OPENBLAS_CORETYPE", "SkylakeX")
+
+
+def blas_core():
+    """The OpenBLAS core llmsys names for this CPU (tools/llmsys/main.cc)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((l.split(":", 1)[1].split() for l in f
+                          if l.startswith("flags")), [])
+    except OSError:
+        return None
+    if "avx512f" in flags and "avx512bw" in flags:
+        return "SkylakeX"  # SkylakeX kernels on a CPU without them: SIGILL
+    if "avx2" in flags and "fma" in flags:
+        return "Haswell"
+    return None
+
+
+if blas_core() is not None:
+    os.environ.setdefault("OPENBLAS_CORETYPE", blas_core())
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # The same OpenBLAS idle-thread timeout llmsys sets (tools/llmsys/main.cc).
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "12")

@@ -40,6 +40,7 @@ packages=(
   libopenblas-dev                             # CPU GEMM
   nlohmann-json3-dev                          # JSON output
   zlib1g-dev                                  # gzip corpora
+  libopenmpi-dev openmpi-bin                  # mpirun -np N llmsys run
   libssl-dev                                  # SHA-256 (libcrypto): plugin pins, provenance
   libgtest-dev libgmock-dev                   # tests
   chromium                                    # tests: report.html rendered headless

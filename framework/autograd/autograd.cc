@@ -154,16 +154,25 @@ absl::Status Backward(const Var& root, const Tensor& grad,
         absl::StrCat("backward(): gradient ", seed.Describe(),
                      " does not match ", root->data.Describe()));
   }
-  if (!root->grad_fn) return AccumulateLeaf(*root, seed);
+  if (!root->grad_fn) {
+    LLMSYS_RETURN_IF_ERROR(AccumulateLeaf(*root, seed));
+    if (options.on_leaf_ready) options.on_leaf_ready(root);
+    return absl::OkStatus();
+  }
 
-  // Dependencies: how many edges reach each node from the root's subgraph.
+  // Dependencies: how many edges reach each node from the root's subgraph
+  // (and each leaf, when on_leaf_ready wants to know its last).
+  const bool count_leaves = static_cast<bool>(options.on_leaf_ready);
   std::map<Node*, int> pending;
+  std::map<const VarImpl*, int> leaf_pending;
   std::vector<Node*> stack = {root->grad_fn.get()};
   pending[root->grad_fn.get()] = 0;
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
     for (const Var& in : n->inputs) {
+      if (count_leaves && in && !in->grad_fn && in->requires_grad)
+        ++leaf_pending[in.get()];
       if (!in || !in->grad_fn) continue;
       auto [it, inserted] = pending.try_emplace(in->grad_fn.get(), 0);
       ++it->second;
@@ -226,8 +235,11 @@ absl::Status Backward(const Var& root, const Tensor& grad,
         }
         keep[next] = in->grad_fn;
         if (--pending[next] == 0) ready.push_back(next);
-      } else if (in->requires_grad && g.defined()) {
-        LLMSYS_RETURN_IF_ERROR(AccumulateLeaf(*in, std::move(g)));
+      } else if (in->requires_grad) {
+        if (g.defined())
+          LLMSYS_RETURN_IF_ERROR(AccumulateLeaf(*in, std::move(g)));
+        if (count_leaves && --leaf_pending[in.get()] == 0)
+          options.on_leaf_ready(in);
       }
     }
   }

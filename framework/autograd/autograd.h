@@ -22,6 +22,7 @@
 #ifndef LLMSYS_FRAMEWORK_AUTOGRAD_AUTOGRAD_H_
 #define LLMSYS_FRAMEWORK_AUTOGRAD_AUTOGRAD_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -127,6 +128,11 @@ std::vector<Var> MakeOutputs(std::vector<Tensor> outputs,
 struct BackwardOptions {
   // Keep the saved tensors, so Backward may run through the graph again.
   bool retain_graph = false;
+  // Called once for each leaf that requires grad and is reached, as soon
+  // as this backward has added its last gradient to the leaf's grad (while
+  // the rest of the graph is still being walked): data-parallel training
+  // starts the leaf's all-reduce then (distributed/data_parallel.h).
+  std::function<void(const Var&)> on_leaf_ready = {};
 };
 
 // Back-propagates from `root`. `grad` is d(loss)/d(root); it may be left

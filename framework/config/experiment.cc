@@ -161,11 +161,26 @@ std::vector<SectionSchema> MakeSchema() {
             "optimizer state (float16 with dynamic loss scaling); needs "
             "device = \"cuda\"",
             {"float32", "bfloat16", "float16"}),
-        Int("threads", 0, "CPU threads (0: all cores)"),
+        Int("threads", 0,
+            "CPU threads (0: all cores, shared among the ranks on a "
+            "machine)"),
         Str("on_nonfinite", "stop", "a NaN or infinite loss", {"stop", "skip"}),
         Int("eval_every", 250,
             "steps between validation losses (0: at the end only)"),
         Int("eval_batches", 20, "validation batches per validation loss", 1)}});
+  s.push_back(
+      {"distributed",
+       "a run over several processes (`mpirun -np N llmsys run`): data "
+       "parallel, each rank batch_size sequences (docs/distributed.md)",
+       {Float("bucket_mb", 25.0,
+              "MiB of gradients summed across the ranks per all-reduce", 0.0),
+        Key("overlap", LLMSYS_TYPE_BOOL, ParamValue(false),
+            "start each bucket's all-reduce as soon as backward has finished "
+            "its gradients, overlapping communication with backward"),
+        Float("timeout", 300.0,
+              "seconds a rank waits for the others in a collective before "
+              "stopping the run (a rank died or hung)",
+              1.0)}});
   // `sampler` (first: it names the component) merges the sampler's own
   // parameters into the section, as `use` does for [model] and [optimizer].
   ParamSchemaEntry use_cache =

@@ -1,7 +1,8 @@
 // framework/config/experiment.h — experiment files: TOML, every key checked.
 //
 // An experiment file has fixed sections ([experiment], [plugins], [data],
-// [model], [ops], [optimizer], [schedule], [train], [generate]) and a list
+// [model], [ops], [optimizer], [schedule], [train], [distributed],
+// [generate]) and a list
 // of [[evaluate]] entries. [model], [optimizer] and each [[evaluate]] name
 // a component with `use = "id"`, [generate] its sampler with
 // `sampler = "id"`; their other keys include that component's parameters,

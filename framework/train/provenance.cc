@@ -93,6 +93,7 @@ json MakeProvenance(const ProvenanceInputs& in) {
               {"seed", in.seed},
               {"threads", in.threads},
               {"device", in.device},
+              {"ranks", in.ranks},
               {"machine",
                {{"hostname", m.hostname},
                 {"os", m.os},

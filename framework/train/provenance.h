@@ -47,6 +47,7 @@ struct ProvenanceInputs {
   uint64_t seed = 0;
   int threads = 0;            // threads the ops run on (the resolved number)
   std::string device;         // "cpu", "cuda"
+  int ranks = 1;              // processes of a distributed run
   std::string config_sha256;  // of the run directory's config.toml
   // The components the run uses: model, optimizer, sampler, evaluators...
   std::vector<const runtime::Component*> components;

@@ -18,7 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using tensor::Tensor;
 
-constexpr int32_t kIgnore = -100;
+constexpr int32_t kIgnore = kIgnoreTarget;
 
 // A (rows, cols) tensor of `dtype` from row-major int values.
 Tensor IntTensor(const std::vector<int64_t>& values, tensor::Shape shape,

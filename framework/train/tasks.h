@@ -55,6 +55,9 @@
 
 namespace llmsys::train {
 
+// A target that nothing predicts (padding; mlm's unmasked tokens).
+inline constexpr int32_t kIgnoreTarget = -100;
+
 // One model call's inputs and the targets its loss predicts.
 struct TaskBatch {
   std::vector<std::pair<std::string, tensor::Tensor>> inputs = {};

@@ -28,6 +28,8 @@
 #include "framework/data/batching.h"
 #include "framework/data/corpus.h"
 #include "framework/data/tokenizer.h"
+#include "framework/distributed/communicator.h"
+#include "framework/distributed/data_parallel.h"
 #include "framework/generate/decoding.h"
 #include "framework/runtime/dispatch.h"
 #include "framework/runtime/graph.h"
@@ -919,6 +921,31 @@ absl::StatusOr<int64_t> CountCorrect(const std::map<std::string, Var>& outputs,
 // "ctc_infeasible", ...), logged with each step line: a float's mean over
 // the micro-batches since the last line, an integer's sum (a count), whose
 // run total also goes to summary.json (this process's steps).
+// Rows [rank * n, (rank + 1) * n) of a batch of ranks * n rows: each input
+// whose first dimension is the batch's, the targets, and the count of
+// predicted tokens among them.
+absl::StatusOr<TaskBatch> RowsOf(const TaskBatch& b, int rank, int ranks) {
+  if (b.rows % ranks != 0)
+    return absl::InternalError(absl::StrCat(
+        "a batch of ", b.rows, " rows cannot be split over ", ranks, " ranks"));
+  const int64_t n = b.rows / ranks, first = rank * n;
+  TaskBatch out;
+  out.rows = n;
+  out.cols = b.cols;
+  for (const auto& [name, t] : b.inputs) {
+    if (t.ndim() == 0 || t.shape()[0] != b.rows) {
+      out.inputs.emplace_back(name, t);
+      continue;
+    }
+    LLMSYS_ASSIGN_OR_RETURN(Tensor rows, t.Slice(0, first, first + n));
+    out.inputs.emplace_back(name, rows.Contiguous());
+  }
+  out.targets.assign(b.targets.begin() + first * b.cols,
+                     b.targets.begin() + (first + n) * b.cols);
+  for (int32_t y : out.targets) out.tokens += y != kIgnoreTarget;
+  return out;
+}
+
 class ScalarOutputs {
  public:
   void Add(const std::map<std::string, Var>& outputs) {
@@ -962,13 +989,39 @@ class ScalarOutputs {
 
 class MetricsLog {
  public:
-  absl::Status Open(const fs::path& file, bool append) {
-    out_.open(file, append ? std::ios::app : std::ios::trunc);
+  // A new file; or, resuming from the checkpoint at `step`, the records
+  // through that step (a process that died after it wrote later ones, which
+  // the resumed run writes again; a torn last line is dropped too).
+  absl::Status Open(const fs::path& file, std::optional<int64_t> step) {
+    if (step) {
+      std::ifstream in(file);
+      std::string line, kept;
+      int64_t dropped = 0;
+      while (std::getline(in, line)) {
+        const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (j.is_object() && j.contains("step") &&
+            j["step"].is_number_integer() && j["step"].get<int64_t>() <= *step)
+          kept += line + "\n";
+        else
+          ++dropped;
+      }
+      in.close();
+      if (dropped > 0) {
+        core::Log(core::LogLevel::kInfo,
+                  absl::StrFormat("%s: %d records after the checkpoint's step "
+                                  "%d dropped (they are written again)",
+                                  file.string(), dropped, *step));
+        LLMSYS_RETURN_IF_ERROR(core::AtomicWriteFile(file, kept));
+      }
+    }
+    out_.open(file, step ? std::ios::app : std::ios::trunc);
     if (!out_)
       return absl::InternalError(absl::StrCat(file.string(), ": cannot write"));
     return absl::OkStatus();
   }
+  // A no-op unless opened (ranks other than 0 of a distributed run).
   void Write(const json& j) {
+    if (!out_.is_open()) return;
     out_ << j.dump() << "\n";
     out_.flush();
   }
@@ -1030,11 +1083,9 @@ absl::StatusOr<ProvenanceInputs> ProvenanceOf(
   in.started = core::UtcTimestamp(std::chrono::system_clock::now());
   in.start_step = start_step;
   in.seed = static_cast<uint64_t>(e.Int("experiment", "seed"));
-  const int64_t threads = e.Int("train", "threads");
-  in.threads = static_cast<int>(
-      threads > 0 ? threads
-                  : std::max(1u, std::thread::hardware_concurrency()));
+  in.threads = session.ops().num_threads();
   in.device = e.String("train", "device");
+  in.ranks = options.communicator != nullptr ? options.communicator->size() : 1;
   LLMSYS_ASSIGN_OR_RETURN(in.config_sha256,
                           core::Sha256File(run_dir / "config.toml"));
   in.components = {&session.model(), &optimizer.component()};
@@ -1067,13 +1118,30 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       Session::Open(config_file, options.sets, options.plugin_dirs,
                     options.default_plugin_dirs));
   const config::Experiment& e = session->experiment();
+  // Data parallel over the ranks of a distributed run: each draws the
+  // global batch (ranks x batch_size rows) and computes on its own rows.
+  distributed::Communicator* const comm =
+      options.communicator != nullptr && options.communicator->size() > 1
+          ? options.communicator
+          : nullptr;
+  const int rank = comm != nullptr ? comm->rank() : 0;
+  const int ranks = comm != nullptr ? comm->size() : 1;
+  const bool writer = rank == 0;  // writes the run directory and logs
+  if (comm != nullptr) {
+    comm->set_timeout(e.Float("distributed", "timeout"));
+    // threads = 0 (all cores): the ranks on one machine share them.
+    if (e.Int("train", "threads") == 0)
+      session->ops().set_num_threads(static_cast<int32_t>(
+          std::max(1u, std::thread::hardware_concurrency()) /
+          static_cast<unsigned>(std::max(1, comm->local_size()))));
+  }
 
   fs::path run_dir = options.resume;
   if (!resume) {
     std::string name = e.String("experiment", "name");
     if (name.empty()) name = options.experiment.stem().string();
     run_dir = e.ResolvePath(e.String("experiment", "output")) / name;
-    if (fs::exists(run_dir) && !options.overwrite)
+    if (writer && fs::exists(run_dir) && !options.overwrite)
       return absl::AlreadyExistsError(absl::StrCat(
           run_dir.string(), " already exists: pass --resume ", run_dir.string(),
           " to continue it, --overwrite to replace it, or --set "
@@ -1087,10 +1155,15 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   const int64_t block = e.Int("train", "block_size");
   const uint64_t seed = static_cast<uint64_t>(e.Int("experiment", "seed"));
   LLMSYS_RETURN_IF_ERROR(
-      task->Prepare(session->tokenizer(), batch, block, seed));
+      task->Prepare(session->tokenizer(), batch * ranks, block, seed));
 
   // Model and optimizer.
   LLMSYS_RETURN_IF_ERROR(session->CreateModel());
+  // Each rank its own dropout masks (the parameters' initialization keeps
+  // the run's seed; rank 0's are broadcast below anyway).
+  if (rank > 0)
+    session->ops().set_seed(seed + 0x9E3779B97F4A7C15ull *
+                                       static_cast<uint64_t>(rank));
   // Everything used after training is checked now, not after hours of it:
   // the evaluators with their parameters, and the sampler (of the samples
   // and of text evaluations) with its own.
@@ -1112,7 +1185,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                         session->parameters().all()));
   // The run directory, once everything it describes is known to work (a
   // failed start leaves nothing behind).
-  if (!resume) {
+  if (!resume && writer) {
     if (fs::exists(run_dir)) {  // --overwrite (checked above)
       std::error_code ec;
       fs::remove_all(run_dir, ec);
@@ -1139,19 +1212,41 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     LLMSYS_RETURN_IF_ERROR(task->Restore(state.batcher));
     session->ops().set_calls(state.op_calls);
   }
+  std::unique_ptr<distributed::GradientSync> gradient_sync;
+  if (comm != nullptr) {
+    // Every rank starts from rank 0's weights, whatever each initialized
+    // or read (the optimizer state is read from the same checkpoint).
+    std::vector<Var> all;
+    for (const runtime::Parameter& p : session->parameters().all())
+      all.push_back(p.var);
+    LLMSYS_RETURN_IF_ERROR(distributed::BroadcastParameters(*comm, all));
+    gradient_sync = std::make_unique<distributed::GradientSync>(
+        *comm, session->TrainableVars(),
+        distributed::GradientSync::Options{
+            .bucket_bytes = static_cast<int64_t>(
+                e.Float("distributed", "bucket_mb") * 1024 * 1024),
+            .overlap = e.Bool("distributed", "overlap")});
+  }
   MetricsLog metrics;
-  LLMSYS_RETURN_IF_ERROR(metrics.Open(run_dir / "metrics.jsonl", resume));
+  if (writer)
+    LLMSYS_RETURN_IF_ERROR(metrics.Open(
+        run_dir / "metrics.jsonl",
+        resume ? std::optional<int64_t>(state.step) : std::nullopt));
   // provenance.json: now, so that a run that fails still says what it ran
   // on, and again after this process's first step and at the end, once the
   // dispatcher has chosen the implementation of every op used.
-  LLMSYS_ASSIGN_OR_RETURN(const ProvenanceFile provenance_file,
-                          ProvenanceFile::Open(run_dir, resume));
+  std::optional<ProvenanceFile> provenance_file;
+  if (writer) {
+    LLMSYS_ASSIGN_OR_RETURN(provenance_file,
+                            ProvenanceFile::Open(run_dir, resume));
+  }
   LLMSYS_ASSIGN_OR_RETURN(ProvenanceInputs provenance,
                           ProvenanceOf(*session, options, run_dir, *optimizer,
                                        sampler_needed, state.step));
   auto write_provenance = [&]() {
+    if (!provenance_file) return absl::OkStatus();
     provenance.ops = session->ops().Choices();
-    return provenance_file.Write(MakeProvenance(provenance));
+    return provenance_file->Write(MakeProvenance(provenance));
   };
   LLMSYS_RETURN_IF_ERROR(write_provenance());
 
@@ -1168,20 +1263,26 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                     .warmup_steps = e.Int("schedule", "warmup_steps"),
                     .min_lr = e.Float("schedule", "min_lr"),
                     .total_steps = steps};
-  const bool bar = options.progress_bar.value_or(isatty(STDERR_FILENO) != 0);
+  const bool bar =
+      writer && options.progress_bar.value_or(isatty(STDERR_FILENO) != 0);
   std::vector<Var> params = session->TrainableVars();
   int64_t n_params = 0;
   for (const Var& p : params) n_params += p->data.numel();
-  core::Log(
-      core::LogLevel::kInfo,
-      absl::StrFormat(
-          "run %s: %s task, model %s (%d parameters), optimizer %s, %d "
-          "steps of %s x %d micro-batches, %s, vocabulary %d",
-          run_dir.string(), task->kind(), session->model().id, n_params,
-          optimizer->component().id, steps,
-          task->kind() == "lm" ? absl::StrFormat("%d x %d tokens", batch, block)
-                               : absl::StrFormat("%d examples", batch),
-          accumulate, task->Describe(), session->tokenizer().vocab_size()));
+  if (writer)
+    core::Log(
+        core::LogLevel::kInfo,
+        absl::StrFormat(
+            "run %s: %s task, model %s (%d parameters), optimizer %s, %d "
+            "steps of %s x %d micro-batches%s, %s, vocabulary %d",
+            run_dir.string(), task->kind(), session->model().id, n_params,
+            optimizer->component().id, steps,
+            task->kind() == "lm"
+                ? absl::StrFormat("%d x %d tokens", batch, block)
+                : absl::StrFormat("%d examples", batch),
+            accumulate,
+            comm != nullptr ? absl::StrCat(", on each of ", comm->Describe())
+                            : "",
+            task->Describe(), session->tokenizer().vocab_size()));
 
   // The validation loss: the mean over the predicted tokens of the model's
   // "nll_loss" (without label smoothing) or else "loss"; with it, for mlm,
@@ -1196,7 +1297,10 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                             task->Validation(eval_batches));
     double sum = 0;
     int64_t tokens = 0, correct = 0;
-    for (const TaskBatch& b : batches) {
+    for (size_t i = 0; i < batches.size(); ++i) {
+      if (static_cast<int>(i % static_cast<size_t>(ranks)) != rank)
+        continue;  // another rank's share
+      const TaskBatch& b = batches[i];
       LLMSYS_ASSIGN_OR_RETURN(auto out,
                               session->Forward(b.inputs, LLMSYS_MODE_EVAL));
       auto loss = out.find("nll_loss");
@@ -1211,6 +1315,14 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
         LLMSYS_ASSIGN_OR_RETURN(int64_t c, CountCorrect(out, b));
         correct += c;
       }
+    }
+    if (comm != nullptr) {
+      double totals[3] = {sum, static_cast<double>(tokens),
+                          static_cast<double>(correct)};
+      LLMSYS_RETURN_IF_ERROR(comm->AllReduceSum(totals, 3, tensor::kF64));
+      sum = totals[0];
+      tokens = static_cast<int64_t>(totals[1]);
+      correct = static_cast<int64_t>(totals[2]);
     }
     Validation v;
     if (tokens > 0) v.loss = sum / static_cast<double>(tokens);
@@ -1233,6 +1345,18 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   // Only around the steps: a signal in the final evaluation ends it.
   std::optional<SignalCheckpoint> signals(std::in_place,
                                           options.checkpoint_on_signal);
+  // Ranks other than 0 wait, without a timeout, for work rank 0 does alone
+  // (evaluations, a checkpoint), then take its count of op calls: every
+  // rank's random stream is where a run resumed from that checkpoint puts
+  // it (validation shards leave the counts different).
+  auto follow_rank0 = [&]() -> absl::Status {
+    if (comm == nullptr) return absl::OkStatus();
+    LLMSYS_RETURN_IF_ERROR(comm->Barrier(/*timeout_seconds=*/0));
+    uint64_t calls = session->ops().calls();
+    LLMSYS_RETURN_IF_ERROR(comm->Broadcast(&calls, sizeof calls, 0));
+    session->ops().set_calls(calls);
+    return absl::OkStatus();
+  };
   // --profile: the ops and phases of this process's steps (not evaluation
   // or generation between and after them).
   std::optional<runtime::Profiler> profiler;
@@ -1259,6 +1383,17 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                                                     "data");
       LLMSYS_ASSIGN_OR_RETURN(TaskBatch b, task->Next());
       step_tokens += b.tokens;
+      // This rank's rows, and its share of the batch's predicted tokens:
+      // each rank's loss is a mean over its own tokens, so weighting it by
+      // that share makes the sum over the ranks the whole batch's mean.
+      double share = 1.0;
+      if (comm != nullptr) {
+        const int64_t all_tokens = b.tokens;
+        LLMSYS_ASSIGN_OR_RETURN(b, RowsOf(b, rank, ranks));
+        share = all_tokens > 0 ? static_cast<double>(b.tokens) /
+                                     static_cast<double>(all_tokens)
+                               : 0.0;
+      }
       phase.reset();
       phase.emplace(prof, "forward");
       LLMSYS_ASSIGN_OR_RETURN(auto out,
@@ -1268,18 +1403,38 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
         return absl::FailedPreconditionError(
             absl::StrCat("model ", session->model().id,
                          " set no 'loss' output in training mode"));
-      loss_sum += ScalarOf(loss->second);
+      const double local_loss = ScalarOf(loss->second);
+      // A rank with no predicted tokens adds nothing (its mean is NaN).
+      if (share > 0 || comm == nullptr) loss_sum += local_loss * share;
       extra.Add(out);
       LLMSYS_ASSIGN_OR_RETURN(
           Tensor seed_grad,
           Tensor::Empty(loss->second->data.shape(), loss->second->data.dtype(),
                         loss->second->data.device()));
       LLMSYS_RETURN_IF_ERROR(
-          seed_grad.Fill(loss_scale / static_cast<double>(accumulate)));
+          seed_grad.Fill(loss_scale * share / static_cast<double>(accumulate)));
       phase.reset();
       phase.emplace(prof, "backward");
-      LLMSYS_RETURN_IF_ERROR(autograd::Backward(loss->second, seed_grad));
+      autograd::BackwardOptions backward_options;
+      if (gradient_sync != nullptr && micro == accumulate - 1)
+        backward_options.on_leaf_ready = gradient_sync->Hook();
+      LLMSYS_RETURN_IF_ERROR(
+          autograd::Backward(loss->second, seed_grad, backward_options));
     }
+    // Over the ranks: the gradients summed, the loss summed (each rank's
+    // weighted by its share), and whether any rank was asked to stop.
+    bool stop_signal = false;
+    if (comm != nullptr) {
+      stop_signal = signals->stopped();
+      std::optional<runtime::Profiler::Phase> phase(std::in_place, prof,
+                                                    "all-reduce");
+      LLMSYS_RETURN_IF_ERROR(gradient_sync->Finish());
+      double totals[2] = {loss_sum, stop_signal ? 1.0 : 0.0};
+      LLMSYS_RETURN_IF_ERROR(comm->AllReduceSum(totals, 2, tensor::kF64));
+      loss_sum = totals[0];
+      stop_signal = totals[1] > 0;
+    }
+    if (step == options.kill_at_step) raise(SIGKILL);  // tests: a rank dies
     const double loss = loss_sum / static_cast<double>(accumulate);
     std::optional<runtime::Profiler::Phase> optimizer_phase(std::in_place, prof,
                                                             "optimizer");
@@ -1347,7 +1502,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
           absl::StrAppend(&line, " | ", name, " ", value.get<int64_t>());
       if (bar)
         std::cerr << "\r" << line << "   " << std::flush;
-      else
+      else if (writer)
         std::cerr << line << "\n";
     }
     const bool last = step == steps;
@@ -1366,13 +1521,21 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                                                *v.accuracy));
       }
       metrics.Write(record);
-      std::cerr << (bar ? "\r" : "") << line
-                << (bar ? "              \n" : "\n");
+      if (writer)
+        std::cerr << (bar ? "\r" : "") << line
+                  << (bar ? "              \n" : "\n");
     }
     // [[evaluate]] entries due now; at the last step after the checkpoint,
     // so that a failing evaluation cannot cost the trained weights (earlier
     // ones run before it, so a resumed run replays the same op calls).
+    // Rank 0 alone runs them (their op calls, samples and files); the
+    // other ranks wait for it (follow_rank0).
+    bool evaluations_due = false;
+    for (const config::EvaluateEntry& entry : e.evaluations())
+      evaluations_due = evaluations_due ||
+                        (entry.every > 0 && step % entry.every == 0) || last;
     auto run_evaluations = [&]() -> absl::Status {
+      if (!writer) return absl::OkStatus();
       TranslationCache translations;  // shared by this step's entries
       for (const config::EvaluateEntry& entry : e.evaluations()) {
         if (!((entry.every > 0 && step % entry.every == 0) || last)) continue;
@@ -1398,11 +1561,18 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       return absl::OkStatus();
     };
     if (!last) LLMSYS_RETURN_IF_ERROR(run_evaluations());
-    const bool signalled = !last && signals->stopped();
+    // One process: a signal up to now; several: one any rank had before
+    // the all-reduce (so that all stop at the same step).
+    const bool signalled =
+        !last && (comm != nullptr ? stop_signal : signals->stopped());
     const bool stop_here =
         signalled ||
         (options.stop_after > 0 && step - first_step + 1 >= options.stop_after);
-    if ((ckpt_every > 0 && step % ckpt_every == 0) || last || stop_here) {
+    const bool checkpoint =
+        (ckpt_every > 0 && step % ckpt_every == 0) || last || stop_here;
+    if ((evaluations_due && !last) || checkpoint)
+      LLMSYS_RETURN_IF_ERROR(follow_rank0());
+    if (checkpoint && writer) {
       state.batcher = task->state();
       state.op_calls = session->ops().calls();
       LLMSYS_RETURN_IF_ERROR(
@@ -1411,17 +1581,18 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     if (last) LLMSYS_RETURN_IF_ERROR(run_evaluations());
     if (signalled) {
       result.interrupted = true;
-      std::cerr << (bar ? "\n" : "")
-                << absl::StrFormat(
-                       "interrupted: checkpoint at step %d; continue with "
-                       "'llmsys run --resume %s'\n",
-                       step, run_dir.string());
+      if (writer)
+        std::cerr << (bar ? "\n" : "")
+                  << absl::StrFormat(
+                         "interrupted: checkpoint at step %d; continue with "
+                         "'llmsys run --resume %s'\n",
+                         step, run_dir.string());
     }
     if (stop_here) break;
   }
   signals.reset();
   if (bar) std::cerr << "\n";
-  if (prof != nullptr) {
+  if (prof != nullptr && writer) {
     session->ops().set_profiler(nullptr);
     std::cerr << runtime::FormatProfile(prof->Summary());
     LLMSYS_RETURN_IF_ERROR(prof->WriteFiles(run_dir));
@@ -1437,6 +1608,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   result.tokens_per_second = static_cast<double>(tokens_this_process) /
                              std::max(Seconds(loop_start), 1e-9);
   if (state.step < steps) return result;  // interrupted on purpose
+  if (!writer) return result;             // samples and summary: rank 0's
 
   // Samples (a translation task translates the prompt; an mlm task has
   // none).
@@ -1469,6 +1641,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                   {"steps", state.step},
                   {"skipped_steps", skipped},
                   {"tokens", state.tokens},
+                  {"ranks", ranks},
                   {"train_loss", last_loss},
                   {"val_loss", last_val},
                   {"val_perplexity", std::exp(last_val)},

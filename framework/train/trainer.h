@@ -14,6 +14,11 @@
 //   profile.json        with RunOptions::profile: time per op and phase
 //   trace.json          with RunOptions::profile: a Chrome trace of the
 //                       first profile_steps steps (runtime/profiler.h)
+// A run over several processes (RunOptions::communicator) trains data
+// parallel: every rank draws the same global batch of N x batch_size
+// sequences and takes its own rows, gradients are summed over the ranks
+// (distributed/data_parallel.h), and rank 0 alone writes the directory.
+//
 //   provenance.json     versions, git commit, command, seed, threads,
 //                       machine, config sha256, every plugin file used with
 //                       its sha256 (framework/train/provenance.h)
@@ -32,6 +37,10 @@
 
 #include "absl/status/statusor.h"
 #include "framework/generate/decoding.h"
+
+namespace llmsys::distributed {
+class Communicator;
+}  // namespace llmsys::distributed
 
 namespace llmsys::train {
 
@@ -62,6 +71,13 @@ struct RunOptions {
   // `profile_steps` steps) to the run directory. Results do not change.
   bool profile = false;
   int64_t profile_steps = 10;
+  // The processes of this run (`mpirun -np N`; framework/distributed):
+  // data parallel over its ranks, rank 0 writing the run directory. Null:
+  // one process. Not owned.
+  distributed::Communicator* communicator = nullptr;
+  // Fault injection for tests: the process kills itself (SIGKILL) once
+  // this step's gradients are summed; 0: never.
+  int64_t kill_at_step = 0;
 };
 
 struct RunResult {

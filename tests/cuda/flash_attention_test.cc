@@ -400,6 +400,22 @@ TEST(FlashAttentionInferTest, BadInputsNameTheProblem) {
   }
 }
 
+// A kernel that does not exist: the parameter's choices name the three.
+TEST(FlashAttentionInferTest, AnUnknownKernelIsRefused) {
+  const runtime::PluginRegistry& registry = EmulatedPlugin();
+  absl::StatusOr<const runtime::Component*> c =
+      registry.Find(LLMSYS_KIND_OPERATOR, "attention.flash", kDLCUDA);
+  ASSERT_TRUE(c.ok()) << c.status();
+  absl::StatusOr<std::unique_ptr<runtime::OperatorImpl>> impl =
+      runtime::OperatorImpl::Create(**c, *registry.FindOpContract("attention"),
+                                    {{"kernel", std::string("wgmma")}});
+  ASSERT_FALSE(impl.ok());
+  EXPECT_EQ(impl.status().code(), absl::StatusCode::kInvalidArgument);
+  for (const char* says : {"kernel", "wgmma", "auto|simt|tensor_core"})
+    EXPECT_NE(impl.status().message().find(says), std::string::npos)
+        << says << ": " << impl.status();
+}
+
 // kernel = 'tensor_core' is refused where that kernel cannot run.
 TEST(FlashAttentionInferTest, TheKernelParameterIsChecked) {
   for (const char* kernel : {"auto", "simt", "tensor_core"}) {

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "framework/cuda/cuda_backend.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/tools/cli_test_util.h"
@@ -118,6 +119,21 @@ TEST(BenchTrainTest, BadInput) {
   r = RunLlmsys("bench train " + toml + " --steps 1 --set train.batch_size=0");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Contains(r.err, "batch_size")) << r.err;
+}
+
+// `llmsys bench cuda` where no GPU can run: a message saying why, exit 1;
+// a bad option: the usage, exit 2. (With a GPU it would run the benchmark:
+// tools/gpu_check.sh does that.)
+TEST(BenchCudaTest, WithoutAGpuSaysWhy) {
+  Result r = RunLlmsys("bench cuda --bogus");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "unrecognised option '--bogus'")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "usage: llmsys bench cuda")) << r.err;
+  if (llmsys::cuda::GpuAvailable().ok()) GTEST_SKIP() << "a GPU is here";
+  r = RunLlmsys("bench cuda --quick");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "llmsys bench cuda: no GPU can run here: "))
+      << r.err;
 }
 
 // tools/bench_torch.py --smoke: the peer script runs and prints the same

@@ -23,14 +23,11 @@ struct Result {
   std::string err;
 };
 
-// Runs `llmsys ARGS` (a shell command line) with a clean plugin path;
-// captures stdout and stderr.
-inline Result RunLlmsys(const std::string& args) {
+// Runs a shell command line; captures stdout and stderr.
+inline Result RunShell(const std::string& command_line) {
   const std::string err_file =
       ::testing::TempDir() + "llmsys_cli_stderr_" + std::to_string(getpid());
-  const std::string command = "env -u LLMSYS_PLUGIN_PATH " +
-                              std::string(LLMSYS_BINARY) + " " + args + " 2>" +
-                              err_file;
+  const std::string command = command_line + " 2>" + err_file;
   Result r;
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return r;
@@ -46,6 +43,13 @@ inline Result RunLlmsys(const std::string& args) {
   r.err = ss.str();
   std::remove(err_file.c_str());
   return r;
+}
+
+// Runs `llmsys ARGS` (a shell command line) with a clean plugin path;
+// captures stdout and stderr.
+inline Result RunLlmsys(const std::string& args) {
+  return RunShell("env -u LLMSYS_PLUGIN_PATH " + std::string(LLMSYS_BINARY) +
+                  " " + args);
 }
 
 // stdout followed by stderr, for tests that read a table and its notes.

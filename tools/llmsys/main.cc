@@ -8,6 +8,7 @@
 
 #include "framework/core/suggest.h"
 #include "framework/core/version.h"
+#include "framework/distributed/communicator.h"
 #include "llmsys/version.h"
 #include "tools/llmsys/bench_command.h"
 #include "tools/llmsys/compare_command.h"
@@ -74,6 +75,15 @@ int main(int argc, char** argv) {
   }
   const std::string command = args[0];
   args.erase(args.begin());
+  // Under mpirun every rank would do the whole work of the other commands
+  // (and write the same files).
+  if (command != "run" && llmsys::distributed::LaunchedRanks() > 1) {
+    std::cerr << "llmsys " << command << ": started as one of "
+              << llmsys::distributed::LaunchedRanks()
+              << " ranks (mpirun, srun); only 'llmsys run' trains over "
+                 "several processes (docs/distributed.md)\n";
+    return 2;
+  }
   try {
     if (command == "plugins") return llmsys::cli::RunPluginsCommand(args);
     if (command == "run") return llmsys::cli::RunCommand(args);

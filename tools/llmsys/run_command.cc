@@ -1,14 +1,52 @@
 #include "tools/llmsys/run_command.h"
 
+#include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <string>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "framework/core/logging.h"
+#include "framework/distributed/communicator.h"
 #include "framework/train/trainer.h"
 #include "tools/llmsys/parse_args.h"
+#if defined(LLMSYS_HAVE_MPI)
+#include "framework/distributed/mpi_communicator.h"
+#endif
 
 namespace llmsys::cli {
 
 namespace po = boost::program_options;
+
+// The processes of a run started by mpirun or srun (null: one process).
+absl::StatusOr<std::unique_ptr<distributed::Communicator>> Ranks() {
+  if (!distributed::LaunchedByMpi()) return nullptr;
+#if defined(LLMSYS_HAVE_MPI)
+  return distributed::MpiWorld();
+#else
+  return absl::FailedPreconditionError(
+      "started by an MPI launcher, but this llmsys was built without MPI "
+      "(install libopenmpi-dev and rebuild: tools/setup.sh)");
+#endif
+}
+
+// LLMSYS_TEST_KILL_RANK=R:S (fault-injection for tests of a cluster setup):
+// rank R kills itself after step S's gradients are summed. 0 elsewhere.
+int64_t KillAtStep(int rank) {
+  const char* env = std::getenv("LLMSYS_TEST_KILL_RANK");
+  if (env == nullptr) return 0;
+  std::vector<std::string> parts = absl::StrSplit(env, ':');
+  int r = -1;
+  int64_t step = 0;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &r) ||
+      !absl::SimpleAtoi(parts[1], &step) || step < 1) {
+    std::cerr << "warning: LLMSYS_TEST_KILL_RANK='" << env
+              << "' is not RANK:STEP; ignored\n";
+    return 0;
+  }
+  return r == rank ? step : 0;
+}
 
 int RunCommand(const std::vector<std::string>& args) {
   train::RunOptions options;
@@ -63,16 +101,32 @@ int RunCommand(const std::vector<std::string>& args) {
     return 2;
   }
   if (verbose) core::SetMinLogLevel(core::LogLevel::kDebug);
+  absl::StatusOr<std::unique_ptr<distributed::Communicator>> comm = Ranks();
+  if (!comm.ok()) {
+    std::cerr << "llmsys run: " << comm.status().message() << "\n";
+    return 1;
+  }
+  const int rank = *comm != nullptr ? (*comm)->rank() : 0;
+  // Rank 0 speaks for the run; the others only warn and fail.
+  if (rank > 0 && !verbose) core::SetMinLogLevel(core::LogLevel::kWarning);
+  options.communicator = comm->get();
+  options.kill_at_step = KillAtStep(rank);
   options.experiment = experiment;
   options.resume = resume;
   if (no_bar) options.progress_bar = false;
   options.checkpoint_on_signal = true;
   absl::StatusOr<train::RunResult> r = train::RunExperiment(options);
   if (!r.ok()) {
-    std::cerr << "llmsys run: " << r.status().message() << "\n";
+    const std::string message =
+        "llmsys run: " + distributed::RankPrefix(comm->get()) +
+        std::string(r.status().message());
+    // One rank's failure stops every rank (MPI_Abort), instead of leaving
+    // them waiting for it.
+    if (*comm != nullptr && (*comm)->size() > 1) (*comm)->Abort(message, 1);
+    std::cerr << message << "\n";
     return 1;
   }
-  std::cout << "run directory: " << r->run_dir.string() << "\n";
+  if (rank == 0) std::cout << "run directory: " << r->run_dir.string() << "\n";
   return r->interrupted ? 130 : 0;  // 128 + SIGINT, as shells report it
 }
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -78,6 +79,34 @@ TEST_F(AutogradTest, GradientsAccumulateAcrossBackwardAndWithinAGraph) {
   Var again = Sum(Call("mul", {w, w}));
   ASSERT_TRUE(Backward(again).ok());  // accumulates: 4w
   EXPECT_EQ(w->grad.ToDoubles(), (std::vector<double>{6, -8}));
+}
+
+// on_leaf_ready: once per leaf reached, after its last gradient, with the
+// gradient complete; a leaf used twice is reported once, after both.
+TEST_F(AutogradTest, EachLeafIsReportedOnceWhenItsGradientIsComplete) {
+  Var w = Leaf({2}, {1.5, -2});
+  Var u = Leaf({2}, {1, 1});
+  Var unused = Leaf({2}, {0, 0});
+  Var x = Leaf({2}, {3, 4}, /*grad=*/false);
+  // sum(w * w + exp(u) * x): w twice, u once, x needs none.
+  Var loss = Sum(
+      Call("add", {Call("mul", {w, w}), Call("mul", {Call("exp", {u}), x})}));
+  std::vector<std::string> seen;
+  BackwardOptions options;
+  options.on_leaf_ready = [&](const Var& leaf) {
+    seen.push_back(leaf == w ? "w" : leaf == u ? "u" : "other");
+    if (leaf == w) {
+      EXPECT_EQ(w->grad.ToDoubles(), (std::vector<double>{3, -4}));
+    }
+  };
+  ASSERT_TRUE(Backward(loss, {}, options).ok());
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::string>{"u", "w"}));
+  EXPECT_FALSE(unused->grad.defined());
+  // A leaf as the root is reported too.
+  seen.clear();
+  ASSERT_TRUE(Backward(Leaf({}, {2}), {}, options).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"other"}));
 }
 
 // add's inputs of the output's shape (and sub's first) take the output's

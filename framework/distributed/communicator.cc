@@ -1,0 +1,29 @@
+#include "framework/distributed/communicator.h"
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+
+namespace llmsys::distributed {
+
+std::string RankPrefix(const Communicator* comm) {
+  if (comm == nullptr || comm->size() <= 1) return "";
+  return absl::StrCat("rank ", comm->rank(), "/", comm->size(), ": ");
+}
+
+bool LaunchedByMpi() {
+  for (const char* v :
+       {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE", "PMI_RANK"})
+    if (std::getenv(v) != nullptr) return true;
+  return false;
+}
+
+int LaunchedRanks() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+    const char* value = std::getenv(v);
+    if (value != nullptr && std::atoi(value) > 0) return std::atoi(value);
+  }
+  return 1;
+}
+
+}  // namespace llmsys::distributed

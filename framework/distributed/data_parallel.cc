@@ -1,0 +1,158 @@
+#include "framework/distributed/data_parallel.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "framework/core/status_macros.h"
+
+namespace llmsys::distributed {
+
+using autograd::Var;
+using tensor::Tensor;
+
+namespace {
+
+// The host element type a parameter's gradient is summed in: float64 for
+// float64 parameters, float32 for every other float dtype.
+DLDataType SumDType(const Tensor& param) {
+  return llmsys_dtype_equal(param.dtype(), tensor::kF64) ? tensor::kF64
+                                                         : tensor::kF32;
+}
+
+// Elements [offset, offset + numel(shape)) of the flat buffer, as `shape`.
+absl::StatusOr<Tensor> Region(const Tensor& flat, int64_t offset,
+                              const tensor::Shape& shape) {
+  LLMSYS_ASSIGN_OR_RETURN(Tensor s,
+                          flat.Slice(0, offset, offset + tensor::Numel(shape)));
+  return s.View(shape);
+}
+
+}  // namespace
+
+GradientSync::GradientSync(Communicator& comm, std::vector<Var> params,
+                           Options options)
+    : comm_(comm), params_(std::move(params)), options_(options) {
+  // Reverse declaration order, a new bucket when the dtype changes or the
+  // bucket is full (a parameter larger than a bucket gets its own).
+  for (size_t k = params_.size(); k-- > 0;) {
+    const Tensor& p = params_[k]->data;
+    const DLDataType dtype = SumDType(p);
+    const int64_t bytes =
+        p.numel() * static_cast<int64_t>(tensor::DTypeSize(dtype));
+    if (buckets_.empty() || !llmsys_dtype_equal(buckets_.back().dtype, dtype) ||
+        (buckets_.back().elements > 0 &&
+         (buckets_.back().elements *
+              static_cast<int64_t>(tensor::DTypeSize(dtype)) +
+          bytes) > options_.bucket_bytes)) {
+      buckets_.emplace_back();
+      buckets_.back().dtype = dtype;
+    }
+    Bucket& b = buckets_.back();
+    b.params.push_back(k);
+    b.offset.push_back(b.elements);
+    b.elements += p.numel();
+    bucket_of_[params_[k].get()] = buckets_.size() - 1;
+  }
+}
+
+GradientSync::~GradientSync() = default;
+
+std::function<void(const Var&)> GradientSync::Hook() {
+  if (!options_.overlap) return {};
+  return [this](const Var& leaf) {
+    auto it = bucket_of_.find(leaf.get());
+    if (it == bucket_of_.end() || !hook_status_.ok()) return;
+    Bucket& b = buckets_[it->second];
+    if (++b.ready == static_cast<int>(b.params.size()) && !b.pending)
+      hook_status_ = Start(b);
+    // MPI advances non-blocking collectives inside MPI calls: test the
+    // started ones, so they progress while backward goes on.
+    for (Bucket& other : buckets_) {
+      if (!other.pending || !hook_status_.ok()) continue;
+      absl::StatusOr<bool> done = other.pending->Test();
+      if (!done.ok()) hook_status_ = done.status();
+    }
+  };
+}
+
+absl::Status GradientSync::Start(Bucket& b) {
+  if (!b.flat.defined()) {
+    LLMSYS_ASSIGN_OR_RETURN(
+        b.flat,
+        Tensor::Empty({b.elements + static_cast<int64_t>(b.params.size())},
+                      b.dtype));
+  }
+  for (size_t j = 0; j < b.params.size(); ++j) {
+    const autograd::VarImpl& p = *params_[b.params[j]];
+    LLMSYS_ASSIGN_OR_RETURN(Tensor region,
+                            Region(b.flat, b.offset[j], p.data.shape()));
+    LLMSYS_ASSIGN_OR_RETURN(Tensor flag, Region(b.flat, b.elements + j, {1}));
+    if (p.grad.defined()) {
+      if (p.grad.shape() != p.data.shape())
+        return absl::InternalError(absl::StrCat("the gradient of a parameter ",
+                                                p.data.Describe(), " is ",
+                                                p.grad.Describe()));
+      LLMSYS_RETURN_IF_ERROR(region.CopyFrom(p.grad));
+      LLMSYS_RETURN_IF_ERROR(flag.Fill(1.0));
+    } else {
+      LLMSYS_RETURN_IF_ERROR(region.Fill(0.0));
+      LLMSYS_RETURN_IF_ERROR(flag.Fill(0.0));
+    }
+  }
+  LLMSYS_ASSIGN_OR_RETURN(
+      b.pending,
+      comm_.StartAllReduceSum(b.flat.data(), b.flat.numel(), b.dtype));
+  return absl::OkStatus();
+}
+
+absl::Status GradientSync::Finish() {
+  absl::Status status = std::exchange(hook_status_, absl::OkStatus());
+  for (Bucket& b : buckets_) {
+    if (status.ok() && !b.pending) status = Start(b);
+  }
+  for (Bucket& b : buckets_) {
+    if (b.pending) {
+      absl::Status s = b.pending->Wait();
+      b.pending.reset();
+      if (status.ok()) status = s;
+    }
+    b.ready = 0;
+  }
+  LLMSYS_RETURN_IF_ERROR(status);
+  for (Bucket& b : buckets_) {
+    for (size_t j = 0; j < b.params.size(); ++j) {
+      autograd::VarImpl& p = *params_[b.params[j]];
+      LLMSYS_ASSIGN_OR_RETURN(Tensor flag, Region(b.flat, b.elements + j, {1}));
+      if (flag.ToDoubles()[0] == 0.0) {  // no rank had a gradient
+        p.grad = Tensor();
+        continue;
+      }
+      LLMSYS_ASSIGN_OR_RETURN(Tensor region,
+                              Region(b.flat, b.offset[j], p.data.shape()));
+      // A new tensor: the old gradient may be shared with the graph.
+      LLMSYS_ASSIGN_OR_RETURN(
+          Tensor sum,
+          Tensor::Empty(p.data.shape(),
+                        p.grad.defined() ? p.grad.dtype() : p.data.dtype(),
+                        p.data.device()));
+      LLMSYS_RETURN_IF_ERROR(sum.CopyFrom(region));
+      p.grad = std::move(sum);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BroadcastParameters(Communicator& comm,
+                                 const std::vector<Var>& params) {
+  for (const Var& p : params) {
+    LLMSYS_ASSIGN_OR_RETURN(Tensor on_host, p->data.ToDevice(tensor::kCpu));
+    Tensor host = on_host.Clone();  // contiguous, and never p's own memory
+    LLMSYS_RETURN_IF_ERROR(comm.Broadcast(
+        host.data(), host.numel() * static_cast<int64_t>(host.element_size()),
+        0));
+    LLMSYS_RETURN_IF_ERROR(p->data.CopyFrom(host));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace llmsys::distributed

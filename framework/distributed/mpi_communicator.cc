@@ -1,0 +1,301 @@
+#include "framework/distributed/mpi_communicator.h"
+
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "framework/core/status_macros.h"
+#include "framework/tensor/tensor.h"
+
+namespace llmsys::distributed {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string MpiError(int code) {
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(code, text, &len) != MPI_SUCCESS)
+    return absl::StrCat("MPI error ", code);
+  return std::string(text, static_cast<size_t>(len));
+}
+
+absl::StatusOr<MPI_Datatype> MpiType(DLDataType t) {
+  if (llmsys_dtype_equal(t, tensor::kF32)) return MPI_FLOAT;
+  if (llmsys_dtype_equal(t, tensor::kF64)) return MPI_DOUBLE;
+  if (llmsys_dtype_equal(t, tensor::kI64)) return MPI_INT64_T;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "all-reduce of ", tensor::DTypeName(t),
+      ": only float32, float64 and int64 are summed across ranks"));
+}
+
+// MPI counts are ints: larger buffers go in pieces of this many elements.
+constexpr int64_t kMaxCount = int64_t{1} << 30;
+
+class MpiCommunicator;
+
+// Requests of one logical operation (several when its count was split).
+class MpiPending final : public PendingCollective {
+ public:
+  MpiPending(MpiCommunicator* comm, std::string what,
+             std::vector<MPI_Request> requests)
+      : comm_(comm), what_(std::move(what)), requests_(std::move(requests)) {}
+  ~MpiPending() override;
+  absl::StatusOr<bool> Test() override;
+  absl::Status Wait() override;
+
+ private:
+  MpiCommunicator* comm_;
+  std::string what_;
+  std::vector<MPI_Request> requests_;
+  bool failed_ = false;  // a wait failed or timed out: left to MPI
+};
+
+class MpiCommunicator final : public Communicator {
+ public:
+  MpiCommunicator(int rank, int size, int local_size, bool finalize)
+      : rank_(rank), size_(size), local_size_(local_size), finalize_(finalize) {
+    char host[MPI_MAX_PROCESSOR_NAME];
+    int len = 0;
+    if (MPI_Get_processor_name(host, &len) == MPI_SUCCESS)
+      host_.assign(host, static_cast<size_t>(len));
+    char version[MPI_MAX_LIBRARY_VERSION_STRING];
+    if (MPI_Get_library_version(version, &len) == MPI_SUCCESS) {
+      library_.assign(version, static_cast<size_t>(len));
+      library_ = library_.substr(0, library_.find_first_of(",\n"));
+    }
+  }
+  ~MpiCommunicator() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (finalize_ && !finalized) MPI_Finalize();
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  int local_size() const override { return local_size_; }
+  std::string Describe() const override {
+    return absl::StrCat(size_, " ranks over MPI (", library_, "; rank ", rank_,
+                        " on ", host_, ")");
+  }
+  void set_timeout(double seconds) override { timeout_ = seconds; }
+
+  absl::Status AllReduceSum(void* data, int64_t count,
+                            DLDataType dtype) override {
+    LLMSYS_ASSIGN_OR_RETURN(std::unique_ptr<PendingCollective> p,
+                            StartAllReduceSum(data, count, dtype));
+    return p->Wait();
+  }
+
+  absl::StatusOr<std::unique_ptr<PendingCollective>> StartAllReduceSum(
+      void* data, int64_t count, DLDataType dtype) override {
+    LLMSYS_ASSIGN_OR_RETURN(MPI_Datatype type, MpiType(dtype));
+    const int64_t elem = static_cast<int64_t>(tensor::DTypeSize(dtype));
+    std::vector<MPI_Request> requests;
+    for (int64_t at = 0; at < count || (count == 0 && requests.empty());
+         at += kMaxCount) {
+      const int n = static_cast<int>(std::min(kMaxCount, count - at));
+      MPI_Request r;
+      const int rc =
+          MPI_Iallreduce(MPI_IN_PLACE, static_cast<char*>(data) + at * elem, n,
+                         type, MPI_SUM, MPI_COMM_WORLD, &r);
+      if (rc != MPI_SUCCESS) return Failed("MPI_Iallreduce", rc);
+      requests.push_back(r);
+      if (count == 0) break;
+    }
+    return std::unique_ptr<PendingCollective>(std::make_unique<MpiPending>(
+        this,
+        absl::StrCat("an all-reduce of ", count, " ", tensor::DTypeName(dtype)),
+        std::move(requests)));
+  }
+
+  absl::Status Broadcast(void* data, int64_t bytes, int root) override {
+    std::vector<MPI_Request> requests;
+    for (int64_t at = 0; at < bytes; at += kMaxCount) {
+      MPI_Request r;
+      const int rc =
+          MPI_Ibcast(static_cast<char*>(data) + at,
+                     static_cast<int>(std::min(kMaxCount, bytes - at)),
+                     MPI_BYTE, root, MPI_COMM_WORLD, &r);
+      if (rc != MPI_SUCCESS) return Failed("MPI_Ibcast", rc);
+      requests.push_back(r);
+    }
+    return MpiPending(this,
+                      absl::StrCat("a broadcast of ", bytes,
+                                   " bytes from rank ", root),
+                      std::move(requests))
+        .Wait();
+  }
+
+  absl::Status Send(const void* data, int64_t bytes, int peer,
+                    int tag) override {
+    std::vector<MPI_Request> requests;
+    for (int64_t at = 0, piece = 0; at < bytes || piece == 0;
+         at += kMaxCount, ++piece) {
+      MPI_Request r;
+      const int rc =
+          MPI_Isend(static_cast<const char*>(data) + at,
+                    static_cast<int>(std::min(kMaxCount, bytes - at)), MPI_BYTE,
+                    peer, tag, MPI_COMM_WORLD, &r);
+      if (rc != MPI_SUCCESS) return Failed("MPI_Isend", rc);
+      requests.push_back(r);
+    }
+    return MpiPending(
+               this, absl::StrCat("a send of ", bytes, " bytes to rank ", peer),
+               std::move(requests))
+        .Wait();
+  }
+
+  absl::Status Recv(void* data, int64_t bytes, int peer, int tag) override {
+    std::vector<MPI_Request> requests;
+    for (int64_t at = 0, piece = 0; at < bytes || piece == 0;
+         at += kMaxCount, ++piece) {
+      MPI_Request r;
+      const int rc =
+          MPI_Irecv(static_cast<char*>(data) + at,
+                    static_cast<int>(std::min(kMaxCount, bytes - at)), MPI_BYTE,
+                    peer, tag, MPI_COMM_WORLD, &r);
+      if (rc != MPI_SUCCESS) return Failed("MPI_Irecv", rc);
+      requests.push_back(r);
+    }
+    return MpiPending(
+               this,
+               absl::StrCat("a receive of ", bytes, " bytes from rank ", peer),
+               std::move(requests))
+        .Wait();
+  }
+
+  absl::Status Barrier(double timeout_seconds) override {
+    MPI_Request r;
+    const int rc = MPI_Ibarrier(MPI_COMM_WORLD, &r);
+    if (rc != MPI_SUCCESS) return Failed("MPI_Ibarrier", rc);
+    const double saved = timeout_;
+    if (timeout_seconds >= 0) timeout_ = timeout_seconds;
+    absl::Status s = MpiPending(this, "a barrier", {r}).Wait();
+    timeout_ = saved;
+    return s;
+  }
+
+  [[noreturn]] void Abort(const std::string& why, int code) override {
+    std::cerr << RankPrefix(this) << why << std::endl;
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);  // MPI_Abort does not return; in case it does
+  }
+
+  // Polls `requests` until all complete: spins briefly, then sleeps in
+  // growing steps up to 1 ms; DEADLINE_EXCEEDED after the timeout.
+  absl::Status WaitAll(std::vector<MPI_Request>& requests,
+                       const std::string& what) {
+    const Clock::time_point start = Clock::now();
+    auto pause = std::chrono::microseconds(0);
+    for (;;) {
+      LLMSYS_ASSIGN_OR_RETURN(bool done, TestAll(requests, what));
+      if (done) return absl::OkStatus();
+      const double waited =
+          std::chrono::duration<double>(Clock::now() - start).count();
+      if (timeout_ > 0 && waited > timeout_)
+        return absl::DeadlineExceededError(absl::StrFormat(
+            "%sno answer from the other ranks for %.0f s in %s: a rank died "
+            "or hung (see its messages), or one takes longer than "
+            "[distributed] timeout = %g s",
+            RankPrefix(this), waited, what, timeout_));
+      if (pause.count() == 0)
+        std::this_thread::yield();
+      else
+        std::this_thread::sleep_for(pause);
+      pause = std::min(std::chrono::microseconds(1000),
+                       pause + std::chrono::microseconds(20));
+    }
+  }
+
+  absl::StatusOr<bool> TestAll(std::vector<MPI_Request>& requests,
+                               const std::string& what) {
+    int done = 0;
+    const int rc = MPI_Testall(static_cast<int>(requests.size()),
+                               requests.data(), &done, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) return Failed(what, rc);
+    return done != 0;
+  }
+
+ private:
+  absl::Status Failed(const std::string& what, int code) const {
+    return absl::InternalError(
+        absl::StrCat(RankPrefix(this), what, " failed: ", MpiError(code)));
+  }
+
+  int rank_, size_, local_size_;
+  bool finalize_;
+  double timeout_ = 300;
+  std::string host_ = "?", library_ = "MPI";
+};
+
+MpiPending::~MpiPending() {
+  // An operation dropped unfinished (an error elsewhere) must not leave MPI
+  // writing into freed memory: complete it, within the timeout. One whose
+  // wait already failed is left to MPI: the run is ending (Abort), and MPI
+  // only advances it inside later MPI calls.
+  if (!requests_.empty() && !failed_) (void)Wait();
+}
+
+absl::StatusOr<bool> MpiPending::Test() {
+  if (requests_.empty()) return true;
+  if (failed_) return absl::FailedPreconditionError(what_ + " failed earlier");
+  LLMSYS_ASSIGN_OR_RETURN(bool done, comm_->TestAll(requests_, what_));
+  if (done) requests_.clear();
+  return done;
+}
+
+absl::Status MpiPending::Wait() {
+  if (requests_.empty()) return absl::OkStatus();
+  if (failed_) return absl::FailedPreconditionError(what_ + " failed earlier");
+  absl::Status s = comm_->WaitAll(requests_, what_);
+  if (s.ok())
+    requests_.clear();
+  else
+    failed_ = true;
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Communicator>> MpiWorld() {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  bool finalize = false;
+  if (!initialized) {
+    int provided = 0;
+    if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) !=
+        MPI_SUCCESS)
+      return absl::FailedPreconditionError(
+          "MPI could not start (MPI_Init_thread failed); is this process "
+          "started by mpirun or srun?");
+    finalize = true;
+  }
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  // The ranks that share this machine's memory (and cores).
+  int local_size = 1;
+  MPI_Comm local;
+  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank,
+                          MPI_INFO_NULL, &local) == MPI_SUCCESS) {
+    MPI_Comm_size(local, &local_size);
+    MPI_Comm_free(&local);
+  }
+  return std::unique_ptr<Communicator>(
+      std::make_unique<MpiCommunicator>(rank, size, local_size, finalize));
+}
+
+}  // namespace llmsys::distributed
