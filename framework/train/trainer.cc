@@ -1129,11 +1129,24 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   const bool writer = rank == 0;  // writes the run directory and logs
   if (comm != nullptr) {
     comm->set_timeout(e.Float("distributed", "timeout"));
-    // threads = 0 (all cores): the ranks on one machine share them.
-    if (e.Int("train", "threads") == 0)
-      session->ops().set_num_threads(static_cast<int32_t>(
-          std::max(1u, std::thread::hardware_concurrency()) /
-          static_cast<unsigned>(std::max(1, comm->local_size()))));
+    // Every rank must train the same configuration (the same file and
+    // --set arguments, the same plugins' parameters): compare with rank 0's.
+    const std::string mine = core::Sha256Hex(e.ResolvedToml());
+    std::string rank0 = mine;
+    LLMSYS_RETURN_IF_ERROR(comm->Broadcast(rank0.data(),
+                                           static_cast<int64_t>(rank0.size()),
+                                           0));
+    int64_t differ = rank0 != mine ? 1 : 0;  // all stop before any file
+    LLMSYS_RETURN_IF_ERROR(comm->AllReduceSum(&differ, 1, tensor::kI64));
+    if (differ > 0)
+      return absl::FailedPreconditionError(absl::StrCat(
+          differ, " rank(s) resolved another configuration than rank 0's",
+          rank0 != mine ? absl::StrCat(", this one among them (sha256 ",
+                                       mine.substr(0, 12), " vs ",
+                                       rank0.substr(0, 12), ")")
+                        : "",
+          ": every rank must read the same experiment file with the same "
+          "--set arguments"));
   }
 
   fs::path run_dir = options.resume;
@@ -1159,11 +1172,17 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
 
   // Model and optimizer.
   LLMSYS_RETURN_IF_ERROR(session->CreateModel());
-  // Each rank its own dropout masks (the parameters' initialization keeps
-  // the run's seed; rank 0's are broadcast below anyway).
-  if (rank > 0)
+  if (comm != nullptr) {
+    // Each rank its own dropout masks (the parameters' initialization keeps
+    // the run's seed; rank 0's are broadcast below anyway).
     session->ops().set_seed(seed + 0x9E3779B97F4A7C15ull *
                                        static_cast<uint64_t>(rank));
+    // threads = 0 (all cores): the ranks on one machine share them.
+    if (e.Int("train", "threads") == 0)
+      session->ops().set_num_threads(static_cast<int32_t>(
+          std::max(1u, std::thread::hardware_concurrency()) /
+          static_cast<unsigned>(std::max(1, comm->local_size()))));
+  }
   // Everything used after training is checked now, not after hours of it:
   // the evaluators with their parameters, and the sampler (of the samples
   // and of text evaluations) with its own.

@@ -3,6 +3,9 @@
 // directory; a rank killed mid-run stops the others with a message naming
 // it; the run resumes from its last checkpoint with 2 ranks (the same
 // losses as without the kill) or with 1.
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -90,7 +93,7 @@ class DataParallelRunTest : public ::testing::Test {
         RunShell(Mpirun(2) + " run " + *toml_ +
                  " --no-progress --set experiment.name=overlap "
                  "--set train.batch_size=2 --set distributed.overlap=true "
-                 "--set distributed.bucket_mb=0.001"));
+                 "--set distributed.bucket_mb=0.001 --set train.threads=0"));
   }
   static void TearDownTestSuite() {
     fs::remove_all(*dir_);
@@ -138,6 +141,10 @@ TEST_F(DataParallelRunTest, OverlappedSmallBucketsSumTheSameGradients) {
   ASSERT_EQ(overlap_->exit_code, 0) << overlap_->err;
   ExpectClose(Read(Runs() / "overlap").train, Read(Runs() / "one").train, 1e-5,
               "training loss, overlapped all-reduce");
+  // threads = 0: the machine's cores shared by its 2 ranks.
+  const int cores = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  EXPECT_EQ(ReadJson(Runs() / "overlap" / "provenance.json")["threads"],
+            std::max(1, cores / 2));
 }
 
 TEST_F(DataParallelRunTest, AKilledRankStopsTheRunWhichResumesOnAnyRanks) {
@@ -187,6 +194,25 @@ TEST_F(DataParallelRunTest, BadDistributedKeysAreNamed) {
   EXPECT_EQ(r2.exit_code, 1);
   EXPECT_TRUE(Contains(r2.err, "did you mean 'overlap'")) << r2.err;
   EXPECT_FALSE(fs::exists(Runs() / "bad"));
+}
+
+// Ranks that read different configurations refuse to start, before any
+// file is written (here rank 1 gets another --set in its own arguments).
+TEST_F(DataParallelRunTest, RanksWithDifferentConfigurationsRefuseToStart) {
+  const std::string args = " run " + *toml_ +
+                           " --no-progress --set experiment.name=differ ";
+  const Result r = RunShell(
+      "env -u LLMSYS_PLUGIN_PATH OMPI_ALLOW_RUN_AS_ROOT=1 "
+      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
+      LLMSYS_MPIEXEC " -np 1 " LLMSYS_BINARY + args +
+      "--set train.batch_size=2 : -np 1 " LLMSYS_BINARY + args +
+      "--set train.batch_size=3");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(Contains(r.out + r.err,
+                       "1 rank(s) resolved another configuration than rank "
+                       "0's"))
+      << r.out << r.err;
+  EXPECT_FALSE(fs::exists(Runs() / "differ"));
 }
 
 TEST_F(DataParallelRunTest, OnlyRunTrainsOverSeveralRanks) {
