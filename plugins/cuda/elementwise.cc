@@ -57,50 +57,38 @@ MaskType MaskTypeOf(DLDataType t) {
 
 // ---- unary ops ----
 
-struct NegFn {
+// A unary op's launcher op and flags; the tags below add its name (kOp).
+template <UnaryOp kUnaryOp, uint32_t kOpFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS>
+struct UnaryTag {
+  static constexpr UnaryOp kUnary = kUnaryOp;
+  static constexpr uint32_t kFlags = kOpFlags;
+};
+struct NegFn : UnaryTag<UnaryOp::kNeg, 0> {  // backward reads no input
   static constexpr const char* kOp = "neg";
-  static constexpr UnaryOp kUnary = UnaryOp::kNeg;
-  static constexpr uint32_t kFlags = 0;  // backward reads no input
 };
-struct ExpFn {
+struct ExpFn : UnaryTag<UnaryOp::kExp> {
   static constexpr const char* kOp = "exp";
-  static constexpr UnaryOp kUnary = UnaryOp::kExp;
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
-struct LogFn {
+struct LogFn : UnaryTag<UnaryOp::kLog> {
   static constexpr const char* kOp = "log";
-  static constexpr UnaryOp kUnary = UnaryOp::kLog;
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
-struct PowFn {
+struct PowFn : UnaryTag<UnaryOp::kPow> {
   static constexpr const char* kOp = "pow";
-  static constexpr UnaryOp kUnary = UnaryOp::kPow;
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
-struct SqrtFn {
+struct SqrtFn : UnaryTag<UnaryOp::kSqrt> {
   static constexpr const char* kOp = "sqrt";
-  static constexpr UnaryOp kUnary = UnaryOp::kSqrt;
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
-struct TanhFn {
+struct TanhFn : UnaryTag<UnaryOp::kTanh> {
   static constexpr const char* kOp = "tanh";
-  static constexpr UnaryOp kUnary = UnaryOp::kTanh;
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
-struct SigmoidFn {
+struct SigmoidFn : UnaryTag<UnaryOp::kSigmoid> {
   static constexpr const char* kOp = "sigmoid";
-  static constexpr UnaryOp kUnary = UnaryOp::kSigmoid;
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
-struct ReluFn {
+struct ReluFn : UnaryTag<UnaryOp::kRelu> {
   static constexpr const char* kOp = "relu";
-  static constexpr UnaryOp kUnary = UnaryOp::kRelu;
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
-struct GeluFn {
+struct GeluFn : UnaryTag<UnaryOp::kGeluErf> {  // or kGeluTanh
   static constexpr const char* kOp = "gelu";
-  static constexpr UnaryOp kUnary = UnaryOp::kGeluErf;  // or kGeluTanh
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
 
 template <class Fn>
