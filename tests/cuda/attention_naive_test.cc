@@ -11,7 +11,6 @@
 #include <cmath>
 #include <limits>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -204,20 +203,7 @@ Result Reference(const Problem& s, const Vec& q, const Vec& k, const Vec& v,
 }
 
 Vec Random(int64_t n, uint32_t seed, double lo = -1.0, double hi = 1.0) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  Vec v(static_cast<size_t>(n));
-  for (double& x : v) x = dist(gen);
-  return v;
-}
-
-Tensor OnDevice(const std::vector<int64_t>& shape, const Vec& values,
-                DLDataType dtype) {
-  absl::StatusOr<Tensor> host = Tensor::FromDoubles(shape, values, dtype);
-  EXPECT_TRUE(host.ok()) << host.status();
-  absl::StatusOr<Tensor> dev = host->ToDevice(kCuda0);
-  EXPECT_TRUE(dev.ok()) << dev.status();
-  return *dev;
+  return RandomUniform(n, seed, lo, hi);
 }
 
 // Runs attention.naive forward and backward on the emulated device; the
@@ -275,22 +261,6 @@ Result RunNaive(const Problem& s, DLDataType dtype, DLDataType mask_dtype,
     for (double x : (*grads)[3].ToDoubles()) EXPECT_EQ(x, 0.0);
   }
   return r;
-}
-
-// abs + rel * |want|; NaN matches NaN, inf matches the same inf.
-void ExpectNear(const Vec& got, const Vec& want, double tol,
-                const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (std::isnan(want[i])) {
-      EXPECT_TRUE(std::isnan(got[i])) << what << "[" << i << "] = " << got[i];
-    } else if (std::isinf(want[i])) {
-      EXPECT_EQ(got[i], want[i]) << what << "[" << i << "]";
-    } else {
-      EXPECT_NEAR(got[i], want[i], tol * (1.0 + std::abs(want[i])))
-          << what << "[" << i << "]";
-    }
-  }
 }
 
 double Tolerance(DLDataType t) {

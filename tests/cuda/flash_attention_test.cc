@@ -16,7 +16,6 @@
 #include <iterator>
 #include <limits>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -524,20 +523,7 @@ Result Reference(const Problem& s, const Vec& q, const Vec& k, const Vec& v,
 }
 
 Vec Random(int64_t n, uint32_t seed, double lo = -1.0, double hi = 1.0) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  Vec v(static_cast<size_t>(n));
-  for (double& x : v) x = dist(gen);
-  return v;
-}
-
-Tensor OnDevice(const std::vector<int64_t>& shape, const Vec& values,
-                DLDataType dtype) {
-  absl::StatusOr<Tensor> host = Tensor::FromDoubles(shape, values, dtype);
-  EXPECT_TRUE(host.ok()) << host.status();
-  absl::StatusOr<Tensor> dev = host->ToDevice(kCuda0);
-  EXPECT_TRUE(dev.ok()) << dev.status();
-  return *dev;
+  return RandomUniform(n, seed, lo, hi);
 }
 
 // Runs attention.flash forward and backward on the emulated device; the
@@ -597,27 +583,6 @@ Result RunFlash(const Problem& s, DLDataType dtype, DLDataType mask_dtype,
     for (double x : (*grads)[3].ToDoubles()) EXPECT_EQ(x, 0.0);
   }
   return r;
-}
-
-// abs + rel * |want|; NaN matches NaN, inf matches the same inf.
-void ExpectNear(const Vec& got, const Vec& want, double tol,
-                const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  int reported = 0;
-  for (size_t i = 0; i < got.size() && reported < 10; ++i) {
-    bool ok;
-    if (std::isnan(want[i]))
-      ok = std::isnan(got[i]);
-    else if (std::isinf(want[i]))
-      ok = got[i] == want[i];
-    else
-      ok = std::abs(got[i] - want[i]) <= tol * (1.0 + std::abs(want[i]));
-    if (!ok) {
-      ADD_FAILURE() << what << "[" << i << "] = " << got[i] << ", want "
-                    << want[i];
-      ++reported;
-    }
-  }
 }
 
 double Tolerance(DLDataType t) {

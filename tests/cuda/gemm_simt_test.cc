@@ -16,7 +16,6 @@
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -265,11 +264,7 @@ std::string Name(DLDataType t) {
 }
 
 Vec Random(int64_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
-  Vec v(static_cast<size_t>(n));
-  for (double& x : v) x = dist(gen);
-  return v;
+  return RandomUniform(n, seed, -1.0, 1.0);
 }
 
 // `values` rounded to `dtype`, on the host.
@@ -316,21 +311,6 @@ Ran RunOp(runtime::OperatorImpl& impl, const std::vector<Tensor>& inputs,
   for (size_t i = 0; i < grads->size(); ++i)
     ran.grads.push_back(needs[i] ? (*grads)[i].ToDoubles() : Vec{});
   return ran;
-}
-
-// Within `tol` relative to the sum of |terms| each element adds up (about
-// `terms` products of values at most 1, so the scale grows with them).
-void ExpectNear(const Vec& got, const Vec& want, double tol,
-                const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  int bad = 0;
-  for (size_t i = 0; i < got.size() && bad < 10; ++i) {
-    const bool ok =
-        std::abs(got[i] - want[i]) <= tol * (1.0 + std::abs(want[i]));
-    if (!ok) ++bad;
-    EXPECT_TRUE(ok) << what << "[" << i << "] = " << got[i] << ", want "
-                    << want[i];
-  }
 }
 
 double Tolerance(DLDataType t) {
