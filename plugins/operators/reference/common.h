@@ -391,6 +391,95 @@ inline std::vector<llmsys_tensor_spec_t> MaskedFillOutputs(
   return {SpecOf(call, x->dtype, ShapeOf(x))};
 }
 
+// ---- per-op shape rules shared with llmsys.cpu and llmsys.cuda ----
+
+// A tensor seen as (outer, len, inner) around softmax's `dim`: element
+// (o, j, i) is data[(o * len + j) * inner + i]. A 0-d tensor is (1, 1, 1).
+struct Lanes {
+  int64_t outer = 1, len = 1, inner = 1;
+};
+
+inline Lanes LanesOf(const llmsys_op_call_t& call, const Shape& shape) {
+  const int64_t ndim = static_cast<int64_t>(shape.size());
+  const int64_t dim = NormDim(call, sdk::Params(&call.attrs).Int("dim"),
+                              ndim > 0 ? ndim : 1, "dim");
+  Lanes l;
+  if (shape.empty()) return l;
+  for (int64_t d = 0; d < dim; ++d) l.outer *= shape[d];
+  l.len = shape[dim];
+  for (int64_t d = dim + 1; d < ndim; ++d) l.inner *= shape[d];
+  return l;
+}
+
+// Which dims of `x` a reduction (sum, mean, max) reduces, from the
+// attribute `dims` (empty means every dim; negative dims count from the
+// end; a repeated dim is an error).
+inline std::vector<bool> ReducedDims(const llmsys_op_call_t& call,
+                                     const Shape& x) {
+  const std::vector<int64_t> dims = sdk::Params(&call.attrs).IntList("dims");
+  const int64_t ndim = static_cast<int64_t>(x.size());
+  std::vector<bool> reduced(x.size(), dims.empty());
+  // A 0-d tensor takes dim 0 or -1, as in PyTorch; there is nothing to
+  // reduce.
+  const int64_t range = ndim == 0 ? 1 : ndim;
+  std::vector<bool> seen(static_cast<size_t>(range), false);
+  for (int64_t dim : dims) {
+    const int64_t d = NormDim(call, dim, range, "dim");
+    if (seen[d])
+      ArgFail(call, "dim " + std::to_string(dim) + " is repeated in dims for " +
+                        "x " + Str(x));
+    seen[d] = true;
+    if (ndim > 0) reduced[d] = true;
+  }
+  return reduced;
+}
+
+// x's shape with the reduced dims set to 1 (the keepdim shape).
+inline Shape KeptShape(const Shape& x, const std::vector<bool>& reduced) {
+  Shape kept = x;
+  for (size_t d = 0; d < x.size(); ++d)
+    if (reduced[d]) kept[d] = 1;
+  return kept;
+}
+
+// A reduction's output shape: the keepdim shape, or x's shape without the
+// reduced dims.
+inline Shape OutShape(const Shape& x, const std::vector<bool>& reduced,
+                      bool keepdim) {
+  if (keepdim) return KeptShape(x, reduced);
+  Shape out;
+  for (size_t d = 0; d < x.size(); ++d)
+    if (!reduced[d]) out.push_back(x[d]);
+  return out;
+}
+
+// layer_norm and rms_norm: checks x (..., C) and the optional per-channel
+// `param` (C), and returns x.shape[:-1], the shape of the saved statistics.
+inline Shape CheckNormArgs(const llmsys_op_call_t& call, const DLTensor* x,
+                           const DLTensor* param, const char* param_name) {
+  const Shape xs = ShapeOf(x);
+  if (xs.empty())
+    ArgFail(call, "x must have at least one dim (the normalized one), got " +
+                      Describe("x", x));
+  if (param != nullptr) {
+    RequireSameDtype(call, x, "x", param, param_name);
+    if (ShapeOf(param) != Shape{xs.back()})
+      ArgFail(call, std::string(param_name) + " must have shape (C) = (" +
+                        std::to_string(xs.back()) + ") to match " +
+                        Describe("x", x) + ", got " +
+                        Describe(param_name, param));
+  }
+  return Shape(xs.begin(), xs.end() - 1);
+}
+
+// dropout's `p`, checked to be in [0, 1].
+inline double DropoutP(const llmsys_op_call_t& call) {
+  const double p = sdk::Params(&call.attrs).Float("p");
+  if (!(p >= 0.0 && p <= 1.0))
+    ArgFail(call, "p must be in [0, 1], got " + std::to_string(p));
+  return p;
+}
+
 // ---- shape checks shared with llmsys.cpu ----
 
 // The sizes of one matmul call: op(a) is (..., N, K), op(b) is (..., K, M),
