@@ -151,16 +151,9 @@ void Check(const Problem& s, DLDataType dtype, DLDataType mask_dtype = kU8) {
   ExpectNear(got.dv, want.dv, tol, "dv");
 }
 
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
-}
-
 TEST(NaiveAttentionTest, PlainAttentionInEveryDtype) {
   for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     Check({.b = 2, .h = 2, .n = 3, .m = 5, .d = 4, .dv = 3}, t);
   }
 }
@@ -171,7 +164,7 @@ TEST(NaiveAttentionTest, PaddingAndCausalMasksWithAFullyMaskedBatch) {
   s.mask = {0, 1, 0, 0,   // batch 0: key 1 is padding
             1, 1, 1, 1};  // batch 1: everything
   for (DLDataType t : {kF64, kF32, kBF16}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     Check(s, t);
   }
   for (DLDataType mt : {kI32, tensor::kI64, kF32, kF64}) {
@@ -191,7 +184,7 @@ TEST(NaiveAttentionTest, CausalWithMoreKeysThanQueriesAndAScale) {
   Problem s{.b = 1, .h = 3, .n = 3, .m = 6, .d = 5, .dv = 4, .causal = true};
   s.scale = 0.7;
   for (DLDataType t : {kF64, kF32}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     Check(s, t);
   }
 }
@@ -204,7 +197,7 @@ TEST(NaiveAttentionTest, DropoutKeepsWhatTheRandomStreamSays) {
   s.causal = true;
   s.mask = {0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1};
   for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     Check(s, t);
   }
   s.p = 1.0;  // everything dropped: zeros, finite gradients

@@ -120,13 +120,6 @@ double Scaled(double x, double scale, DLDataType t) {
   return static_cast<double>(static_cast<float>(x) * static_cast<float>(scale));
 }
 
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
-}
-
 struct Ran {
   Vec out, mask, dx;
   bool ok = false;
@@ -161,7 +154,7 @@ Ran RunDropout(const Tensor& x, double p, uint64_t seed, uint64_t offset,
 
 void CheckDropout(DLDataType t, const Shape& shape, double p, uint64_t seed,
                   uint64_t offset, bool unaligned) {
-  const std::string what = "dropout " + Name(t) + " n " +
+  const std::string what = "dropout " + tensor::DTypeName(t) + " n " +
                            std::to_string(Numel(shape)) + " p " +
                            std::to_string(p) + (unaligned ? " off" : "");
   const int64_t n = Numel(shape);

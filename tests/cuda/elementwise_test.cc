@@ -260,13 +260,6 @@ double Tolerance(DLDataType t) {
   return 2e-2;
 }
 
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
-}
-
 // Runs `op` forward, then backward with incoming gradient g (inputs passed
 // only when the op keeps them, as the host does); returns the output and
 // the gradients of the inputs asked for.
@@ -383,7 +376,8 @@ TEST(ElementwiseTest, UnaryOpsAndTheirGradients) {
     for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
       // 64 elements: 16-byte packs; 37: one element at a time.
       for (int64_t n : {64, 37}) {
-        SCOPED_TRACE(c.op + " " + Name(t) + " n=" + std::to_string(n));
+        SCOPED_TRACE(c.op + " " + tensor::DTypeName(t) +
+                     " n=" + std::to_string(n));
         const Tensor x = OnDevice({n}, Random(n, 5, c.lo, c.hi), t);
         const Tensor g0 = OnDevice({n}, Random(n, 6), t);
         const Vec xv = x.ToDoubles(), gv = g0.ToDoubles();
@@ -519,8 +513,9 @@ TEST(ElementwiseTest, BinaryOpsInEveryLayoutAndTheirGradients) {
   for (const std::string op : {"add", "sub", "mul", "div"}) {
     for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
       for (const Shapes& s : shapes) {
-        SCOPED_TRACE(op + " " + Name(t) + " " + ::testing::PrintToString(s.a) +
-                     " with " + ::testing::PrintToString(s.b));
+        SCOPED_TRACE(op + " " + tensor::DTypeName(t) + " " +
+                     ::testing::PrintToString(s.a) + " with " +
+                     ::testing::PrintToString(s.b));
         const Tensor a = OnDevice(s.a, Random(Numel(s.a), 1), t);
         const Tensor b = OnDevice(s.b, Random(Numel(s.b), 2, 0.5, 2.0), t);
         const Vec gv = OnDevice(s.out, Random(Numel(s.out), 3), t).ToDoubles();
@@ -558,8 +553,8 @@ TEST(ElementwiseTest, WhereBroadcastsAndSendsGradientsToTheSideChosen) {
   const Vec cond = {1, 0, 0, 2};
   for (DLDataType mt : {kU8, kI32, kI64, kF32, kF64}) {
     for (DLDataType t : {kF64, kF32, kBF16}) {
-      SCOPED_TRACE(Name(t) + " cond " + std::to_string(mt.code) + "/" +
-                   std::to_string(mt.bits));
+      SCOPED_TRACE(tensor::DTypeName(t) + " cond " + std::to_string(mt.code) +
+                   "/" + std::to_string(mt.bits));
       const Tensor c = OnDevice(cs, cond, mt);
       const Tensor a = OnDevice(as, Random(5, 1), t);
       Vec bv = Random(20, 2);
@@ -606,7 +601,7 @@ TEST(ElementwiseTest, MaskedFillWithABroadcastMask) {
     for (int j = 0; j < 4; ++j) mask[i * 4 + j] = j > i ? 1 : 0;
   for (DLDataType mt : {kU8, kI64, kF64})
     for (DLDataType t : {kF64, kF32, kF16}) {
-      SCOPED_TRACE(Name(t));
+      SCOPED_TRACE(tensor::DTypeName(t));
       const Tensor x = OnDevice(xs, Random(96, 1), t);
       const Tensor m = OnDevice(ms, mask, mt);
       const Vec gv = OnDevice(xs, Random(96, 2), t).ToDoubles();

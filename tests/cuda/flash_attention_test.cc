@@ -479,18 +479,11 @@ void Check(const Problem& s, DLDataType dtype, DLDataType mask_dtype = kU8,
   ExpectNear(got.dv, want.dv, tol, "dv");
 }
 
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
-}
-
 // 70 queries and 100 keys: two row tiles and two or four key tiles, each
 // side ragged.
 TEST(FlashAttentionTest, EveryDtypeOverSeveralRaggedTiles) {
   for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     Check({.b = 2, .h = 2, .n = 70, .m = 100, .d = 16, .dv = 24}, t);
   }
 }
@@ -532,7 +525,7 @@ TEST(FlashAttentionTest, PaddingMasksOfEveryDtypeAndAFullyMaskedBatch) {
     s.causal = causal;
     SCOPED_TRACE(causal ? "causal" : "not causal");
     for (DLDataType t : {kF64, kF32, kBF16}) {
-      SCOPED_TRACE(Name(t));
+      SCOPED_TRACE(tensor::DTypeName(t));
       Check(s, t);
     }
     for (DLDataType mt : {kI32, tensor::kI64, kF32, kF64}) {
@@ -560,7 +553,7 @@ TEST(FlashAttentionTest, DropoutKeepsWhatTheRandomStreamSays) {
   s.mask.assign(2 * 70, 0);
   s.mask[3] = s.mask[70 + 65] = 1;
   for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     Check(s, t);
   }
   s.p = 1.0;  // everything dropped: zeros, finite gradients
@@ -646,8 +639,8 @@ TEST(FlashAttentionTest, TheTensorCoreAndSimtKernelsBothMatch) {
                         Case{"tensor_core", kF16, 64}, Case{"simt", kBF16, 64},
                         Case{"simt", kF16, 128}}) {
     for (bool causal : {false, true}) {
-      SCOPED_TRACE(std::string(c.kernel) + " " + Name(c.t) + " D " +
-                   std::to_string(c.d) + (causal ? " causal" : ""));
+      SCOPED_TRACE(std::string(c.kernel) + " " + tensor::DTypeName(c.t) +
+                   " D " + std::to_string(c.d) + (causal ? " causal" : ""));
       Problem s{.b = 2, .h = 1, .n = 70, .m = 100, .d = c.d, .dv = c.d};
       s.causal = causal;
       Check(s, c.t, kU8, nullptr, c.kernel);

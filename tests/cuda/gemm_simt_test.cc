@@ -256,13 +256,6 @@ std::string Str(const Shape& s) {
   return out + ")";
 }
 
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
-}
-
 Vec Random(int64_t n, uint32_t seed) {
   return RandomUniform(n, seed, -1.0, 1.0);
 }
@@ -326,7 +319,7 @@ double Tolerance(DLDataType t) {
 void Check(const std::string& op, const std::vector<Shape>& shapes,
            const runtime::AttrList& attrs, DLDataType t, uint32_t seed,
            const std::string& label) {
-  const std::string what = op + " " + label + " " + Name(t);
+  const std::string what = op + " " + label + " " + tensor::DTypeName(t);
   std::vector<Tensor> dev, ref;
   for (size_t i = 0; i < shapes.size(); ++i) {
     if (shapes[i].empty()) {

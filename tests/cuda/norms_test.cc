@@ -250,13 +250,6 @@ double Tolerance(DLDataType t) {
   return 3e-2;
 }
 
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
-}
-
 // One forward and one backward call of a norm, as the host makes them.
 struct Ran {
   std::vector<Vec> out;    // out, then the statistics
@@ -359,10 +352,10 @@ void CheckNorm(bool rms, DLDataType t, const NormCase& nc, uint32_t seed) {
   const std::string op = rms ? "rms_norm" : "layer_norm";
   const int64_t c = nc.shape.back();
   const int64_t rows = Numel(nc.shape) / c;
-  const std::string what = op + " " + Name(t) + " (" + std::to_string(rows) +
-                           ", " + std::to_string(c) + ")" +
-                           (nc.weight ? " w" : "") + (nc.bias ? " b" : "") +
-                           (nc.offset ? " off" : "");
+  const std::string what = op + " " + tensor::DTypeName(t) + " (" +
+                           std::to_string(rows) + ", " + std::to_string(c) +
+                           ")" + (nc.weight ? " w" : "") +
+                           (nc.bias ? " b" : "") + (nc.offset ? " off" : "");
   const Tensor x =
       OnDevice(nc.shape, Random(Numel(nc.shape), seed, -3, 5), t, nc.offset);
   const Tensor w = nc.weight ? OnDevice({c}, Random(c, seed + 1), t) : Tensor();

@@ -408,13 +408,6 @@ void Check(const std::string& op, const Shape& x, const Shape& dims,
   ExpectNear((*grads)[0].ToDoubles(), want.grad, tol, "grad");
 }
 
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
-}
-
 TEST(ReductionsTest, EveryPlanKindInEveryDtype) {
   // The layouts below take every kind (and both offset paths) of PlanReduce.
   EXPECT_EQ(PlanReduce(GeomOf({3, 4, 7}, {true, false, true}), 4, true).kind,
@@ -424,7 +417,7 @@ TEST(ReductionsTest, EveryPlanKindInEveryDtype) {
           .kind,
       ReduceKind::kCol);
   for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     for (const std::string op : {"sum", "mean", "max"}) {
       Check(op, {4, 37}, {1}, false, t);           // rows
       Check(op, {37, 5}, {0}, true, t);            // columns
@@ -442,7 +435,7 @@ TEST(ReductionsTest, EveryPlanKindInEveryDtype) {
 TEST(ReductionsTest, SplitPlansAddTheirPartialsInOrder) {
   // Few outputs, long groups: rows and columns split over the workspace.
   for (DLDataType t : {kF64, kF32}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     for (const std::string op : {"sum", "mean", "max"}) {
       Check(op, {3, 9000}, {1}, false, t);
       Check(op, {700, 40}, {0}, false, t);
@@ -479,7 +472,7 @@ TEST(ReductionsTest, MaxTakesTheFirstNanElseTheFirstMaximum) {
   const Vec x = {1,    3, 2,    3,    0,    2,    kNan, 5,
                  kNan, 1, -inf, -inf, -inf, -inf, -inf};
   for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     Check("max", {3, 5}, {1}, false, t, x);
     Check("max", {3, 5}, {}, false, t, x);
   }

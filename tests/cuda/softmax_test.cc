@@ -183,13 +183,6 @@ double Tolerance(DLDataType t) {
   return 2e-2;
 }
 
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
-}
-
 // Runs `op` forward and (with needs_grad) backward as the host does; the
 // output and the gradient of input 0.
 struct Ran {
@@ -283,7 +276,7 @@ struct SoftmaxCase {
 void CheckSoftmax(bool log, DLDataType t, const SoftmaxCase& sc, uint32_t seed,
                   const Vec& values = {}) {
   const std::string op = log ? "log_softmax" : "softmax";
-  std::string what = op + " " + Name(t) + " (";
+  std::string what = op + " " + tensor::DTypeName(t) + " (";
   for (int64_t d : sc.shape) what += std::to_string(d) + ",";
   what += ") dim " + std::to_string(sc.dim) + (sc.offset ? " off" : "");
   const int64_t n = Numel(sc.shape);
@@ -449,7 +442,7 @@ struct CeCase {
 
 void CheckCrossEntropy(DLDataType t, const CeCase& c, uint32_t seed,
                        const std::vector<int64_t>& fixed_targets = {}) {
-  const std::string what = "cross_entropy " + Name(t) + " (" +
+  const std::string what = "cross_entropy " + tensor::DTypeName(t) + " (" +
                            std::to_string(c.rows) + ", " + std::to_string(c.v) +
                            ") " + c.reduction + " eps " +
                            std::to_string(c.eps) + (c.offset ? " off" : "");
