@@ -822,6 +822,21 @@ __device__ __forceinline__ const uint32_t* BRowTc(const uint32_t* tile, int k0,
          (lane / 16) * 4;
 }
 
+// The A fragments of mma.m16n8k16 that the accumulators c of kN n-tiles
+// make once rounded to T (n-tiles 2 kk and 2 kk + 1 give k-block kk): how
+// P and dS become the A operand of the next product.
+template <class T, int kN>
+__device__ __forceinline__ void AFragmentsTc(const float (&c)[kN][4],
+                                             uint32_t (&a)[kN / 2][4]) {
+#pragma unroll
+  for (int kk = 0; kk < kN / 2; ++kk) {
+    a[kk][0] = PackPair<T>(c[2 * kk][0], c[2 * kk][1]);
+    a[kk][1] = PackPair<T>(c[2 * kk][2], c[2 * kk][3]);
+    a[kk][2] = PackPair<T>(c[2 * kk + 1][0], c[2 * kk + 1][1]);
+    a[kk][3] = PackPair<T>(c[2 * kk + 1][2], c[2 * kk + 1][3]);
+  }
+}
+
 // Forward: one block per (tile of query rows, b h), heavy tiles first; warp
 // w owns kMt m-tiles of 16 rows (rows 16 (kMt w + i) .. + 15), so that each
 // fragment of K and V read from shared memory feeds 2 kMt products. Per key
@@ -997,13 +1012,7 @@ __global__ void __launch_bounds__(kTcThreads)
         o[i][j][2] *= alpha[1];
         o[i][j][3] *= alpha[1];
       }
-#pragma unroll
-      for (int kk = 0; kk < kKeys / 16; ++kk) {
-        pf[i][kk][0] = PackPair<T>(s[i][2 * kk][0], s[i][2 * kk][1]);
-        pf[i][kk][1] = PackPair<T>(s[i][2 * kk][2], s[i][2 * kk][3]);
-        pf[i][kk][2] = PackPair<T>(s[i][2 * kk + 1][0], s[i][2 * kk + 1][1]);
-        pf[i][kk][3] = PackPair<T>(s[i][2 * kk + 1][2], s[i][2 * kk + 1][3]);
-      }
+      AFragmentsTc<T>(s[i], pf[i]);
     }
 
     CpAsyncWaitAll();
@@ -1218,13 +1227,7 @@ __global__ void __launch_bounds__(kTcThreads)
       }
     }
     uint32_t dsf[kKeys / 16][4];
-#pragma unroll
-    for (int kk = 0; kk < kKeys / 16; ++kk) {
-      dsf[kk][0] = PackPair<T>(s[2 * kk][0], s[2 * kk][1]);
-      dsf[kk][1] = PackPair<T>(s[2 * kk][2], s[2 * kk][3]);
-      dsf[kk][2] = PackPair<T>(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      dsf[kk][3] = PackPair<T>(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-    }
+    AFragmentsTc<T>(s, dsf);
     // dQ += dS K
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; ++kk) {
@@ -1372,17 +1375,8 @@ __global__ void __launch_bounds__(kTcThreads)
       }
     }
     uint32_t pf[kRows / 16][4], dsf[kRows / 16][4];
-#pragma unroll
-    for (int kk = 0; kk < kRows / 16; ++kk) {
-      pf[kk][0] = PackPair<T>(st[2 * kk][0], st[2 * kk][1]);
-      pf[kk][1] = PackPair<T>(st[2 * kk][2], st[2 * kk][3]);
-      pf[kk][2] = PackPair<T>(st[2 * kk + 1][0], st[2 * kk + 1][1]);
-      pf[kk][3] = PackPair<T>(st[2 * kk + 1][2], st[2 * kk + 1][3]);
-      dsf[kk][0] = PackPair<T>(dpt[2 * kk][0], dpt[2 * kk][1]);
-      dsf[kk][1] = PackPair<T>(dpt[2 * kk][2], dpt[2 * kk][3]);
-      dsf[kk][2] = PackPair<T>(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]);
-      dsf[kk][3] = PackPair<T>(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3]);
-    }
+    AFragmentsTc<T>(st, pf);
+    AFragmentsTc<T>(dpt, dsf);
     // dV += P'^T dO, dK += dS^T Q
 #pragma unroll
     for (int kk = 0; kk < kRows / 16; ++kk) {

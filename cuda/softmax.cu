@@ -39,6 +39,57 @@ using rowops::StorePack;
 template <int kVec>
 inline constexpr int kBatchPacks = kVec >= 8 ? 1 : 8 / kVec;
 
+// The thread's vectors of row xr, lane, lane + size, ... of its group (at
+// most kVecs of kVec elements; the slots past the row keep their values),
+// loaded into v; returns the row's max over the group (NaN if any is NaN).
+template <class T, int kVec, int kVecs>
+__device__ __forceinline__ Acc<T> LoadRowMax(const T* __restrict__ xr,
+                                             const RowGroup& grp, int nvec,
+                                             Acc<T>* v, Acc<T>* scratch,
+                                             bool warp_rows) {
+  using A = Acc<T>;
+  A mx = NegInf<A>();
+#pragma unroll
+  for (int k = 0; k < kVecs; ++k) {
+    const int vi = grp.lane + k * grp.size;
+    if (vi < nvec) {
+      LoadPack<T, kVec>(xr + vi * kVec, v + k * kVec);
+#pragma unroll
+      for (int i = 0; i < kVec; ++i) mx = MaxNan(mx, v[k * kVec + i]);
+    }
+  }
+  return GroupMax(mx, scratch, warp_rows);
+}
+
+// The online log-sum-exp of row xr (nvec vectors of kVec) over the whole
+// block: returns the sum of exp(x - max) and sets *mx to the max.
+template <class T, int kVec>
+__device__ __forceinline__ Acc<T> BlockRowLse(const T* __restrict__ xr,
+                                              int64_t nvec, Acc<T>* scratch,
+                                              Acc<T>* mx) {
+  using A = Acc<T>;
+  constexpr int kU = kBatchPacks<kVec>;
+  const int tid = static_cast<int>(threadIdx.x);
+  const int nt = static_cast<int>(blockDim.x);
+  OnlineLse<A> lse;
+  lse.Init();
+  for (int64_t base = tid; base < nvec; base += int64_t{nt} * kU) {
+    A v[kU * kVec];
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const int64_t vi = base + int64_t{u} * nt;
+      if (vi < nvec) {
+        LoadPack<T, kVec>(xr + vi * kVec, v + u * kVec);
+      } else {
+#pragma unroll
+        for (int i = 0; i < kVec; ++i) v[u * kVec + i] = NegInf<A>();
+      }
+    }
+    lse.template Add<kU * kVec>(v);
+  }
+  return lse.Finish(scratch, false, mx);
+}
+
 // ---- softmax / log_softmax over rows (I == 1) ----
 
 // One row per group (warp or block), held in registers: the thread holds
@@ -54,19 +105,9 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1)
   const RowGroup grp = RowGroupOf(warp_rows);
   const int nvec = static_cast<int>(cols / kVec);  // L <= RowCacheLimit
   for (int64_t r = grp.first; r < rows; r += grp.stride) {
-    const T* xr = x + r * cols;
     A v[kE] = {};
-    A mx = NegInf<A>();
-#pragma unroll
-    for (int k = 0; k < kVecs; ++k) {
-      const int vi = grp.lane + k * grp.size;
-      if (vi < nvec) {
-        LoadPack<T, kVec>(xr + vi * kVec, v + k * kVec);
-#pragma unroll
-        for (int i = 0; i < kVec; ++i) mx = MaxNan(mx, v[k * kVec + i]);
-      }
-    }
-    mx = GroupMax(mx, scratch, warp_rows);
+    const A mx = LoadRowMax<T, kVec, kVecs>(x + r * cols, grp, nvec, v, scratch,
+                                            warp_rows);
     A sum = A(0);
 #pragma unroll
     for (int k = 0; k < kVecs; ++k) {
@@ -108,31 +149,14 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1)
                                  T* __restrict__ y,        // (O, L)
                                  int64_t rows, int64_t cols) {
   using A = Acc<T>;
-  constexpr int kU = kBatchPacks<kVec>;
   __shared__ A scratch[32];
   const int tid = static_cast<int>(threadIdx.x);
   const int nt = static_cast<int>(blockDim.x);
   const int64_t nvec = cols / kVec;
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* xr = x + r * cols;
-    OnlineLse<A> lse;
-    lse.Init();
-    for (int64_t base = tid; base < nvec; base += int64_t{nt} * kU) {
-      A v[kU * kVec];
-#pragma unroll
-      for (int u = 0; u < kU; ++u) {
-        const int64_t vi = base + int64_t{u} * nt;
-        if (vi < nvec) {
-          LoadPack<T, kVec>(xr + vi * kVec, v + u * kVec);
-        } else {
-#pragma unroll
-          for (int i = 0; i < kVec; ++i) v[u * kVec + i] = NegInf<A>();
-        }
-      }
-      lse.template Add<kU * kVec>(v);
-    }
     A mx;
-    const A sum = lse.Finish(scratch, false, &mx);
+    const A sum = BlockRowLse<T, kVec>(xr, nvec, scratch, &mx);
     const A log_sum = Log(sum);
     const A inv = A(1) / sum;
     T* yr = y + r * cols;
@@ -517,19 +541,9 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1)
       continue;
     }
     const A s = RowScale(g, per_row, count, r);
-    const T* xr = logits + r * classes;
     A v[kE] = {};
-    A mx = NegInf<A>();
-#pragma unroll
-    for (int k = 0; k < kVecs; ++k) {
-      const int vi = grp.lane + k * grp.size;
-      if (vi < nvec) {
-        LoadPack<T, kVec>(xr + vi * kVec, v + k * kVec);
-#pragma unroll
-        for (int i = 0; i < kVec; ++i) mx = MaxNan(mx, v[k * kVec + i]);
-      }
-    }
-    mx = GroupMax(mx, scratch, warp_rows);
+    const A mx = LoadRowMax<T, kVec, kVecs>(logits + r * classes, grp, nvec, v,
+                                            scratch, warp_rows);
     A sum = A(0);
 #pragma unroll
     for (int k = 0; k < kVecs; ++k) {
@@ -577,7 +591,6 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1)
         int64_t rows, int64_t classes, int64_t ignore, Acc<T> eps,
         T* __restrict__ dlogits) {  // (R, V)
   using A = Acc<T>;
-  constexpr int kU = kBatchPacks<kVec>;
   __shared__ A scratch[32];
   const int tid = static_cast<int>(threadIdx.x);
   const int nt = static_cast<int>(blockDim.x);
@@ -596,24 +609,8 @@ __global__ void __launch_bounds__(kRowMaxThreads, 1)
     }
     const A s = RowScale(g, per_row, count, r);
     const T* xr = logits + r * classes;
-    OnlineLse<A> lse;
-    lse.Init();
-    for (int64_t base = tid; base < nvec; base += int64_t{nt} * kU) {
-      A v[kU * kVec];
-#pragma unroll
-      for (int u = 0; u < kU; ++u) {
-        const int64_t vi = base + int64_t{u} * nt;
-        if (vi < nvec) {
-          LoadPack<T, kVec>(xr + vi * kVec, v + u * kVec);
-        } else {
-#pragma unroll
-          for (int i = 0; i < kVec; ++i) v[u * kVec + i] = NegInf<A>();
-        }
-      }
-      lse.template Add<kU * kVec>(v);
-    }
     A mx;
-    const A sum = lse.Finish(scratch, false, &mx);
+    const A sum = BlockRowLse<T, kVec>(xr, nvec, scratch, &mx);
     const A l = mx + Log(sum);
     for (int64_t vi = tid; vi < nvec; vi += nt) {
       A v[kVec];

@@ -33,7 +33,7 @@ class Dropout : public sdk::Operator {
   std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
                                           size_t*) override {
     const DLTensor* x = FloatArg(call, 0, "x");  // any shape
-    P(call);
+    DropoutP(call);
     return {SpecOf(call, x->dtype, ShapeOf(x)),
             SpecOf(call, LLMSYS_DTYPE_U8, ShapeOf(x))};
   }
@@ -45,7 +45,7 @@ class Dropout : public sdk::Operator {
         call, LaunchDropoutForward(
                   DTypeOf(call, x->dtype), sdk::Data<const void>(x),
                   sdk::Data<void>(outputs[0]), sdk::Data<void>(outputs[1]),
-                  llmsys_tensor_numel(x), P(call), call.ctx->rng_seed,
+                  llmsys_tensor_numel(x), DropoutP(call), call.ctx->rng_seed,
                   call.ctx->rng_offset, Stream(call)));
   }
 
@@ -58,19 +58,11 @@ class Dropout : public sdk::Operator {
     const DLTensor* g = grad_outputs[0];  // x's shape, or nullptr (zero)
     const DLTensor* mask = outputs[1];    // x's shape, uint8
     LLMSYS_CUDA_CHECK(
-        call,
-        LaunchDropoutBackward(DTypeOf(call, gx->dtype),
-                              g != nullptr ? sdk::Data<const void>(g) : nullptr,
-                              sdk::Data<const void>(mask), sdk::Data<void>(gx),
-                              llmsys_tensor_numel(gx), P(call), Stream(call)));
-  }
-
- private:
-  static double P(const llmsys_op_call_t& call) {
-    const double p = sdk::Params(&call.attrs).Float("p");
-    if (!(p >= 0.0 && p <= 1.0))
-      ArgFail(call, "p must be in [0, 1], got " + std::to_string(p));
-    return p;
+        call, LaunchDropoutBackward(
+                  DTypeOf(call, gx->dtype),
+                  g != nullptr ? sdk::Data<const void>(g) : nullptr,
+                  sdk::Data<const void>(mask), sdk::Data<void>(gx),
+                  llmsys_tensor_numel(gx), DropoutP(call), Stream(call)));
   }
 };
 

@@ -55,65 +55,40 @@ MaskType MaskTypeOf(DLDataType t) {
   return t.bits == 32 ? MaskType::kF32 : MaskType::kF64;
 }
 
-// The broadcast of a and b (NumPy rules), or false.
-bool TryBroadcast(const Shape& a, const Shape& b, Shape* out) {
-  const size_t n = a.size() > b.size() ? a.size() : b.size();
-  out->assign(n, 0);
-  for (size_t i = 0; i < n; ++i) {
-    const int64_t da = i + a.size() < n ? 1 : a[i + a.size() - n];
-    const int64_t db = i + b.size() < n ? 1 : b[i + b.size() - n];
-    if (da != db && da != 1 && db != 1) return false;
-    (*out)[i] = da == 1 ? db : da;
-  }
-  return true;
-}
-
 // ---- unary ops ----
 
-struct NegFn {
+// A unary op's launcher op and flags; the tags below add its name (kOp).
+template <UnaryOp kUnaryOp, uint32_t kOpFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS>
+struct UnaryTag {
+  static constexpr UnaryOp kUnary = kUnaryOp;
+  static constexpr uint32_t kFlags = kOpFlags;
+};
+struct NegFn : UnaryTag<UnaryOp::kNeg, 0> {  // backward reads no input
   static constexpr const char* kOp = "neg";
-  static constexpr UnaryOp kUnary = UnaryOp::kNeg;
-  static constexpr uint32_t kFlags = 0;  // backward reads no input
 };
-struct ExpFn {
+struct ExpFn : UnaryTag<UnaryOp::kExp> {
   static constexpr const char* kOp = "exp";
-  static constexpr UnaryOp kUnary = UnaryOp::kExp;
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
-struct LogFn {
+struct LogFn : UnaryTag<UnaryOp::kLog> {
   static constexpr const char* kOp = "log";
-  static constexpr UnaryOp kUnary = UnaryOp::kLog;
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
-struct PowFn {
+struct PowFn : UnaryTag<UnaryOp::kPow> {
   static constexpr const char* kOp = "pow";
-  static constexpr UnaryOp kUnary = UnaryOp::kPow;
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
-struct SqrtFn {
+struct SqrtFn : UnaryTag<UnaryOp::kSqrt> {
   static constexpr const char* kOp = "sqrt";
-  static constexpr UnaryOp kUnary = UnaryOp::kSqrt;
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
-struct TanhFn {
+struct TanhFn : UnaryTag<UnaryOp::kTanh> {
   static constexpr const char* kOp = "tanh";
-  static constexpr UnaryOp kUnary = UnaryOp::kTanh;
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
-struct SigmoidFn {
+struct SigmoidFn : UnaryTag<UnaryOp::kSigmoid> {
   static constexpr const char* kOp = "sigmoid";
-  static constexpr UnaryOp kUnary = UnaryOp::kSigmoid;
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
-struct ReluFn {
+struct ReluFn : UnaryTag<UnaryOp::kRelu> {
   static constexpr const char* kOp = "relu";
-  static constexpr UnaryOp kUnary = UnaryOp::kRelu;
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
-struct GeluFn {
+struct GeluFn : UnaryTag<UnaryOp::kGeluErf> {  // or kGeluTanh
   static constexpr const char* kOp = "gelu";
-  static constexpr UnaryOp kUnary = UnaryOp::kGeluErf;  // or kGeluTanh
-  static constexpr uint32_t kFlags = LLMSYS_OP_BACKWARD_NEEDS_INPUTS;
 };
 
 template <class Fn>
@@ -318,26 +293,17 @@ class Where : public sdk::Operator {
 
   std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
                                           size_t* workspace) override {
-    const DLTensor* cond = MaskArg(call, 0, "cond");  // broadcasts
-    const DLTensor* a = FloatArg(call, 1, "a");       // broadcasts
-    const DLTensor* b = FloatArg(call, 2, "b");       // broadcasts
-    RequireSameDtype(call, a, "a", b, "b");
-    const Shape cs = ShapeOf(cond);
-    Shape ca, out;
-    if (!TryBroadcast(cs, ShapeOf(a), &ca) ||
-        !TryBroadcast(ca, ShapeOf(b), &out))
-      ArgFail(call, "cannot broadcast together " +
-                        reference::Describe("cond", cond) + ", " +
-                        reference::Describe("a", a) + " and " +
-                        reference::Describe("b", b));
-    const DType t = DTypeOf(call, a->dtype);
-    for (const DLTensor* in : {a, b}) {
+    std::vector<llmsys_tensor_spec_t> specs = reference::WhereOutputs(call);
+    const Shape cs = ShapeOf(call.inputs[0]);  // cond
+    const Shape out(specs[0].shape, specs[0].shape + specs[0].ndim);
+    const DType t = DTypeOf(call, specs[0].dtype);
+    for (const DLTensor* in : {call.inputs[1], call.inputs[2]}) {  // a, b
       const ReduceGeom g = BroadcastGradGeom(ShapeOf(in), out, &cs, nullptr);
       *workspace =
           std::max(*workspace,
                    PlanReduce(g, ReduceValueBytes(t, false), true).workspace);
     }
-    return {SpecOf(call, a->dtype, out)};
+    return specs;
   }
 
   void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
@@ -405,14 +371,7 @@ class MaskedFill : public sdk::Operator {
 
   std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
                                           size_t*) override {
-    const DLTensor* x = FloatArg(call, 0, "x");       // any shape
-    const DLTensor* mask = MaskArg(call, 1, "mask");  // broadcasts to x
-    Shape both;
-    if (!TryBroadcast(ShapeOf(mask), ShapeOf(x), &both) || both != ShapeOf(x))
-      ArgFail(call, reference::Describe("mask", mask) +
-                        " does not broadcast to " +
-                        reference::Describe("x", x));
-    return {SpecOf(call, x->dtype, ShapeOf(x))};
+    return reference::MaskedFillOutputs(call);
   }
 
   void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
@@ -453,17 +412,6 @@ class MaskedFill : public sdk::Operator {
 
 // ---- contiguous and concat: byte copies, any 1/2/4/8-byte dtype ----
 
-// Bytes per element of a tensor the copying ops accept.
-int64_t ElementBytes(const llmsys_op_call_t& call, const std::string& name,
-                     const DLTensor* t) {
-  const DLDataType d = t->dtype;
-  if (d.lanes != 1 ||
-      (d.bits != 8 && d.bits != 16 && d.bits != 32 && d.bits != 64))
-    ArgFail(call, "input '" + name + "' has an element size the op cannot " +
-                      "copy: " + reference::Describe(name.c_str(), t));
-  return d.bits / 8;
-}
-
 // Inputs arrive compact (the host copies strided views first), so
 // contiguous is one copy.
 class Contiguous : public sdk::Operator {
@@ -484,7 +432,7 @@ class Contiguous : public sdk::Operator {
   std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
                                           size_t*) override {
     const DLTensor* x = Arg(call, 0, "x");  // any shape and dtype
-    ElementBytes(call, "x", x);
+    reference::ElementBytes(call, "x", x);
     return {SpecOf(call, x->dtype, ShapeOf(x))};
   }
 
@@ -531,40 +479,16 @@ class Concat : public sdk::Operator {
 
   std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
                                           size_t*) override {
-    if (call.num_inputs == 0) ArgFail(call, "xs is empty");
-    const DLTensor* x0 = Arg(call, 0, "xs[0]");  // (..., n0, ...)
-    ElementBytes(call, "xs[0]", x0);
-    if (x0->ndim == 0)
-      ArgFail(call, "cannot concatenate 0-d tensors: " +
-                        reference::Describe("xs[0]", x0));
-    const int64_t dim = Dim(call, x0->ndim);
-    Shape out = ShapeOf(x0);  // (..., n0 + n1 + ..., ...)
-    for (uint32_t i = 1; i < call.num_inputs; ++i) {
-      const std::string name = "xs[" + std::to_string(i) + "]";
-      const DLTensor* xi = Arg(call, i, name.c_str());  // (..., ni, ...)
-      if (!llmsys_dtype_equal(xi->dtype, x0->dtype))
-        ArgFail(call, "inputs must have the same dtype, got " +
-                          reference::Describe("xs[0]", x0) + " and " +
-                          reference::Describe(name.c_str(), xi));
-      bool same = xi->ndim == x0->ndim;
-      for (int64_t d = 0; same && d < x0->ndim; ++d)
-        same = d == dim || xi->shape[d] == x0->shape[d];
-      if (!same)
-        ArgFail(call, reference::Describe(name.c_str(), xi) +
-                          " does not match " +
-                          reference::Describe("xs[0]", x0) +
-                          " in every dim but dim " + std::to_string(dim));
-      out[dim] += xi->shape[dim];
-    }
-    return {SpecOf(call, x0->dtype, out)};
+    return reference::ConcatOutputs(call);
   }
 
   void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
                uint32_t) override {
     const DLTensor* out = outputs[0];  // (..., n0 + n1 + ..., ...)
-    const int64_t dim = Dim(call, out->ndim);
+    const int64_t dim = reference::ConcatDim(call, out->ndim);
     const int64_t bytes = out->dtype.bits / 8;
-    const int64_t outer = Outer(out, dim), inner = Inner(out, dim);
+    const int64_t outer = reference::SizeBefore(out, dim),
+                  inner = reference::SizeAfter(out, dim);
     const int64_t out_row = out->shape[dim] * inner * bytes;  // per outer
     char* po = static_cast<char*>(DataOf(out));
     int64_t start = 0;  // where xs[i] begins along dim
@@ -589,13 +513,14 @@ class Concat : public sdk::Operator {
       if (xi == nullptr)
         Fail(LLMSYS_STATUS_FAILED_PRECONDITION,
              "concat: backward needs the inputs (BACKWARD_NEEDS_INPUTS)");
-      const int64_t dim = Dim(call, xi->ndim);
+      const int64_t dim = reference::ConcatDim(call, xi->ndim);
       const int64_t ni = xi->shape[dim];
       if (gi != nullptr && g == nullptr) {
         ZeroTensor(call, gi);
       } else if (gi != nullptr) {
         const int64_t bytes = gi->dtype.bits / 8;
-        const int64_t outer = Outer(g, dim), inner = Inner(g, dim);
+        const int64_t outer = reference::SizeBefore(g, dim),
+                      inner = reference::SizeAfter(g, dim);
         const int64_t row = ni * inner * bytes;               // per outer
         const int64_t g_row = g->shape[dim] * inner * bytes;  // per outer
         const char* pg = static_cast<const char*>(DataOf(g));
@@ -605,22 +530,6 @@ class Concat : public sdk::Operator {
       }
       start += ni;
     }
-  }
-
- private:
-  static int64_t Dim(const llmsys_op_call_t& call, int64_t ndim) {
-    return NormDim(call, sdk::Params(&call.attrs).Int("dim"), ndim, "dim");
-  }
-  // Elements before dim (product of the sizes) and after it.
-  static int64_t Outer(const DLTensor* t, int64_t dim) {
-    int64_t n = 1;
-    for (int64_t d = 0; d < dim; ++d) n *= t->shape[d];
-    return n;
-  }
-  static int64_t Inner(const DLTensor* t, int64_t dim) {
-    int64_t n = 1;
-    for (int64_t d = dim + 1; d < t->ndim; ++d) n *= t->shape[d];
-    return n;
   }
 };
 

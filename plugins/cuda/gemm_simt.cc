@@ -7,9 +7,10 @@
 // Semantics, forward and backward, are the reference's
 // (plugins/operators/reference/matmul.cc), in float32, float64, bfloat16
 // and float16 (accumulated in float, double for float64). The GEMMs each
-// call needs are cuda/matmul.h's plans, shared with matmul.cublas: a weight
-// shared by every batch folds the batch into one GEMM's rows, other batches
-// run as strided-batched GEMMs (stride 0 for a broadcast operand), and the
+// call needs are cuda/matmul.h's plans, run by PlannedMatmul
+// (plugins/cuda/matmul_plans.h) as for matmul.cublas: a weight shared by
+// every batch folds the batch into one GEMM's rows, other batches run as
+// strided-batched GEMMs (stride 0 for a broadcast operand), and the
 // gradient of an operand broadcast over batch dims is computed per batch
 // into the workspace (asked for in Infer) and summed over those dims in a
 // fixed order; linear's bias gradient is the same fixed-order sum over
@@ -21,24 +22,10 @@
 
 #include "cuda/matmul.h"
 #include "plugins/cuda/common.h"
+#include "plugins/cuda/matmul_plans.h"
 
 namespace llmsys::cuda {
 namespace {
-
-// The call's workspace, checked to hold `bytes`.
-void* Workspace(const llmsys_op_call_t& call, int64_t bytes) {
-  if (bytes <= 0) return nullptr;
-  if (call.ctx == nullptr || call.ctx->workspace == nullptr ||
-      call.ctx->workspace_bytes < static_cast<size_t>(bytes))
-    Fail(
-        LLMSYS_STATUS_FAILED_PRECONDITION,
-        std::string(call.op) + ": needs " + std::to_string(bytes) +
-            " bytes of workspace (as infer asked), the host gave " +
-            std::to_string(call.ctx != nullptr && call.ctx->workspace != nullptr
-                               ? call.ctx->workspace_bytes
-                               : 0));
-  return call.ctx->workspace;
-}
 
 // Sets every element of `t` (null: nothing) to zero on the call's stream.
 void ZeroTensor(const llmsys_op_call_t& call, DLTensor* t) {
@@ -55,51 +42,10 @@ void Gemm(const llmsys_op_call_t& call, DType t, const RowGemm& g,
       call, LaunchSimtGemm(t, g, x, y, c, bias, 1.0, 0.0, Stream(call)));
 }
 
-// Runs `plan` on a, b and g (dL/dout; null in forward) into `target`.
-void RunPlan(const llmsys_op_call_t& call, DType t, const MatmulPlan& plan,
-             const void* a, const void* b, const void* g, DLTensor* target) {
-  if (plan.zero_target) {
-    ZeroTensor(call, target);
-    return;
-  }
-  if (plan.calls.empty()) return;
-  const int64_t es = DTypeBytes(t);
-  void* work = Workspace(call, plan.work_elems * es);
-  void* out = llmsys_tensor_data(target);
-  auto ptr = [&](MatBuf buf, int64_t offset) -> char* {
-    const void* p = buf == MatBuf::kA      ? a
-                    : buf == MatBuf::kB    ? b
-                    : buf == MatBuf::kGrad ? g
-                    : buf == MatBuf::kOut  ? out
-                                           : work;
-    return static_cast<char*>(const_cast<void*>(p)) + offset * es;
-  };
-  for (const GemmCall& c : plan.calls)
-    Gemm(call, t, c.gemm, ptr(c.x, c.x_offset), ptr(c.y, c.y_offset),
-         ptr(c.c, c.c_offset));
-  if (plan.reduce)
-    LLMSYS_CUDA_CHECK(
-        call, LaunchSimtReduce(t, out, work, plan.reduction, Stream(call)));
-}
-
-MatmulShape MatmulShapeOf(const reference::MatmulDims& d) {
-  MatmulShape s;
-  s.batch_a = d.batch_a;
-  s.batch_b = d.batch_b;
-  s.batch = d.batch;
-  s.n = d.n;
-  s.k = d.k;
-  s.m = d.m;
-  s.transpose_a = d.transpose_a;
-  s.transpose_b = d.transpose_b;
-  return s;
-}
-
 // ---- the components ----
 
-class Matmul : public sdk::Operator {
+class Matmul final : public PlannedMatmul {
  public:
-  static constexpr bool kHasBackward = true;
   static sdk::Info Describe() {
     return {.id = "matmul.cuda",
             .description =
@@ -113,52 +59,23 @@ class Matmul : public sdk::Operator {
   }
   explicit Matmul(const sdk::Params&) {}
 
-  // The workspace holds the per-batch products of a broadcast operand's
-  // gradient (forward asks for it too: infer cannot tell the passes apart).
-  std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
-                                          size_t* workspace) override {
-    std::vector<llmsys_tensor_spec_t> out = reference::MatmulOutputs(call);
-    const MatmulShape s = MatmulShapeOf(
-        reference::MatmulDimsOf(call, call.inputs[0], call.inputs[1]));
-    *workspace = static_cast<size_t>(MatmulWorkspaceElems(s) *
-                                     DTypeBytes(DTypeOf(call, out[0].dtype)));
-    return out;
+ private:
+  void ZeroGrad(const llmsys_op_call_t& call, DLTensor* t) override {
+    ZeroTensor(call, t);
   }
 
-  void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
-               uint32_t) override {
-    reference::MatmulOutputs(call);      // checks dtypes, devices and dims
-    const DLTensor* a = call.inputs[0];  // (batch_a..., op: N, K)
-    const DLTensor* b = call.inputs[1];  // (batch_b..., op: K, M)
-    const MatmulShape s = MatmulShapeOf(reference::MatmulDimsOf(call, a, b));
-    RunPlan(call, DTypeOf(call, a->dtype), MatmulForwardPlan(s),
-            llmsys_tensor_data(a), llmsys_tensor_data(b), nullptr,
-            outputs[0]);  // (batch..., N, M)
-  }
-
-  void Backward(const llmsys_op_call_t& call, const DLTensor* const*,
-                const DLTensor* const* grad_outputs, uint32_t,
-                DLTensor* const* grad_inputs) override {
-    DLTensor* ga = grad_inputs[0];        // a's shape
-    DLTensor* gb = grad_inputs[1];        // b's shape
-    const DLTensor* g = grad_outputs[0];  // (batch..., N, M)
-    if (g == nullptr) {
-      ZeroTensor(call, ga);
-      ZeroTensor(call, gb);
-      return;
-    }
-    if (ga == nullptr && gb == nullptr) return;
-    reference::MatmulOutputs(call);
-    const DLTensor* a = Arg(call, 0, "a");  // kept for backward
-    const DLTensor* b = Arg(call, 1, "b");  // kept for backward
-    const MatmulShape s = MatmulShapeOf(reference::MatmulDimsOf(call, a, b));
-    const DType t = DTypeOf(call, a->dtype);
-    if (ga != nullptr)
-      RunPlan(call, t, MatmulGradAPlan(s), llmsys_tensor_data(a),
-              llmsys_tensor_data(b), llmsys_tensor_data(g), ga);
-    if (gb != nullptr)  // after ga on the same stream: the workspace is free
-      RunPlan(call, t, MatmulGradBPlan(s), llmsys_tensor_data(a),
-              llmsys_tensor_data(b), llmsys_tensor_data(g), gb);
+  void RunPlan(const llmsys_op_call_t& call, DType t, const MatmulPlan& plan,
+               const void* a, const void* b, const void* g,
+               DLTensor* target) override {
+    RunPlanWith(
+        call, t, plan, a, b, g, target,
+        [&](const RowGemm& gemm, const void* x, const void* y, void* c) {
+          Gemm(call, t, gemm, x, y, c);
+        },
+        [&](void* out, const void* work, const BroadcastReduce& spec) {
+          LLMSYS_CUDA_CHECK(call,
+                            LaunchSimtReduce(t, out, work, spec, Stream(call)));
+        });
   }
 };
 

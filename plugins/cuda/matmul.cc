@@ -5,10 +5,11 @@
 //
 // Row-major tensors run as column-major GEMMs through C^T = B^T A^T (the
 // mapping and the batch plans are pure functions in cuda/matmul.h, tested
-// on the CPU); a weight shared by every batch folds the batch into the
-// GEMM's rows. Gradients of operands broadcast over batch dims are computed
-// per batch into the workspace and summed by a kernel in a fixed order:
-// no atomics, the same bits on every run.
+// on the CPU, and PlannedMatmul in plugins/cuda/matmul_plans.h runs them,
+// as for matmul.cuda); a weight shared by every batch folds the batch into
+// the GEMM's rows. Gradients of operands broadcast over batch dims are
+// computed per batch into the workspace and summed by a kernel in a fixed
+// order: no atomics, the same bits on every run.
 //
 // Both use the host's cuBLASLt handle and scratch (llmsys_call_context_t,
 // ABI 1.4) on the call's stream. Matmul descriptors and the heuristic's
@@ -34,6 +35,7 @@
 #include <vector>
 
 #include "plugins/cuda/common.h"
+#include "plugins/cuda/matmul_plans.h"
 
 namespace llmsys::cuda {
 namespace {
@@ -377,56 +379,12 @@ void RunGemm(const llmsys_op_call_t& call, LtMatmuls& lts, const LtContext& lt,
        std::string(call.op) + ": " + NoAlgorithm(lg, types, lts.LastStatus()));
 }
 
-// The call's workspace, checked to hold `bytes`.
-void* Workspace(const llmsys_op_call_t& call, int64_t bytes) {
-  if (bytes <= 0) return nullptr;
-  if (call.ctx->workspace == nullptr ||
-      call.ctx->workspace_bytes < static_cast<size_t>(bytes))
-    Fail(LLMSYS_STATUS_FAILED_PRECONDITION,
-         std::string(call.op) + ": needs " + std::to_string(bytes) +
-             " bytes of workspace (as infer asked), the host gave " +
-             std::to_string(call.ctx->workspace != nullptr
-                                ? call.ctx->workspace_bytes
-                                : 0));
-  return call.ctx->workspace;
-}
-
 void ZeroTensor(const llmsys_op_call_t& call, DLTensor* t) {
   if (t == nullptr) return;
   LLMSYS_CUDA_CHECK(
       call, LaunchMatmulZero(llmsys_tensor_data(t),
                              llmsys_tensor_numel(t) * ((t->dtype.bits + 7) / 8),
                              Stream(call)));
-}
-
-// Runs `plan` on a, b and g (dL/dout; null in forward) into `target`.
-void RunPlan(const llmsys_op_call_t& call, LtMatmuls& lts, DType t, bool tf32,
-             const MatmulPlan& plan, const void* a, const void* b,
-             const void* g, DLTensor* target) {
-  const LtContext lt = LtContextOf(call);
-  const int64_t es = DTypeBytes(t);
-  if (plan.zero_target) {
-    ZeroTensor(call, target);
-    return;
-  }
-  if (plan.calls.empty()) return;
-  void* work = Workspace(call, plan.work_elems * es);
-  void* out = llmsys_tensor_data(target);
-  auto ptr = [&](MatBuf buf, int64_t offset) -> char* {
-    const void* p = buf == MatBuf::kA      ? a
-                    : buf == MatBuf::kB    ? b
-                    : buf == MatBuf::kGrad ? g
-                    : buf == MatBuf::kOut  ? out
-                                           : work;
-    return static_cast<char*>(const_cast<void*>(p)) + offset * es;
-  };
-  const LtTypes types = LtTypesOf(t, tf32);
-  for (const GemmCall& c : plan.calls)
-    RunGemm(call, lts, lt, types, es, c.gemm, ptr(c.x, c.x_offset),
-            ptr(c.y, c.y_offset), ptr(c.c, c.c_offset));
-  if (plan.reduce)
-    LLMSYS_CUDA_CHECK(
-        call, LaunchBroadcastReduce(t, out, work, plan.reduction, lt.stream));
 }
 
 sdk::ParamSpec PrecisionParam() {
@@ -446,24 +404,10 @@ bool Tf32Of(const sdk::Params& p) {
   return precision == "tf32";
 }
 
-MatmulShape MatmulShapeOf(const reference::MatmulDims& d) {
-  MatmulShape s;
-  s.batch_a = d.batch_a;
-  s.batch_b = d.batch_b;
-  s.batch = d.batch;
-  s.n = d.n;
-  s.k = d.k;
-  s.m = d.m;
-  s.transpose_a = d.transpose_a;
-  s.transpose_b = d.transpose_b;
-  return s;
-}
-
 // ---- the components ----
 
-class Matmul : public sdk::Operator {
+class Matmul final : public PlannedMatmul {
  public:
-  static constexpr bool kHasBackward = true;
   static sdk::Info Describe() {
     return {.id = "matmul.cublas",
             .description =
@@ -479,55 +423,27 @@ class Matmul : public sdk::Operator {
   }
   explicit Matmul(const sdk::Params& p) : tf32_(Tf32Of(p)) {}
 
-  // The workspace holds the per-batch products of a broadcast operand's
-  // gradient (forward asks for it too: infer cannot tell the passes apart).
-  std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
-                                          size_t* workspace) override {
-    std::vector<llmsys_tensor_spec_t> out = reference::MatmulOutputs(call);
-    const MatmulShape s = MatmulShapeOf(
-        reference::MatmulDimsOf(call, call.inputs[0], call.inputs[1]));
-    *workspace = static_cast<size_t>(MatmulWorkspaceElems(s) *
-                                     DTypeBytes(DTypeOf(call, out[0].dtype)));
-    return out;
-  }
-
-  void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
-               uint32_t) override {
-    reference::MatmulOutputs(call);      // checks dtypes, devices and dims
-    const DLTensor* a = call.inputs[0];  // (batch_a..., op: N, K)
-    const DLTensor* b = call.inputs[1];  // (batch_b..., op: K, M)
-    const MatmulShape s = MatmulShapeOf(reference::MatmulDimsOf(call, a, b));
-    RunPlan(call, lts_, DTypeOf(call, a->dtype), tf32_, MatmulForwardPlan(s),
-            llmsys_tensor_data(a), llmsys_tensor_data(b), nullptr,
-            outputs[0]);  // (batch..., N, M)
-  }
-
-  void Backward(const llmsys_op_call_t& call, const DLTensor* const*,
-                const DLTensor* const* grad_outputs, uint32_t,
-                DLTensor* const* grad_inputs) override {
-    DLTensor* ga = grad_inputs[0];        // a's shape
-    DLTensor* gb = grad_inputs[1];        // b's shape
-    const DLTensor* g = grad_outputs[0];  // (batch..., N, M)
-    if (g == nullptr) {
-      ZeroTensor(call, ga);
-      ZeroTensor(call, gb);
-      return;
-    }
-    if (ga == nullptr && gb == nullptr) return;
-    reference::MatmulOutputs(call);
-    const DLTensor* a = Arg(call, 0, "a");  // kept for backward
-    const DLTensor* b = Arg(call, 1, "b");  // kept for backward
-    const MatmulShape s = MatmulShapeOf(reference::MatmulDimsOf(call, a, b));
-    const DType t = DTypeOf(call, a->dtype);
-    if (ga != nullptr)
-      RunPlan(call, lts_, t, tf32_, MatmulGradAPlan(s), llmsys_tensor_data(a),
-              llmsys_tensor_data(b), llmsys_tensor_data(g), ga);
-    if (gb != nullptr)  // after ga on the same stream: the workspace is free
-      RunPlan(call, lts_, t, tf32_, MatmulGradBPlan(s), llmsys_tensor_data(a),
-              llmsys_tensor_data(b), llmsys_tensor_data(g), gb);
-  }
-
  private:
+  void ZeroGrad(const llmsys_op_call_t& call, DLTensor* t) override {
+    ZeroTensor(call, t);
+  }
+
+  void RunPlan(const llmsys_op_call_t& call, DType t, const MatmulPlan& plan,
+               const void* a, const void* b, const void* g,
+               DLTensor* target) override {
+    const LtContext lt = LtContextOf(call);
+    const LtTypes types = LtTypesOf(t, tf32_);
+    RunPlanWith(
+        call, t, plan, a, b, g, target,
+        [&](const RowGemm& gemm, const void* x, const void* y, void* c) {
+          RunGemm(call, lts_, lt, types, DTypeBytes(t), gemm, x, y, c);
+        },
+        [&](void* out, const void* work, const BroadcastReduce& spec) {
+          LLMSYS_CUDA_CHECK(
+              call, LaunchBroadcastReduce(t, out, work, spec, lt.stream));
+        });
+  }
+
   bool tf32_;
   LtMatmuls lts_;
 };

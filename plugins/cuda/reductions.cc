@@ -21,44 +21,6 @@ namespace {
 
 void* DataOf(const DLTensor* t) { return llmsys_tensor_data(t); }
 
-// Which dims of `x` a call reduces, from the attributes `dims` (empty means
-// every dim; negative dims count from the end; a repeated dim is an error).
-std::vector<bool> ReducedDims(const llmsys_op_call_t& call, const Shape& x) {
-  const std::vector<int64_t> dims = sdk::Params(&call.attrs).IntList("dims");
-  const int64_t ndim = static_cast<int64_t>(x.size());
-  std::vector<bool> reduced(x.size(), dims.empty());
-  // A 0-d tensor takes dim 0 or -1, as in PyTorch; there is nothing to
-  // reduce.
-  const int64_t range = ndim == 0 ? 1 : ndim;
-  std::vector<bool> seen(static_cast<size_t>(range), false);
-  for (int64_t dim : dims) {
-    const int64_t d = NormDim(call, dim, range, "dim");
-    if (seen[d])
-      ArgFail(call, "dim " + std::to_string(dim) + " is repeated in dims for " +
-                        "x " + reference::Str(x));
-    seen[d] = true;
-    if (ndim > 0) reduced[d] = true;
-  }
-  return reduced;
-}
-
-// x's shape with the reduced dims set to 1 (the keepdim shape).
-Shape KeptShape(const Shape& x, const std::vector<bool>& reduced) {
-  Shape kept = x;
-  for (size_t d = 0; d < x.size(); ++d)
-    if (reduced[d]) kept[d] = 1;
-  return kept;
-}
-
-// The output shape: the keepdim shape, or x's shape without reduced dims.
-Shape OutShape(const Shape& x, const std::vector<bool>& reduced, bool keepdim) {
-  if (keepdim) return KeptShape(x, reduced);
-  Shape out;
-  for (size_t d = 0; d < x.size(); ++d)
-    if (!reduced[d]) out.push_back(x[d]);
-  return out;
-}
-
 // The walk reducing x (operand 0, compact) over the reduced dims.
 ReduceGeom GeomOf(const Shape& x, const std::vector<bool>& reduced) {
   return MakeReduceGeom(x, reduced, {CompactStrides(x)});

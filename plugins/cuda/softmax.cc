@@ -13,25 +13,6 @@
 namespace llmsys::cuda {
 namespace {
 
-// A tensor seen as (outer, len, inner) around dim `dim` (the reference's
-// Lanes): element (o, j, i) is at (o * len + j) * inner + i; a 0-d tensor
-// is (1, 1, 1).
-struct Lanes {
-  int64_t outer = 1, len = 1, inner = 1;
-};
-
-Lanes LanesOf(const llmsys_op_call_t& call, const Shape& shape) {
-  const int64_t ndim = static_cast<int64_t>(shape.size());
-  const int64_t dim = NormDim(call, sdk::Params(&call.attrs).Int("dim"),
-                              ndim > 0 ? ndim : 1, "dim");
-  Lanes l;
-  if (shape.empty()) return l;
-  for (int64_t d = 0; d < dim; ++d) l.outer *= shape[d];
-  l.len = shape[dim];
-  for (int64_t d = dim + 1; d < ndim; ++d) l.inner *= shape[d];
-  return l;
-}
-
 template <bool kLog>
 class Softmax : public sdk::Operator {
  public:

@@ -206,11 +206,6 @@ Vec Random(int64_t n, uint32_t seed) {
   return v;
 }
 
-Tensor OnDevice(const std::vector<int64_t>& shape, const Vec& values,
-                DLDataType dtype) {
-  return *Tensor::FromDoubles(shape, values, dtype)->ToDevice(kCuda0);
-}
-
 void ExpectNear(const Vec& got, const Vec& want, double rel,
                 const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;

@@ -1,9 +1,9 @@
 // attention.naive on the emulated device (tests/cuda/emu: the kernels of
 // cuda/attention_naive.cu compiled for the CPU, called through the plugin's
 // host code): its workspace plan, its argument checks, and its outputs and
-// gradients against the reference semantics written out below in double
-// (masks, causal, dropout from the call's random stream, a row with every
-// key masked, NaN keys), for all four float dtypes.
+// gradients against the reference semantics written out in double in
+// attention_test_util.cc (masks, causal, dropout from the call's random
+// stream, a row with every key masked, NaN keys), for all four float dtypes.
 #include "cuda/attention_naive.h"
 
 #include <gtest/gtest.h>
@@ -11,12 +11,11 @@
 #include <cmath>
 #include <limits>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "framework/tensor/tensor.h"
-#include "llmsys/random.h"
+#include "tests/cuda/attention_test_util.h"
 #include "tests/cuda/cuda_test_util.h"
 
 namespace llmsys::cuda_test {
@@ -114,183 +113,21 @@ TEST(NaiveAttentionInferTest, BadInputsNameTheProblem) {
 
 // ---- values against the reference semantics ----
 
-struct Problem {
-  int64_t b, h, n, m, d, dv;
-  bool causal = false;
-  double scale = 0.0;  // the attribute: 0 means 1/sqrt(D)
-  double p = 0.0;
-  uint64_t seed = 0, offset = 0;
-  std::vector<int> mask = {};  // (B, M) 1 = masked, or empty
-};
-
-struct Result {
-  Vec out, lse, dq, dk, dv;
-};
-
-// The reference attention in double (plugins/operators/reference/
-// attention.cc's rules, written out once more).
-Result Reference(const Problem& s, const Vec& q, const Vec& k, const Vec& v,
-                 const Vec& g) {
-  const double scale = s.scale != 0.0 ? s.scale
-                       : s.d > 0      ? 1.0 / std::sqrt(double(s.d))
-                                      : 1.0;
-  auto allowed = [&](int64_t b, int64_t n, int64_t m) {
-    if (!s.mask.empty() && s.mask[b * s.m + m] != 0) return false;
-    return !(s.causal && m > n);
-  };
-  auto keep = [&](int64_t i) {
-    if (s.p == 0.0) return 1.0;
-    return llmsys_random_uniform(s.seed, s.offset, static_cast<uint64_t>(i)) >=
-                   s.p
-               ? 1.0 / (1.0 - s.p)
-               : 0.0;
-  };
-  Result r;
-  r.out.assign(s.b * s.h * s.n * s.dv, 0.0);
-  r.lse.assign(s.b * s.h * s.n, 0.0);
-  r.dq.assign(s.b * s.h * s.n * s.d, 0.0);
-  r.dk.assign(s.b * s.h * s.m * s.d, 0.0);
-  r.dv.assign(s.b * s.h * s.m * s.dv, 0.0);
-  Vec sc(s.m), pr(s.m), dp(s.m);
-  for (int64_t bh = 0; bh < s.b * s.h; ++bh) {
-    const int64_t b = bh / s.h;
-    for (int64_t n = 0; n < s.n; ++n) {
-      const int64_t row = bh * s.n + n;
-      bool any = false;
-      double mx = -kInf;
-      for (int64_t m = 0; m < s.m; ++m) {
-        if (!allowed(b, n, m)) continue;
-        double dot = 0;
-        for (int64_t j = 0; j < s.d; ++j)
-          dot += q[row * s.d + j] * k[(bh * s.m + m) * s.d + j];
-        sc[m] = scale * dot;
-        mx = std::isnan(sc[m]) || sc[m] > mx ? sc[m] : mx;
-        any = true;
-      }
-      if (!any) {
-        r.lse[row] = -kInf;
-        continue;
-      }
-      double sum = 0;
-      for (int64_t m = 0; m < s.m; ++m)
-        if (allowed(b, n, m)) sum += std::exp(sc[m] - mx);
-      const double lse = mx + std::log(sum);
-      r.lse[row] = lse;
-      double rowsum = 0;
-      for (int64_t m = 0; m < s.m; ++m) {
-        if (!allowed(b, n, m)) continue;
-        pr[m] = std::exp(sc[m] - lse);
-        const double kp = keep(row * s.m + m);
-        double dot = 0;
-        for (int64_t j = 0; j < s.dv; ++j) {
-          r.out[row * s.dv + j] += pr[m] * kp * v[(bh * s.m + m) * s.dv + j];
-          dot += g[row * s.dv + j] * v[(bh * s.m + m) * s.dv + j];
-          r.dv[(bh * s.m + m) * s.dv + j] += pr[m] * kp * g[row * s.dv + j];
-        }
-        dp[m] = dot * kp;
-        rowsum += pr[m] * dp[m];
-      }
-      for (int64_t m = 0; m < s.m; ++m) {
-        if (!allowed(b, n, m)) continue;
-        const double ds = pr[m] * (dp[m] - rowsum);
-        for (int64_t j = 0; j < s.d; ++j) {
-          r.dq[row * s.d + j] += scale * ds * k[(bh * s.m + m) * s.d + j];
-          r.dk[(bh * s.m + m) * s.d + j] += scale * ds * q[row * s.d + j];
-        }
-      }
-    }
-  }
-  return r;
-}
+using Problem = AttentionProblem;
+using Result = AttentionResult;
 
 Vec Random(int64_t n, uint32_t seed, double lo = -1.0, double hi = 1.0) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  Vec v(static_cast<size_t>(n));
-  for (double& x : v) x = dist(gen);
-  return v;
+  return RandomUniform(n, seed, lo, hi);
 }
 
-Tensor OnDevice(const std::vector<int64_t>& shape, const Vec& values,
-                DLDataType dtype) {
-  absl::StatusOr<Tensor> host = Tensor::FromDoubles(shape, values, dtype);
-  EXPECT_TRUE(host.ok()) << host.status();
-  absl::StatusOr<Tensor> dev = host->ToDevice(kCuda0);
-  EXPECT_TRUE(dev.ok()) << dev.status();
-  return *dev;
-}
-
-// Runs attention.naive forward and backward on the emulated device; the
-// inputs it used (after rounding to `dtype`) come back in q, k, v, g.
+// Runs attention.naive forward and (with_grad) backward on the emulated
+// device; the inputs it used (after rounding to `dtype`) come back in q, k,
+// v, g.
 Result RunNaive(const Problem& s, DLDataType dtype, DLDataType mask_dtype,
                 Vec* q, Vec* k, Vec* v, Vec* g, bool with_grad = true) {
-  std::unique_ptr<runtime::OperatorImpl> impl =
-      EmulatedOp("attention.naive", "attention");
-  if (impl == nullptr) return {};
-  const Tensor tq = OnDevice({s.b, s.h, s.n, s.d}, *q, dtype);
-  const Tensor tk = OnDevice({s.b, s.h, s.m, s.d}, *k, dtype);
-  const Tensor tv = OnDevice({s.b, s.h, s.m, s.dv}, *v, dtype);
-  const Tensor tg = OnDevice({s.b, s.h, s.n, s.dv}, *g, dtype);
-  *q = tq.ToDoubles();
-  *k = tk.ToDoubles();
-  *v = tv.ToDoubles();
-  *g = tg.ToDoubles();
-  Tensor tmask;
-  if (!s.mask.empty())
-    tmask = OnDevice({s.b, s.m}, Vec(s.mask.begin(), s.mask.end()), mask_dtype);
-  absl::StatusOr<runtime::ParamPack> attrs = impl->Attrs(
-      {{"causal", s.causal}, {"dropout_p", s.p}, {"scale", s.scale}});
-  EXPECT_TRUE(attrs.ok()) << attrs.status();
-  runtime::CallOptions options;
-  options.rng = {s.seed, s.offset};
-  options.poison = true;  // every output element must be written
-  const std::vector<Tensor> inputs = {tq, tk, tv, tmask};
-  absl::StatusOr<std::vector<Tensor>> out =
-      impl->Forward(inputs, *attrs, options);
-  EXPECT_TRUE(out.ok()) << out.status();
-  if (!out.ok()) return {};
-  Result r;
-  r.out = (*out)[0].ToDoubles();
-  r.lse = (*out)[1].ToDoubles();
-  // lse in float32 for 16-bit inputs (the contract), else the inputs' dtype.
-  EXPECT_TRUE(
-      llmsys_dtype_equal((*out)[1].dtype(), dtype.bits == 16 ? kF32 : dtype))
-      << tensor::DTypeName((*out)[1].dtype());
-  if (!with_grad) return r;
-  std::vector<runtime::TensorMeta> meta;
-  for (const Tensor& t : inputs)
-    meta.push_back({t.defined(), t.defined() ? t.shape() : tensor::Shape{},
-                    t.defined() ? t.dtype() : kF32});
-  const bool float_mask =
-      tmask.defined() && tensor::IsFloatDType(tmask.dtype());
-  absl::StatusOr<std::vector<Tensor>> grads =
-      impl->Backward(inputs, meta, *attrs, options, *out, {tg, Tensor()},
-                     {true, true, true, float_mask});
-  EXPECT_TRUE(grads.ok()) << grads.status();
-  if (!grads.ok()) return r;
-  r.dq = (*grads)[0].ToDoubles();
-  r.dk = (*grads)[1].ToDoubles();
-  r.dv = (*grads)[2].ToDoubles();
-  if (float_mask) {
-    for (double x : (*grads)[3].ToDoubles()) EXPECT_EQ(x, 0.0);
-  }
-  return r;
-}
-
-// abs + rel * |want|; NaN matches NaN, inf matches the same inf.
-void ExpectNear(const Vec& got, const Vec& want, double tol,
-                const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (std::isnan(want[i])) {
-      EXPECT_TRUE(std::isnan(got[i])) << what << "[" << i << "] = " << got[i];
-    } else if (std::isinf(want[i])) {
-      EXPECT_EQ(got[i], want[i]) << what << "[" << i << "]";
-    } else {
-      EXPECT_NEAR(got[i], want[i], tol * (1.0 + std::abs(want[i])))
-          << what << "[" << i << "]";
-    }
-  }
+  return RunAttention(
+      "attention.naive", {}, s, dtype, mask_dtype, q, k, v, g,
+      with_grad ? std::vector<bool>{true, true, true} : std::vector<bool>{});
 }
 
 double Tolerance(DLDataType t) {
@@ -305,7 +142,7 @@ void Check(const Problem& s, DLDataType dtype, DLDataType mask_dtype = kU8) {
       v = Random(s.b * s.h * s.m * s.dv, 3),
       g = Random(s.b * s.h * s.n * s.dv, 4);
   const Result got = RunNaive(s, dtype, mask_dtype, &q, &k, &v, &g);
-  const Result want = Reference(s, q, k, v, g);
+  const Result want = AttentionReference(s, q, k, v, g);
   const double tol = Tolerance(dtype);
   ExpectNear(got.out, want.out, tol, "out");
   ExpectNear(got.lse, want.lse, dtype.bits == 16 ? 1e-4 : tol, "lse");
@@ -314,16 +151,9 @@ void Check(const Problem& s, DLDataType dtype, DLDataType mask_dtype = kU8) {
   ExpectNear(got.dv, want.dv, tol, "dv");
 }
 
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
-}
-
 TEST(NaiveAttentionTest, PlainAttentionInEveryDtype) {
   for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     Check({.b = 2, .h = 2, .n = 3, .m = 5, .d = 4, .dv = 3}, t);
   }
 }
@@ -334,7 +164,7 @@ TEST(NaiveAttentionTest, PaddingAndCausalMasksWithAFullyMaskedBatch) {
   s.mask = {0, 1, 0, 0,   // batch 0: key 1 is padding
             1, 1, 1, 1};  // batch 1: everything
   for (DLDataType t : {kF64, kF32, kBF16}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     Check(s, t);
   }
   for (DLDataType mt : {kI32, tensor::kI64, kF32, kF64}) {
@@ -354,7 +184,7 @@ TEST(NaiveAttentionTest, CausalWithMoreKeysThanQueriesAndAScale) {
   Problem s{.b = 1, .h = 3, .n = 3, .m = 6, .d = 5, .dv = 4, .causal = true};
   s.scale = 0.7;
   for (DLDataType t : {kF64, kF32}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     Check(s, t);
   }
 }
@@ -367,7 +197,7 @@ TEST(NaiveAttentionTest, DropoutKeepsWhatTheRandomStreamSays) {
   s.causal = true;
   s.mask = {0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1};
   for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     Check(s, t);
   }
   s.p = 1.0;  // everything dropped: zeros, finite gradients
@@ -380,7 +210,7 @@ TEST(NaiveAttentionTest, ANanKeyReachesTheRowsThatSeeIt) {
       g = Random(4 * 2, 4);
   k[2 * 3 + 1] = std::numeric_limits<double>::quiet_NaN();  // key 2
   const Result got = RunNaive(s, kF64, kU8, &q, &k, &v, &g);
-  const Result want = Reference(s, q, k, v, g);
+  const Result want = AttentionReference(s, q, k, v, g);
   ExpectNear(got.out, want.out, 1e-12, "out");
   ExpectNear(got.lse, want.lse, 1e-12, "lse");
   // Rows 0 and 1 do not see key 2 (causal): finite; rows 2 and 3: NaN.

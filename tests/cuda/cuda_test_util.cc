@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <random>
+
 #include "framework/core/status_macros.h"
 
 namespace llmsys::cuda_test {
@@ -66,6 +69,64 @@ absl::StatusOr<Specs> Infer(
   for (const runtime::TensorMeta& m : r.outputs)
     specs.emplace_back(m.shape, m.dtype);
   return specs;
+}
+
+int64_t Numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::vector<double> RandomUniform(int64_t n, uint32_t seed, double lo,
+                                  double hi) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<double> dist(lo, hi);
+  std::vector<double> v(static_cast<size_t>(n));
+  for (double& x : v) x = dist(gen);
+  return v;
+}
+
+tensor::Tensor OnDevice(const std::vector<int64_t>& shape,
+                        const std::vector<double>& values, DLDataType dtype,
+                        bool offset) {
+  std::vector<double> v = values;
+  std::vector<int64_t> s = shape;
+  if (offset) {
+    v.insert(v.begin(), 0.0);
+    s = {Numel(shape) + 1};
+  }
+  EmulatedDevice::Install();  // cuda:0 before the first test's plugin load
+  absl::StatusOr<tensor::Tensor> host =
+      tensor::Tensor::FromDoubles(s, v, dtype);
+  EXPECT_TRUE(host.ok()) << host.status();
+  absl::StatusOr<tensor::Tensor> dev = host->ToDevice(kCuda0);
+  EXPECT_TRUE(dev.ok()) << dev.status();
+  if (!offset) return *dev;
+  absl::StatusOr<tensor::Tensor> view = dev->Slice(0, 1, Numel(shape) + 1, 1);
+  EXPECT_TRUE(view.ok()) << view.status();
+  absl::StatusOr<tensor::Tensor> shaped = view->View(shape);
+  EXPECT_TRUE(shaped.ok()) << shaped.status();
+  return *shaped;
+}
+
+void ExpectNear(const std::vector<double>& got, const std::vector<double>& want,
+                double tol, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  int reported = 0;
+  for (size_t i = 0; i < got.size() && reported < 10; ++i) {
+    bool ok;
+    if (std::isnan(want[i]))
+      ok = std::isnan(got[i]);
+    else if (std::isinf(want[i]))
+      ok = got[i] == want[i];
+    else
+      ok = std::abs(got[i] - want[i]) <= tol * (1.0 + std::abs(want[i]));
+    if (!ok) {
+      ADD_FAILURE() << what << "[" << i << "] = " << got[i] << ", want "
+                    << want[i];
+      ++reported;
+    }
+  }
 }
 
 }  // namespace llmsys::cuda_test

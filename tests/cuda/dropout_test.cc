@@ -108,40 +108,7 @@ TEST(CudaDropoutInferTest, OutputsAndBadP) {
 // ---- values ----
 
 Vec Random(int64_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(-3.0, 3.0);
-  Vec v(static_cast<size_t>(n));
-  for (double& x : v) x = dist(gen);
-  return v;
-}
-
-int64_t Numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
-// `values` on cuda:0 as `dtype`; with `offset`, a view one element into a
-// larger buffer (not aligned for vector loads).
-Tensor OnDevice(const Shape& shape, const Vec& values, DLDataType dtype,
-                bool offset = false) {
-  Vec v = values;
-  Shape s = shape;
-  if (offset) {
-    v.insert(v.begin(), 0.0);
-    s = {Numel(shape) + 1};
-  }
-  EmulatedDevice::Install();  // cuda:0 before the first test's plugin load
-  absl::StatusOr<Tensor> host = Tensor::FromDoubles(s, v, dtype);
-  EXPECT_TRUE(host.ok()) << host.status();
-  absl::StatusOr<Tensor> dev = host->ToDevice(kCuda0);
-  EXPECT_TRUE(dev.ok()) << dev.status();
-  if (!offset) return *dev;
-  absl::StatusOr<Tensor> view = dev->Slice(0, 1, Numel(shape) + 1, 1);
-  EXPECT_TRUE(view.ok()) << view.status();
-  absl::StatusOr<Tensor> shaped = view->View(shape);
-  EXPECT_TRUE(shaped.ok()) << shaped.status();
-  return *shaped;
+  return RandomUniform(n, seed, -3.0, 3.0);
 }
 
 // x * scale rounded to the dtype as the kernels do it (float32 and float64
@@ -151,13 +118,6 @@ double Scaled(double x, double scale, DLDataType t) {
   if (llmsys_dtype_equal(t, kF32))
     return static_cast<double>(static_cast<float>(x * scale));
   return static_cast<double>(static_cast<float>(x) * static_cast<float>(scale));
-}
-
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
 }
 
 struct Ran {
@@ -194,7 +154,7 @@ Ran RunDropout(const Tensor& x, double p, uint64_t seed, uint64_t offset,
 
 void CheckDropout(DLDataType t, const Shape& shape, double p, uint64_t seed,
                   uint64_t offset, bool unaligned) {
-  const std::string what = "dropout " + Name(t) + " n " +
+  const std::string what = "dropout " + tensor::DTypeName(t) + " n " +
                            std::to_string(Numel(shape)) + " p " +
                            std::to_string(p) + (unaligned ? " off" : "");
   const int64_t n = Numel(shape);

@@ -13,7 +13,6 @@
 #include <functional>
 #include <limits>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -252,53 +251,13 @@ TEST(ElementwiseInferTest, OnlyBroadcastMulAndDivAskForAWorkspace) {
 // ---- values ----
 
 Vec Random(int64_t n, uint32_t seed, double lo = -2.0, double hi = 2.0) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  Vec v(static_cast<size_t>(n));
-  for (double& x : v) x = dist(gen);
-  return v;
-}
-
-int64_t Numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
-Tensor OnDevice(const Shape& shape, const Vec& values, DLDataType dtype) {
-  absl::StatusOr<Tensor> host = Tensor::FromDoubles(shape, values, dtype);
-  EXPECT_TRUE(host.ok()) << host.status();
-  absl::StatusOr<Tensor> dev = host->ToDevice(kCuda0);
-  EXPECT_TRUE(dev.ok()) << dev.status();
-  return *dev;
+  return RandomUniform(n, seed, lo, hi);
 }
 
 double Tolerance(DLDataType t) {
   if (llmsys_dtype_equal(t, kF64)) return 1e-12;
   if (llmsys_dtype_equal(t, kF32)) return 1e-5;
   return 2e-2;
-}
-
-void ExpectNear(const Vec& got, const Vec& want, double tol,
-                const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (std::isnan(want[i])) {
-      EXPECT_TRUE(std::isnan(got[i])) << what << "[" << i << "] = " << got[i];
-    } else if (std::isinf(want[i])) {
-      EXPECT_EQ(got[i], want[i]) << what << "[" << i << "]";
-    } else {
-      EXPECT_NEAR(got[i], want[i], tol * (1.0 + std::abs(want[i])))
-          << what << "[" << i << "]";
-    }
-  }
-}
-
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
 }
 
 // Runs `op` forward, then backward with incoming gradient g (inputs passed
@@ -417,7 +376,8 @@ TEST(ElementwiseTest, UnaryOpsAndTheirGradients) {
     for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
       // 64 elements: 16-byte packs; 37: one element at a time.
       for (int64_t n : {64, 37}) {
-        SCOPED_TRACE(c.op + " " + Name(t) + " n=" + std::to_string(n));
+        SCOPED_TRACE(c.op + " " + tensor::DTypeName(t) +
+                     " n=" + std::to_string(n));
         const Tensor x = OnDevice({n}, Random(n, 5, c.lo, c.hi), t);
         const Tensor g0 = OnDevice({n}, Random(n, 6), t);
         const Vec xv = x.ToDoubles(), gv = g0.ToDoubles();
@@ -553,8 +513,9 @@ TEST(ElementwiseTest, BinaryOpsInEveryLayoutAndTheirGradients) {
   for (const std::string op : {"add", "sub", "mul", "div"}) {
     for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
       for (const Shapes& s : shapes) {
-        SCOPED_TRACE(op + " " + Name(t) + " " + ::testing::PrintToString(s.a) +
-                     " with " + ::testing::PrintToString(s.b));
+        SCOPED_TRACE(op + " " + tensor::DTypeName(t) + " " +
+                     ::testing::PrintToString(s.a) + " with " +
+                     ::testing::PrintToString(s.b));
         const Tensor a = OnDevice(s.a, Random(Numel(s.a), 1), t);
         const Tensor b = OnDevice(s.b, Random(Numel(s.b), 2, 0.5, 2.0), t);
         const Vec gv = OnDevice(s.out, Random(Numel(s.out), 3), t).ToDoubles();
@@ -592,8 +553,8 @@ TEST(ElementwiseTest, WhereBroadcastsAndSendsGradientsToTheSideChosen) {
   const Vec cond = {1, 0, 0, 2};
   for (DLDataType mt : {kU8, kI32, kI64, kF32, kF64}) {
     for (DLDataType t : {kF64, kF32, kBF16}) {
-      SCOPED_TRACE(Name(t) + " cond " + std::to_string(mt.code) + "/" +
-                   std::to_string(mt.bits));
+      SCOPED_TRACE(tensor::DTypeName(t) + " cond " + std::to_string(mt.code) +
+                   "/" + std::to_string(mt.bits));
       const Tensor c = OnDevice(cs, cond, mt);
       const Tensor a = OnDevice(as, Random(5, 1), t);
       Vec bv = Random(20, 2);
@@ -640,7 +601,7 @@ TEST(ElementwiseTest, MaskedFillWithABroadcastMask) {
     for (int j = 0; j < 4; ++j) mask[i * 4 + j] = j > i ? 1 : 0;
   for (DLDataType mt : {kU8, kI64, kF64})
     for (DLDataType t : {kF64, kF32, kF16}) {
-      SCOPED_TRACE(Name(t));
+      SCOPED_TRACE(tensor::DTypeName(t));
       const Tensor x = OnDevice(xs, Random(96, 1), t);
       const Tensor m = OnDevice(ms, mask, mt);
       const Vec gv = OnDevice(xs, Random(96, 2), t).ToDoubles();

@@ -145,19 +145,7 @@ TEST(EmbeddingInferTest, BadInputsNameTheProblem) {
 // ---- values ----
 
 Vec Random(int64_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
-  Vec v(static_cast<size_t>(n));
-  for (double& x : v) x = dist(gen);
-  return v;
-}
-
-Tensor OnDevice(const Shape& shape, const Vec& values, DLDataType dtype) {
-  absl::StatusOr<Tensor> host = Tensor::FromDoubles(shape, values, dtype);
-  EXPECT_TRUE(host.ok()) << host.status();
-  absl::StatusOr<Tensor> dev = host->ToDevice(kCuda0);
-  EXPECT_TRUE(dev.ok()) << dev.status();
-  return *dev;
+  return RandomUniform(n, seed, -1.0, 1.0);
 }
 
 double Tolerance(DLDataType t) {

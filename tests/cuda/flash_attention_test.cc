@@ -2,11 +2,11 @@
 // cuda/flash_attention.cu compiled for the CPU, called through the plugin's
 // host code): its launch plans (tiles, shared memory, grids, workspace),
 // its argument checks, and its outputs and gradients against the reference
-// semantics written out below in double, on problems that span several
-// tiles with ragged edges (masks, causal with N != M, dropout from the
-// call's random stream, a batch with every key masked, NaN inputs at
-// masked and unmasked positions), for all four float dtypes and head sizes
-// 1 to 128.
+// semantics written out in double in attention_test_util.cc, on problems
+// that span several tiles with ragged edges (masks, causal with N != M,
+// dropout from the call's random stream, a batch with every key masked, NaN
+// inputs at masked and unmasked positions), for all four float dtypes and
+// head sizes 1 to 128.
 #include "cuda/flash_attention.h"
 
 #include <gtest/gtest.h>
@@ -16,12 +16,11 @@
 #include <iterator>
 #include <limits>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "framework/tensor/tensor.h"
-#include "llmsys/random.h"
+#include "tests/cuda/attention_test_util.h"
 #include "tests/cuda/cuda_test_util.h"
 
 namespace llmsys::cuda_test {
@@ -448,112 +447,11 @@ TEST(FlashAttentionInferTest, TheKernelParameterIsChecked) {
 
 // ---- values against the reference semantics ----
 
-struct Problem {
-  int64_t b, h, n, m, d, dv;
-  bool causal = false;
-  double scale = 0.0;  // the attribute: 0 means 1/sqrt(D)
-  double p = 0.0;
-  uint64_t seed = 0, offset = 0;
-  std::vector<int> mask = {};  // (B, M) 1 = masked, or empty
-};
-
-struct Result {
-  Vec out, lse, dq, dk, dv;
-};
-
-// The reference attention in double (plugins/operators/reference/
-// attention.cc's rules, written out once more; its backward reads the lse
-// it is given, as the reference reads the saved one).
-Result Reference(const Problem& s, const Vec& q, const Vec& k, const Vec& v,
-                 const Vec& g, const Vec* saved_lse = nullptr) {
-  const double scale = s.scale != 0.0 ? s.scale
-                       : s.d > 0      ? 1.0 / std::sqrt(double(s.d))
-                                      : 1.0;
-  auto allowed = [&](int64_t b, int64_t n, int64_t m) {
-    if (!s.mask.empty() && s.mask[b * s.m + m] != 0) return false;
-    return !(s.causal && m > n);
-  };
-  auto keep = [&](int64_t i) {
-    if (s.p == 0.0) return 1.0;
-    return llmsys_random_uniform(s.seed, s.offset, static_cast<uint64_t>(i)) >=
-                   s.p
-               ? 1.0 / (1.0 - s.p)
-               : 0.0;
-  };
-  Result r;
-  r.out.assign(s.b * s.h * s.n * s.dv, 0.0);
-  r.lse.assign(s.b * s.h * s.n, 0.0);
-  r.dq.assign(s.b * s.h * s.n * s.d, 0.0);
-  r.dk.assign(s.b * s.h * s.m * s.d, 0.0);
-  r.dv.assign(s.b * s.h * s.m * s.dv, 0.0);
-  Vec sc(s.m), pr(s.m), dp(s.m);
-  for (int64_t bh = 0; bh < s.b * s.h; ++bh) {
-    const int64_t b = bh / s.h;
-    for (int64_t n = 0; n < s.n; ++n) {
-      const int64_t row = bh * s.n + n;
-      bool any = false;
-      double mx = -kInf;
-      for (int64_t m = 0; m < s.m; ++m) {
-        if (!allowed(b, n, m)) continue;
-        double dot = 0;
-        for (int64_t j = 0; j < s.d; ++j)
-          dot += q[row * s.d + j] * k[(bh * s.m + m) * s.d + j];
-        sc[m] = scale * dot;
-        mx = sc[m] > mx ? sc[m] : mx;  // std::max: a NaN reaches the sum
-        any = true;
-      }
-      if (!any) {
-        r.lse[row] = -kInf;
-        continue;
-      }
-      double sum = 0;
-      for (int64_t m = 0; m < s.m; ++m)
-        if (allowed(b, n, m)) sum += std::exp(sc[m] - mx);
-      r.lse[row] = mx + std::log(sum);
-      const double lse = saved_lse != nullptr ? (*saved_lse)[row] : r.lse[row];
-      double rowsum = 0;
-      for (int64_t m = 0; m < s.m; ++m) {
-        if (!allowed(b, n, m)) continue;
-        const double pf = std::exp(sc[m] - r.lse[row]);  // forward's P
-        pr[m] = std::exp(sc[m] - lse);                   // backward's P
-        const double kp = keep(row * s.m + m);
-        double dot = 0;
-        for (int64_t j = 0; j < s.dv; ++j) {
-          r.out[row * s.dv + j] += pf * kp * v[(bh * s.m + m) * s.dv + j];
-          dot += g[row * s.dv + j] * v[(bh * s.m + m) * s.dv + j];
-          r.dv[(bh * s.m + m) * s.dv + j] += pr[m] * kp * g[row * s.dv + j];
-        }
-        dp[m] = dot * kp;
-        rowsum += pr[m] * dp[m];
-      }
-      for (int64_t m = 0; m < s.m; ++m) {
-        if (!allowed(b, n, m)) continue;
-        const double ds = pr[m] * (dp[m] - rowsum);
-        for (int64_t j = 0; j < s.d; ++j) {
-          r.dq[row * s.d + j] += scale * ds * k[(bh * s.m + m) * s.d + j];
-          r.dk[(bh * s.m + m) * s.d + j] += scale * ds * q[row * s.d + j];
-        }
-      }
-    }
-  }
-  return r;
-}
+using Problem = AttentionProblem;
+using Result = AttentionResult;
 
 Vec Random(int64_t n, uint32_t seed, double lo = -1.0, double hi = 1.0) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  Vec v(static_cast<size_t>(n));
-  for (double& x : v) x = dist(gen);
-  return v;
-}
-
-Tensor OnDevice(const std::vector<int64_t>& shape, const Vec& values,
-                DLDataType dtype) {
-  absl::StatusOr<Tensor> host = Tensor::FromDoubles(shape, values, dtype);
-  EXPECT_TRUE(host.ok()) << host.status();
-  absl::StatusOr<Tensor> dev = host->ToDevice(kCuda0);
-  EXPECT_TRUE(dev.ok()) << dev.status();
-  return *dev;
+  return RandomUniform(n, seed, lo, hi);
 }
 
 // Runs attention.flash forward and backward on the emulated device; the
@@ -563,77 +461,8 @@ Result RunFlash(const Problem& s, DLDataType dtype, DLDataType mask_dtype,
                 Vec* q, Vec* k, Vec* v, Vec* g,
                 std::vector<bool> needs = {true, true, true},
                 const std::string& kernel = "auto") {
-  std::unique_ptr<runtime::OperatorImpl> impl =
-      EmulatedOp("attention.flash", "attention", {{"kernel", kernel}});
-  if (impl == nullptr) return {};
-  const Tensor tq = OnDevice({s.b, s.h, s.n, s.d}, *q, dtype);
-  const Tensor tk = OnDevice({s.b, s.h, s.m, s.d}, *k, dtype);
-  const Tensor tv = OnDevice({s.b, s.h, s.m, s.dv}, *v, dtype);
-  const Tensor tg = OnDevice({s.b, s.h, s.n, s.dv}, *g, dtype);
-  *q = tq.ToDoubles();
-  *k = tk.ToDoubles();
-  *v = tv.ToDoubles();
-  *g = tg.ToDoubles();
-  Tensor tmask;
-  if (!s.mask.empty())
-    tmask = OnDevice({s.b, s.m}, Vec(s.mask.begin(), s.mask.end()), mask_dtype);
-  absl::StatusOr<runtime::ParamPack> attrs = impl->Attrs(
-      {{"causal", s.causal}, {"dropout_p", s.p}, {"scale", s.scale}});
-  EXPECT_TRUE(attrs.ok()) << attrs.status();
-  runtime::CallOptions options;
-  options.rng = {s.seed, s.offset};
-  options.poison = true;  // every output element must be written
-  const std::vector<Tensor> inputs = {tq, tk, tv, tmask};
-  absl::StatusOr<std::vector<Tensor>> out =
-      impl->Forward(inputs, *attrs, options);
-  EXPECT_TRUE(out.ok()) << out.status();
-  if (!out.ok()) return {};
-  Result r;
-  r.out = (*out)[0].ToDoubles();
-  r.lse = (*out)[1].ToDoubles();
-  // lse in float32 for 16-bit inputs (the contract), else the inputs' dtype.
-  EXPECT_TRUE(
-      llmsys_dtype_equal((*out)[1].dtype(), dtype.bits == 16 ? kF32 : dtype))
-      << tensor::DTypeName((*out)[1].dtype());
-  std::vector<runtime::TensorMeta> meta;
-  for (const Tensor& t : inputs)
-    meta.push_back({t.defined(), t.defined() ? t.shape() : tensor::Shape{},
-                    t.defined() ? t.dtype() : kF32});
-  const bool float_mask =
-      tmask.defined() && tensor::IsFloatDType(tmask.dtype());
-  absl::StatusOr<std::vector<Tensor>> grads =
-      impl->Backward(inputs, meta, *attrs, options, *out, {tg, Tensor()},
-                     {needs[0], needs[1], needs[2], float_mask});
-  EXPECT_TRUE(grads.ok()) << grads.status();
-  if (!grads.ok()) return r;
-  if (needs[0]) r.dq = (*grads)[0].ToDoubles();
-  if (needs[1]) r.dk = (*grads)[1].ToDoubles();
-  if (needs[2]) r.dv = (*grads)[2].ToDoubles();
-  if (float_mask) {
-    for (double x : (*grads)[3].ToDoubles()) EXPECT_EQ(x, 0.0);
-  }
-  return r;
-}
-
-// abs + rel * |want|; NaN matches NaN, inf matches the same inf.
-void ExpectNear(const Vec& got, const Vec& want, double tol,
-                const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  int reported = 0;
-  for (size_t i = 0; i < got.size() && reported < 10; ++i) {
-    bool ok;
-    if (std::isnan(want[i]))
-      ok = std::isnan(got[i]);
-    else if (std::isinf(want[i]))
-      ok = got[i] == want[i];
-    else
-      ok = std::abs(got[i] - want[i]) <= tol * (1.0 + std::abs(want[i]));
-    if (!ok) {
-      ADD_FAILURE() << what << "[" << i << "] = " << got[i] << ", want "
-                    << want[i];
-      ++reported;
-    }
-  }
+  return RunAttention("attention.flash", {{"kernel", kernel}}, s, dtype,
+                      mask_dtype, q, k, v, g, needs);
 }
 
 double Tolerance(DLDataType t) {
@@ -655,8 +484,8 @@ void Check(const Problem& s, DLDataType dtype, DLDataType mask_dtype = kU8,
   const Result got = RunFlash(s, dtype, mask_dtype, &q, &k, &v, &g,
                               {true, true, true}, kernel);
   // The backward recomputes P from the saved lse.
-  const Result want = Reference(s, q, k, v, g, &got.lse);
-  const Result exact = Reference(s, q, k, v, g);
+  const Result want = AttentionReference(s, q, k, v, g, &got.lse);
+  const Result exact = AttentionReference(s, q, k, v, g);
   const double tol = Tolerance(dtype);
   ExpectNear(got.out, exact.out, tol, "out");
   // A float32 lse of 16-bit inputs: float32 accuracy, not the inputs'.
@@ -666,18 +495,11 @@ void Check(const Problem& s, DLDataType dtype, DLDataType mask_dtype = kU8,
   ExpectNear(got.dv, want.dv, tol, "dv");
 }
 
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
-}
-
 // 70 queries and 100 keys: two row tiles and two or four key tiles, each
 // side ragged.
 TEST(FlashAttentionTest, EveryDtypeOverSeveralRaggedTiles) {
   for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     Check({.b = 2, .h = 2, .n = 70, .m = 100, .d = 16, .dv = 24}, t);
   }
 }
@@ -719,7 +541,7 @@ TEST(FlashAttentionTest, PaddingMasksOfEveryDtypeAndAFullyMaskedBatch) {
     s.causal = causal;
     SCOPED_TRACE(causal ? "causal" : "not causal");
     for (DLDataType t : {kF64, kF32, kBF16}) {
-      SCOPED_TRACE(Name(t));
+      SCOPED_TRACE(tensor::DTypeName(t));
       Check(s, t);
     }
     for (DLDataType mt : {kI32, tensor::kI64, kF32, kF64}) {
@@ -747,7 +569,7 @@ TEST(FlashAttentionTest, DropoutKeepsWhatTheRandomStreamSays) {
   s.mask.assign(2 * 70, 0);
   s.mask[3] = s.mask[70 + 65] = 1;
   for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     Check(s, t);
   }
   s.p = 1.0;  // everything dropped: zeros, finite gradients
@@ -833,8 +655,8 @@ TEST(FlashAttentionTest, TheTensorCoreAndSimtKernelsBothMatch) {
                         Case{"tensor_core", kF16, 64}, Case{"simt", kBF16, 64},
                         Case{"simt", kF16, 128}}) {
     for (bool causal : {false, true}) {
-      SCOPED_TRACE(std::string(c.kernel) + " " + Name(c.t) + " D " +
-                   std::to_string(c.d) + (causal ? " causal" : ""));
+      SCOPED_TRACE(std::string(c.kernel) + " " + tensor::DTypeName(c.t) +
+                   " D " + std::to_string(c.d) + (causal ? " causal" : ""));
       Problem s{.b = 2, .h = 1, .n = 70, .m = 100, .d = c.d, .dv = c.d};
       s.causal = causal;
       Check(s, c.t, kU8, nullptr, c.kernel);
@@ -884,7 +706,7 @@ TEST(FlashAttentionTest, OnlyTheGradientsAskedForAreWritten) {
     Vec q = Random(2 * 20 * 8, 1), k = Random(2 * 30 * 8, 2),
         v = Random(2 * 30 * 8, 3), g = Random(2 * 20 * 8, 4);
     const Result got = RunFlash(s, kF64, kU8, &q, &k, &v, &g, needs);
-    const Result want = Reference(s, q, k, v, g);
+    const Result want = AttentionReference(s, q, k, v, g);
     if (needs[0]) ExpectNear(got.dq, want.dq, 1e-12, "dq");
     if (needs[1]) ExpectNear(got.dk, want.dk, 1e-12, "dk");
     if (needs[2]) ExpectNear(got.dv, want.dv, 1e-12, "dv");

@@ -16,7 +16,6 @@
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -257,19 +256,8 @@ std::string Str(const Shape& s) {
   return out + ")";
 }
 
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
-}
-
 Vec Random(int64_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
-  Vec v(static_cast<size_t>(n));
-  for (double& x : v) x = dist(gen);
-  return v;
+  return RandomUniform(n, seed, -1.0, 1.0);
 }
 
 // `values` rounded to `dtype`, on the host.
@@ -318,21 +306,6 @@ Ran RunOp(runtime::OperatorImpl& impl, const std::vector<Tensor>& inputs,
   return ran;
 }
 
-// Within `tol` relative to the sum of |terms| each element adds up (about
-// `terms` products of values at most 1, so the scale grows with them).
-void ExpectNear(const Vec& got, const Vec& want, double tol,
-                const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  int bad = 0;
-  for (size_t i = 0; i < got.size() && bad < 10; ++i) {
-    const bool ok =
-        std::abs(got[i] - want[i]) <= tol * (1.0 + std::abs(want[i]));
-    if (!ok) ++bad;
-    EXPECT_TRUE(ok) << what << "[" << i << "] = " << got[i] << ", want "
-                    << want[i];
-  }
-}
-
 double Tolerance(DLDataType t) {
   if (llmsys_dtype_equal(t, kF64)) return 1e-12;
   if (llmsys_dtype_equal(t, kF32)) return 1e-5;
@@ -346,7 +319,7 @@ double Tolerance(DLDataType t) {
 void Check(const std::string& op, const std::vector<Shape>& shapes,
            const runtime::AttrList& attrs, DLDataType t, uint32_t seed,
            const std::string& label) {
-  const std::string what = op + " " + label + " " + Name(t);
+  const std::string what = op + " " + label + " " + tensor::DTypeName(t);
   std::vector<Tensor> dev, ref;
   for (size_t i = 0; i < shapes.size(); ++i) {
     if (shapes[i].empty()) {

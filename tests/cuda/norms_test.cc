@@ -14,7 +14,6 @@
 #include <cstring>
 #include <limits>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -242,72 +241,13 @@ TEST(CudaNormsInferTest, WorkspaceOnlyForParameters) {
 // ---- values ----
 
 Vec Random(int64_t n, uint32_t seed, double lo = -2.0, double hi = 2.0) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  Vec v(static_cast<size_t>(n));
-  for (double& x : v) x = dist(gen);
-  return v;
-}
-
-int64_t Numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
-// `values` on cuda:0 as `dtype`; with `offset`, a view one element into a
-// larger buffer (its data pointer is not 16-byte aligned: the kernels take
-// single-element loads).
-Tensor OnDevice(const Shape& shape, const Vec& values, DLDataType dtype,
-                bool offset = false) {
-  Vec v = values;
-  Shape s = shape;
-  if (offset) {
-    v.insert(v.begin(), 0.0);
-    s = {Numel(shape) + 1};
-  }
-  EmulatedDevice::Install();  // cuda:0 before the first test's plugin load
-  absl::StatusOr<Tensor> host = Tensor::FromDoubles(s, v, dtype);
-  EXPECT_TRUE(host.ok()) << host.status();
-  absl::StatusOr<Tensor> dev = host->ToDevice(kCuda0);
-  EXPECT_TRUE(dev.ok()) << dev.status();
-  if (!offset) return *dev;
-  absl::StatusOr<Tensor> view = dev->Slice(0, 1, Numel(shape) + 1, 1);
-  EXPECT_TRUE(view.ok()) << view.status();
-  absl::StatusOr<Tensor> shaped = view->View(shape);
-  EXPECT_TRUE(shaped.ok()) << shaped.status();
-  return *shaped;
+  return RandomUniform(n, seed, lo, hi);
 }
 
 double Tolerance(DLDataType t) {
   if (llmsys_dtype_equal(t, kF64)) return 1e-10;
   if (llmsys_dtype_equal(t, kF32)) return 1e-4;
   return 3e-2;
-}
-
-void ExpectNear(const Vec& got, const Vec& want, double tol,
-                const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  int bad = 0;
-  for (size_t i = 0; i < got.size() && bad < 10; ++i) {
-    if (std::isnan(want[i])) {
-      if (!std::isnan(got[i])) ++bad;
-      EXPECT_TRUE(std::isnan(got[i])) << what << "[" << i << "] = " << got[i];
-    } else {
-      const bool ok =
-          std::abs(got[i] - want[i]) <= tol * (1.0 + std::abs(want[i]));
-      if (!ok) ++bad;
-      EXPECT_TRUE(ok) << what << "[" << i << "] = " << got[i] << ", want "
-                      << want[i];
-    }
-  }
-}
-
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
 }
 
 // One forward and one backward call of a norm, as the host makes them.
@@ -412,10 +352,10 @@ void CheckNorm(bool rms, DLDataType t, const NormCase& nc, uint32_t seed) {
   const std::string op = rms ? "rms_norm" : "layer_norm";
   const int64_t c = nc.shape.back();
   const int64_t rows = Numel(nc.shape) / c;
-  const std::string what = op + " " + Name(t) + " (" + std::to_string(rows) +
-                           ", " + std::to_string(c) + ")" +
-                           (nc.weight ? " w" : "") + (nc.bias ? " b" : "") +
-                           (nc.offset ? " off" : "");
+  const std::string what = op + " " + tensor::DTypeName(t) + " (" +
+                           std::to_string(rows) + ", " + std::to_string(c) +
+                           ")" + (nc.weight ? " w" : "") +
+                           (nc.bias ? " b" : "") + (nc.offset ? " off" : "");
   const Tensor x =
       OnDevice(nc.shape, Random(Numel(nc.shape), seed, -3, 5), t, nc.offset);
   const Tensor w = nc.weight ? OnDevice({c}, Random(c, seed + 1), t) : Tensor();

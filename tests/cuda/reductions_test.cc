@@ -304,25 +304,7 @@ TEST(ReductionsInferTest, LongGroupsAskForAWorkspace) {
 // ---- values against the reference's rules ----
 
 Vec Random(int64_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
-  Vec v(static_cast<size_t>(n));
-  for (double& x : v) x = dist(gen);
-  return v;
-}
-
-int64_t Numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
-Tensor OnDevice(const Shape& shape, const Vec& values, DLDataType dtype) {
-  absl::StatusOr<Tensor> host = Tensor::FromDoubles(shape, values, dtype);
-  EXPECT_TRUE(host.ok()) << host.status();
-  absl::StatusOr<Tensor> dev = host->ToDevice(kCuda0);
-  EXPECT_TRUE(dev.ok()) << dev.status();
-  return *dev;
+  return RandomUniform(n, seed, -1.0, 1.0);
 }
 
 // For each element of x (row-major), the index of its output.
@@ -392,21 +374,6 @@ double Tolerance(DLDataType t) {
   return 2e-2;
 }
 
-void ExpectNear(const Vec& got, const Vec& want, double tol,
-                const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (size_t i = 0; i < got.size(); ++i) {
-    if (std::isnan(want[i])) {
-      EXPECT_TRUE(std::isnan(got[i])) << what << "[" << i << "] = " << got[i];
-    } else if (std::isinf(want[i])) {
-      EXPECT_EQ(got[i], want[i]) << what << "[" << i << "]";
-    } else {
-      EXPECT_NEAR(got[i], want[i], tol * (1.0 + std::abs(want[i])))
-          << what << "[" << i << "]";
-    }
-  }
-}
-
 // Runs op (sum, mean or max) forward and backward on the emulated device
 // and checks both against the reference; xv is rounded to dtype first.
 void Check(const std::string& op, const Shape& x, const Shape& dims,
@@ -441,13 +408,6 @@ void Check(const std::string& op, const Shape& x, const Shape& dims,
   ExpectNear((*grads)[0].ToDoubles(), want.grad, tol, "grad");
 }
 
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
-}
-
 TEST(ReductionsTest, EveryPlanKindInEveryDtype) {
   // The layouts below take every kind (and both offset paths) of PlanReduce.
   EXPECT_EQ(PlanReduce(GeomOf({3, 4, 7}, {true, false, true}), 4, true).kind,
@@ -457,7 +417,7 @@ TEST(ReductionsTest, EveryPlanKindInEveryDtype) {
           .kind,
       ReduceKind::kCol);
   for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     for (const std::string op : {"sum", "mean", "max"}) {
       Check(op, {4, 37}, {1}, false, t);           // rows
       Check(op, {37, 5}, {0}, true, t);            // columns
@@ -475,7 +435,7 @@ TEST(ReductionsTest, EveryPlanKindInEveryDtype) {
 TEST(ReductionsTest, SplitPlansAddTheirPartialsInOrder) {
   // Few outputs, long groups: rows and columns split over the workspace.
   for (DLDataType t : {kF64, kF32}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     for (const std::string op : {"sum", "mean", "max"}) {
       Check(op, {3, 9000}, {1}, false, t);
       Check(op, {700, 40}, {0}, false, t);
@@ -512,7 +472,7 @@ TEST(ReductionsTest, MaxTakesTheFirstNanElseTheFirstMaximum) {
   const Vec x = {1,    3, 2,    3,    0,    2,    kNan, 5,
                  kNan, 1, -inf, -inf, -inf, -inf, -inf};
   for (DLDataType t : {kF64, kF32, kBF16, kF16}) {
-    SCOPED_TRACE(Name(t));
+    SCOPED_TRACE(tensor::DTypeName(t));
     Check("max", {3, 5}, {1}, false, t, x);
     Check("max", {3, 5}, {}, false, t, x);
   }

@@ -174,71 +174,13 @@ TEST(CudaSoftmaxInferTest, BadInputsNameTheProblem) {
 // ---- values ----
 
 Vec Random(int64_t n, uint32_t seed, double lo = -2.0, double hi = 2.0) {
-  std::mt19937 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  Vec v(static_cast<size_t>(n));
-  for (double& x : v) x = dist(gen);
-  return v;
-}
-
-int64_t Numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
-// `values` on cuda:0 as `dtype`; with `offset`, a view one element into a
-// larger buffer (not 16-byte aligned: single-element loads).
-Tensor OnDevice(const Shape& shape, const Vec& values, DLDataType dtype,
-                bool offset = false) {
-  Vec v = values;
-  Shape s = shape;
-  if (offset) {
-    v.insert(v.begin(), 0.0);
-    s = {Numel(shape) + 1};
-  }
-  EmulatedDevice::Install();  // cuda:0 before the first test's plugin load
-  absl::StatusOr<Tensor> host = Tensor::FromDoubles(s, v, dtype);
-  EXPECT_TRUE(host.ok()) << host.status();
-  absl::StatusOr<Tensor> dev = host->ToDevice(kCuda0);
-  EXPECT_TRUE(dev.ok()) << dev.status();
-  if (!offset) return *dev;
-  absl::StatusOr<Tensor> view = dev->Slice(0, 1, Numel(shape) + 1, 1);
-  EXPECT_TRUE(view.ok()) << view.status();
-  absl::StatusOr<Tensor> shaped = view->View(shape);
-  EXPECT_TRUE(shaped.ok()) << shaped.status();
-  return *shaped;
+  return RandomUniform(n, seed, lo, hi);
 }
 
 double Tolerance(DLDataType t) {
   if (llmsys_dtype_equal(t, kF64)) return 1e-10;
   if (llmsys_dtype_equal(t, kF32)) return 1e-5;
   return 2e-2;
-}
-
-void ExpectNear(const Vec& got, const Vec& want, double tol,
-                const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  int bad = 0;
-  for (size_t i = 0; i < got.size() && bad < 10; ++i) {
-    bool ok;
-    if (std::isnan(want[i]))
-      ok = std::isnan(got[i]);
-    else if (std::isinf(want[i]))
-      ok = got[i] == want[i];
-    else
-      ok = std::abs(got[i] - want[i]) <= tol * (1.0 + std::abs(want[i]));
-    if (!ok) ++bad;
-    EXPECT_TRUE(ok) << what << "[" << i << "] = " << got[i] << ", want "
-                    << want[i];
-  }
-}
-
-std::string Name(DLDataType t) {
-  return llmsys_dtype_equal(t, kF64)    ? "float64"
-         : llmsys_dtype_equal(t, kF32)  ? "float32"
-         : llmsys_dtype_equal(t, kBF16) ? "bfloat16"
-                                        : "float16";
 }
 
 // Runs `op` forward and (with needs_grad) backward as the host does; the
@@ -334,7 +276,7 @@ struct SoftmaxCase {
 void CheckSoftmax(bool log, DLDataType t, const SoftmaxCase& sc, uint32_t seed,
                   const Vec& values = {}) {
   const std::string op = log ? "log_softmax" : "softmax";
-  std::string what = op + " " + Name(t) + " (";
+  std::string what = op + " " + tensor::DTypeName(t) + " (";
   for (int64_t d : sc.shape) what += std::to_string(d) + ",";
   what += ") dim " + std::to_string(sc.dim) + (sc.offset ? " off" : "");
   const int64_t n = Numel(sc.shape);
@@ -500,7 +442,7 @@ struct CeCase {
 
 void CheckCrossEntropy(DLDataType t, const CeCase& c, uint32_t seed,
                        const std::vector<int64_t>& fixed_targets = {}) {
-  const std::string what = "cross_entropy " + Name(t) + " (" +
+  const std::string what = "cross_entropy " + tensor::DTypeName(t) + " (" +
                            std::to_string(c.rows) + ", " + std::to_string(c.v) +
                            ") " + c.reduction + " eps " +
                            std::to_string(c.eps) + (c.offset ? " off" : "");

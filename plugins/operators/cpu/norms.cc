@@ -11,23 +11,6 @@
 namespace llmsys::cpu {
 namespace {
 
-Shape CheckNormArgs(const llmsys_op_call_t& call, const DLTensor* x,
-                    const DLTensor* param, const char* param_name) {
-  const Shape xs = ShapeOf(x);
-  if (xs.empty())
-    ArgFail(call, "x must have at least one dim (the normalized one), got " +
-                      Describe("x", x));
-  if (param != nullptr) {
-    RequireSameDtype(call, x, "x", param, param_name);
-    if (ShapeOf(param) != Shape{xs.back()})
-      ArgFail(call, std::string(param_name) + " must have shape (C) = (" +
-                        std::to_string(xs.back()) + ") to match " +
-                        Describe("x", x) + ", got " +
-                        Describe(param_name, param));
-  }
-  return Shape(xs.begin(), xs.end() - 1);
-}
-
 template <class T>
 LLMSYS_CPU_KERNEL void LayerNormForward(const T* x, const T* w, const T* b,
                                         T* out, T* mean, T* rstd, int64_t rows,

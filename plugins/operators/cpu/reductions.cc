@@ -10,40 +10,6 @@
 namespace llmsys::cpu {
 namespace {
 
-// Which dims a call reduces (empty `dims`: all); negative dims count from
-// the end; a repeated dim is an error.
-std::vector<bool> ReducedDims(const llmsys_op_call_t& call, const Shape& x) {
-  const std::vector<int64_t> dims = sdk::Params(&call.attrs).IntList("dims");
-  const int64_t ndim = static_cast<int64_t>(x.size());
-  std::vector<bool> reduced(x.size(), dims.empty());
-  const int64_t range = ndim == 0 ? 1 : ndim;
-  std::vector<bool> seen(static_cast<size_t>(range), false);
-  for (int64_t dim : dims) {
-    const int64_t d = NormDim(call, dim, range, "dim");
-    if (seen[d])
-      ArgFail(call, "dim " + std::to_string(dim) +
-                        " is repeated in dims for x " + Str(x));
-    seen[d] = true;
-    if (ndim > 0) reduced[d] = true;
-  }
-  return reduced;
-}
-
-Shape KeptShape(const Shape& x, const std::vector<bool>& reduced) {
-  Shape kept = x;
-  for (size_t d = 0; d < x.size(); ++d)
-    if (reduced[d]) kept[d] = 1;
-  return kept;
-}
-
-Shape OutShape(const Shape& x, const std::vector<bool>& reduced, bool keepdim) {
-  if (keepdim) return KeptShape(x, reduced);
-  Shape out;
-  for (size_t d = 0; d < x.size(); ++d)
-    if (!reduced[d]) out.push_back(x[d]);
-  return out;
-}
-
 // x seen as (outer, len): kLeading reduces the outer rows (every reduced
 // dim comes before every kept one), kTrailing the inner len.
 struct Plan {

@@ -13,22 +13,6 @@
 namespace llmsys::cpu {
 namespace {
 
-struct Lanes {
-  int64_t outer = 1, len = 1, inner = 1;
-};
-
-Lanes LanesOf(const llmsys_op_call_t& call, const Shape& shape) {
-  const int64_t ndim = static_cast<int64_t>(shape.size());
-  const int64_t dim = NormDim(call, sdk::Params(&call.attrs).Int("dim"),
-                              ndim > 0 ? ndim : 1, "dim");
-  Lanes l;
-  if (shape.empty()) return l;
-  for (int64_t d = 0; d < dim; ++d) l.outer *= shape[d];
-  l.len = shape[dim];
-  for (int64_t d = dim + 1; d < ndim; ++d) l.inner *= shape[d];
-  return l;
-}
-
 // y = softmax or log_softmax of each row of `len`, rows contiguous.
 template <class T, bool kLog>
 LLMSYS_CPU_KERNEL void SoftmaxRows(const T* x, T* y, int64_t rows,

@@ -1,7 +1,8 @@
 // plugins/operators/reference/common.h — helpers shared by the reference
-// operators (and by llmsys.cpu, which includes this header): argument checks
-// with messages that name the op, the argument and the shapes; dtype dispatch;
-// broadcasting; dims.
+// operators (and by llmsys.cpu and llmsys.cuda, which include this header):
+// argument checks with messages that name the op, the argument and the
+// shapes; dtype dispatch; broadcasting; dims; the output shapes of the ops
+// every implementation must agree on.
 //
 // The reference operators are the oracle every other implementation is
 // checked against, so they are written to be read: plain loops over
@@ -257,6 +258,19 @@ inline Shape BroadcastShape(const llmsys_op_call_t& call, const Shape& a,
   return out;
 }
 
+// The broadcast of a and b (NumPy rules), or false.
+inline bool TryBroadcast(const Shape& a, const Shape& b, Shape* out) {
+  const size_t n = a.size() > b.size() ? a.size() : b.size();
+  out->assign(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i + a.size() < n ? 1 : a[i + a.size() - n];
+    const int64_t db = i + b.size() < n ? 1 : b[i + b.size() - n];
+    if (da != db && da != 1 && db != 1) return false;
+    (*out)[i] = da == 1 ? db : da;
+  }
+  return true;
+}
+
 // For each element of `out` (row-major), the index of the element of a
 // tensor of shape `in` broadcast to it.
 inline std::vector<int64_t> BroadcastIndex(const Shape& in, const Shape& out) {
@@ -280,6 +294,190 @@ inline std::vector<int64_t> BroadcastIndex(const Shape& in, const Shape& out) {
     }
   }
   return index;
+}
+
+// ---- contiguous and concat (shared with llmsys.cuda) ----
+
+// Bytes per element of a tensor the copying ops accept: any one-lane dtype
+// of 1, 2, 4 or 8 bytes.
+inline size_t ElementBytes(const llmsys_op_call_t& call,
+                           const std::string& name, const DLTensor* t) {
+  const DLDataType d = t->dtype;
+  if (d.lanes != 1 ||
+      (d.bits != 8 && d.bits != 16 && d.bits != 32 && d.bits != 64))
+    ArgFail(call, "input '" + name + "' has an element size the op cannot " +
+                      "copy: " + Describe(name.c_str(), t));
+  return d.bits / 8;
+}
+
+// concat's `dim` attribute made non-negative for tensors of `ndim` dims.
+inline int64_t ConcatDim(const llmsys_op_call_t& call, int64_t ndim) {
+  return NormDim(call, sdk::Params(&call.attrs).Int("dim"), ndim, "dim");
+}
+
+// The elements of `t` before `dim` (the product of the sizes) and after it.
+inline int64_t SizeBefore(const DLTensor* t, int64_t dim) {
+  int64_t n = 1;
+  for (int64_t d = 0; d < dim; ++d) n *= t->shape[d];
+  return n;
+}
+inline int64_t SizeAfter(const DLTensor* t, int64_t dim) {
+  int64_t n = 1;
+  for (int64_t d = dim + 1; d < t->ndim; ++d) n *= t->shape[d];
+  return n;
+}
+
+// What every concat implementation returns: out (..., n0 + n1 + ..., ...)
+// in the items' dtype, after checking that xs is not empty, that its items
+// have a copyable dtype, one dtype and at least one dim, and that they
+// agree in every dim but dim.
+inline std::vector<llmsys_tensor_spec_t> ConcatOutputs(
+    const llmsys_op_call_t& call) {
+  if (call.num_inputs == 0) ArgFail(call, "xs is empty");
+  const DLTensor* x0 = Arg(call, 0, "xs[0]");  // (..., n0, ...)
+  ElementBytes(call, "xs[0]", x0);
+  if (x0->ndim == 0)
+    ArgFail(call, "cannot concatenate 0-d tensors: " + Describe("xs[0]", x0));
+  const int64_t dim = ConcatDim(call, x0->ndim);
+  Shape out = ShapeOf(x0);  // (..., n0 + n1 + ..., ...)
+  for (uint32_t i = 1; i < call.num_inputs; ++i) {
+    const std::string name = "xs[" + std::to_string(i) + "]";
+    const DLTensor* xi = Arg(call, i, name.c_str());  // (..., ni, ...)
+    if (!llmsys_dtype_equal(xi->dtype, x0->dtype))
+      ArgFail(call, "inputs must have the same dtype, got " +
+                        Describe("xs[0]", x0) + " and " +
+                        Describe(name.c_str(), xi));
+    bool same = xi->ndim == x0->ndim;
+    for (int64_t d = 0; same && d < x0->ndim; ++d)
+      same = d == dim || xi->shape[d] == x0->shape[d];
+    if (!same)
+      ArgFail(call, Describe(name.c_str(), xi) + " does not match " +
+                        Describe("xs[0]", x0) + " in every dim but dim " +
+                        std::to_string(dim));
+    out[dim] += xi->shape[dim];
+  }
+  return {SpecOf(call, x0->dtype, out)};
+}
+
+// ---- where and masked_fill (shared with llmsys.cuda) ----
+
+// What every where implementation returns: out, the broadcast of cond, a
+// and b, in a's dtype, after checking cond is bool-like and a and b are
+// floats of one dtype.
+inline std::vector<llmsys_tensor_spec_t> WhereOutputs(
+    const llmsys_op_call_t& call) {
+  const DLTensor* cond = MaskArg(call, 0, "cond");  // broadcasts
+  const DLTensor* a = FloatArg(call, 1, "a");       // broadcasts
+  const DLTensor* b = FloatArg(call, 2, "b");       // broadcasts
+  RequireSameDtype(call, a, "a", b, "b");
+  Shape ca, out;
+  if (!TryBroadcast(ShapeOf(cond), ShapeOf(a), &ca) ||
+      !TryBroadcast(ca, ShapeOf(b), &out))
+    ArgFail(call, "cannot broadcast together " + Describe("cond", cond) + ", " +
+                      Describe("a", a) + " and " + Describe("b", b));
+  return {SpecOf(call, a->dtype, out)};
+}
+
+// What every masked_fill implementation returns: out in x's shape and
+// dtype, after checking the mask is bool-like and broadcasts to x.
+inline std::vector<llmsys_tensor_spec_t> MaskedFillOutputs(
+    const llmsys_op_call_t& call) {
+  const DLTensor* x = FloatArg(call, 0, "x");       // any shape
+  const DLTensor* mask = MaskArg(call, 1, "mask");  // broadcasts to x
+  Shape both;
+  if (!TryBroadcast(ShapeOf(mask), ShapeOf(x), &both) || both != ShapeOf(x))
+    ArgFail(call, Describe("mask", mask) + " does not broadcast to " +
+                      Describe("x", x));
+  return {SpecOf(call, x->dtype, ShapeOf(x))};
+}
+
+// ---- per-op shape rules shared with llmsys.cpu and llmsys.cuda ----
+
+// A tensor seen as (outer, len, inner) around softmax's `dim`: element
+// (o, j, i) is data[(o * len + j) * inner + i]. A 0-d tensor is (1, 1, 1).
+struct Lanes {
+  int64_t outer = 1, len = 1, inner = 1;
+};
+
+inline Lanes LanesOf(const llmsys_op_call_t& call, const Shape& shape) {
+  const int64_t ndim = static_cast<int64_t>(shape.size());
+  const int64_t dim = NormDim(call, sdk::Params(&call.attrs).Int("dim"),
+                              ndim > 0 ? ndim : 1, "dim");
+  Lanes l;
+  if (shape.empty()) return l;
+  for (int64_t d = 0; d < dim; ++d) l.outer *= shape[d];
+  l.len = shape[dim];
+  for (int64_t d = dim + 1; d < ndim; ++d) l.inner *= shape[d];
+  return l;
+}
+
+// Which dims of `x` a reduction (sum, mean, max) reduces, from the
+// attribute `dims` (empty means every dim; negative dims count from the
+// end; a repeated dim is an error).
+inline std::vector<bool> ReducedDims(const llmsys_op_call_t& call,
+                                     const Shape& x) {
+  const std::vector<int64_t> dims = sdk::Params(&call.attrs).IntList("dims");
+  const int64_t ndim = static_cast<int64_t>(x.size());
+  std::vector<bool> reduced(x.size(), dims.empty());
+  // A 0-d tensor takes dim 0 or -1, as in PyTorch; there is nothing to
+  // reduce.
+  const int64_t range = ndim == 0 ? 1 : ndim;
+  std::vector<bool> seen(static_cast<size_t>(range), false);
+  for (int64_t dim : dims) {
+    const int64_t d = NormDim(call, dim, range, "dim");
+    if (seen[d])
+      ArgFail(call, "dim " + std::to_string(dim) + " is repeated in dims for " +
+                        "x " + Str(x));
+    seen[d] = true;
+    if (ndim > 0) reduced[d] = true;
+  }
+  return reduced;
+}
+
+// x's shape with the reduced dims set to 1 (the keepdim shape).
+inline Shape KeptShape(const Shape& x, const std::vector<bool>& reduced) {
+  Shape kept = x;
+  for (size_t d = 0; d < x.size(); ++d)
+    if (reduced[d]) kept[d] = 1;
+  return kept;
+}
+
+// A reduction's output shape: the keepdim shape, or x's shape without the
+// reduced dims.
+inline Shape OutShape(const Shape& x, const std::vector<bool>& reduced,
+                      bool keepdim) {
+  if (keepdim) return KeptShape(x, reduced);
+  Shape out;
+  for (size_t d = 0; d < x.size(); ++d)
+    if (!reduced[d]) out.push_back(x[d]);
+  return out;
+}
+
+// layer_norm and rms_norm: checks x (..., C) and the optional per-channel
+// `param` (C), and returns x.shape[:-1], the shape of the saved statistics.
+inline Shape CheckNormArgs(const llmsys_op_call_t& call, const DLTensor* x,
+                           const DLTensor* param, const char* param_name) {
+  const Shape xs = ShapeOf(x);
+  if (xs.empty())
+    ArgFail(call, "x must have at least one dim (the normalized one), got " +
+                      Describe("x", x));
+  if (param != nullptr) {
+    RequireSameDtype(call, x, "x", param, param_name);
+    if (ShapeOf(param) != Shape{xs.back()})
+      ArgFail(call, std::string(param_name) + " must have shape (C) = (" +
+                        std::to_string(xs.back()) + ") to match " +
+                        Describe("x", x) + ", got " +
+                        Describe(param_name, param));
+  }
+  return Shape(xs.begin(), xs.end() - 1);
+}
+
+// dropout's `p`, checked to be in [0, 1].
+inline double DropoutP(const llmsys_op_call_t& call) {
+  const double p = sdk::Params(&call.attrs).Float("p");
+  if (!(p >= 0.0 && p <= 1.0))
+    ArgFail(call, "p must be in [0, 1], got " + std::to_string(p));
+  return p;
 }
 
 // ---- shape checks shared with llmsys.cpu ----

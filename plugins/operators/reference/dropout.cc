@@ -26,7 +26,7 @@ class Dropout : public sdk::Operator {
   std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
                                           size_t*) override {
     const DLTensor* x = FloatArg(call, 0, "x");  // any shape
-    P(call);
+    DropoutP(call);
     return {SpecOf(call, x->dtype, ShapeOf(x)),
             SpecOf(call, LLMSYS_DTYPE_U8, ShapeOf(x))};
   }
@@ -34,7 +34,7 @@ class Dropout : public sdk::Operator {
   void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
                uint32_t) override {
     const DLTensor* x = call.inputs[0];  // any shape
-    const double p = P(call);
+    const double p = DropoutP(call);
     const double scale = Scale(p);
     const uint64_t seed = call.ctx->rng_seed;
     const uint64_t offset = call.ctx->rng_offset;
@@ -59,7 +59,7 @@ class Dropout : public sdk::Operator {
     if (gx == nullptr) return;
     const DLTensor* g = grad_outputs[0];  // x's shape, or nullptr (zero)
     const uint8_t* mask = sdk::Data<const uint8_t>(outputs[1]);  // x's shape
-    const double scale = Scale(P(call));
+    const double scale = Scale(DropoutP(call));
     ForFloat(gx->dtype, [&]<class T>(T) {
       const T* pg = g != nullptr ? sdk::Data<const T>(g) : nullptr;
       T* pgx = sdk::Data<T>(gx);
@@ -70,12 +70,6 @@ class Dropout : public sdk::Operator {
   }
 
  private:
-  static double P(const llmsys_op_call_t& call) {
-    const double p = sdk::Params(&call.attrs).Float("p");
-    if (!(p >= 0.0 && p <= 1.0))
-      ArgFail(call, "p must be in [0, 1], got " + std::to_string(p));
-    return p;
-  }
   // 1 / (1 - p); p == 1 keeps nothing, so the scale is never used then.
   static double Scale(double p) { return p < 1.0 ? 1.0 / (1.0 - p) : 0.0; }
 };

@@ -10,25 +10,6 @@
 namespace llmsys::reference {
 namespace {
 
-// x (..., C): checks x and the optional per-channel `param` (C), and returns
-// x.shape[:-1], the shape of the saved statistics.
-Shape CheckNormArgs(const llmsys_op_call_t& call, const DLTensor* x,
-                    const DLTensor* param, const char* param_name) {
-  const Shape xs = ShapeOf(x);
-  if (xs.empty())
-    ArgFail(call, "x must have at least one dim (the normalized one), got " +
-                      Describe("x", x));
-  if (param != nullptr) {
-    RequireSameDtype(call, x, "x", param, param_name);
-    if (ShapeOf(param) != Shape{xs.back()})
-      ArgFail(call, std::string(param_name) + " must have shape (C) = (" +
-                        std::to_string(xs.back()) + ") to match " +
-                        Describe("x", x) + ", got " +
-                        Describe(param_name, param));
-  }
-  return Shape(xs.begin(), xs.end() - 1);
-}
-
 // layer_norm: out = (x - mean) * rstd * weight + bias over the last dim,
 // rstd = 1 / sqrt(var + eps), var the biased variance.
 class LayerNorm : public sdk::Operator {

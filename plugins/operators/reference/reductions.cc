@@ -8,45 +8,6 @@
 namespace llmsys::reference {
 namespace {
 
-// Which dims of `x` a call reduces, from the attributes `dims` (empty means
-// every dim; negative dims count from the end; a repeated dim is an error).
-std::vector<bool> ReducedDims(const llmsys_op_call_t& call, const Shape& x) {
-  const sdk::Params p(&call.attrs);
-  const std::vector<int64_t> dims = p.IntList("dims");
-  const int64_t ndim = static_cast<int64_t>(x.size());
-  std::vector<bool> reduced(x.size(), dims.empty());
-  // A 0-d tensor takes dim 0 or -1, as in PyTorch; there is nothing to
-  // reduce.
-  const int64_t range = ndim == 0 ? 1 : ndim;
-  std::vector<bool> seen(static_cast<size_t>(range), false);
-  for (int64_t dim : dims) {
-    const int64_t d = NormDim(call, dim, range, "dim");
-    if (seen[d])
-      ArgFail(call, "dim " + std::to_string(dim) + " is repeated in dims for " +
-                        "x " + Str(x));
-    seen[d] = true;
-    if (ndim > 0) reduced[d] = true;
-  }
-  return reduced;
-}
-
-// x's shape with the reduced dims set to 1 (the keepdim shape).
-Shape KeptShape(const Shape& x, const std::vector<bool>& reduced) {
-  Shape kept = x;
-  for (size_t d = 0; d < x.size(); ++d)
-    if (reduced[d]) kept[d] = 1;
-  return kept;
-}
-
-// The output shape: the keepdim shape, or x's shape without reduced dims.
-Shape OutShape(const Shape& x, const std::vector<bool>& reduced, bool keepdim) {
-  if (keepdim) return KeptShape(x, reduced);
-  Shape out;
-  for (size_t d = 0; d < x.size(); ++d)
-    if (!reduced[d]) out.push_back(x[d]);
-  return out;
-}
-
 // Elements of x per output element.
 int64_t GroupSize(const Shape& x, const std::vector<bool>& reduced) {
   int64_t n = 1;

@@ -9,31 +9,6 @@
 namespace llmsys::reference {
 namespace {
 
-// Bytes per element of a tensor the copying ops (contiguous, concat) accept:
-// any one-lane dtype of 1, 2, 4 or 8 bytes.
-size_t ElementBytes(const llmsys_op_call_t& call, const std::string& name,
-                    const DLTensor* t) {
-  const DLDataType d = t->dtype;
-  if (d.lanes != 1 ||
-      (d.bits != 8 && d.bits != 16 && d.bits != 32 && d.bits != 64))
-    ArgFail(call, "input '" + name + "' has an element size the op cannot " +
-                      "copy: " + Describe(name.c_str(), t));
-  return d.bits / 8;
-}
-
-// The broadcast of a and b (NumPy rules), or false.
-bool TryBroadcast(const Shape& a, const Shape& b, Shape* out) {
-  const size_t n = a.size() > b.size() ? a.size() : b.size();
-  out->assign(n, 0);
-  for (size_t i = 0; i < n; ++i) {
-    const int64_t da = i + a.size() < n ? 1 : a[i + a.size() - n];
-    const int64_t db = i + b.size() < n ? 1 : b[i + b.size() - n];
-    if (da != db && da != 1 && db != 1) return false;
-    (*out)[i] = da == 1 ? db : da;
-  }
-  return true;
-}
-
 // The row-major multi-index of element k of `shape`: "(1, 0, 2)".
 std::string Position(const Shape& shape, int64_t k) {
   Shape pos(shape.size(), 0);
@@ -135,40 +110,15 @@ class Concat : public sdk::Operator {
 
   std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
                                           size_t*) override {
-    if (call.num_inputs == 0) ArgFail(call, "xs is empty");
-    const DLTensor* x0 = Arg(call, 0, "xs[0]");  // (..., n0, ...)
-    ElementBytes(call, "xs[0]", x0);
-    if (x0->ndim == 0)
-      ArgFail(call, "cannot concatenate 0-d tensors: " +
-                        reference::Describe("xs[0]", x0));
-    const int64_t dim = Dim(call, x0->ndim);
-    Shape out = ShapeOf(x0);  // (..., n0 + n1 + ..., ...)
-    for (uint32_t i = 1; i < call.num_inputs; ++i) {
-      const std::string name = "xs[" + std::to_string(i) + "]";
-      const DLTensor* xi = Arg(call, i, name.c_str());  // (..., ni, ...)
-      if (!llmsys_dtype_equal(xi->dtype, x0->dtype))
-        ArgFail(call, "inputs must have the same dtype, got " +
-                          reference::Describe("xs[0]", x0) + " and " +
-                          reference::Describe(name.c_str(), xi));
-      bool same = xi->ndim == x0->ndim;
-      for (int64_t d = 0; same && d < x0->ndim; ++d)
-        same = d == dim || xi->shape[d] == x0->shape[d];
-      if (!same)
-        ArgFail(call, reference::Describe(name.c_str(), xi) +
-                          " does not match " +
-                          reference::Describe("xs[0]", x0) +
-                          " in every dim but dim " + std::to_string(dim));
-      out[dim] += xi->shape[dim];
-    }
-    return {SpecOf(call, x0->dtype, out)};
+    return ConcatOutputs(call);
   }
 
   void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
                uint32_t) override {
     const DLTensor* out = outputs[0];  // (..., n0 + n1 + ..., ...)
-    const int64_t dim = Dim(call, out->ndim);
+    const int64_t dim = ConcatDim(call, out->ndim);
     const int64_t bytes = out->dtype.bits / 8;
-    const int64_t outer = Outer(out, dim), inner = Inner(out, dim);
+    const int64_t outer = SizeBefore(out, dim), inner = SizeAfter(out, dim);
     char* po = sdk::Data<char>(out);
     int64_t start = 0;  // where xs[i] begins along dim
     for (uint32_t i = 0; i < call.num_inputs; ++i) {
@@ -193,13 +143,13 @@ class Concat : public sdk::Operator {
       if (xi == nullptr)
         Fail(LLMSYS_STATUS_FAILED_PRECONDITION,
              "concat: backward needs the inputs (BACKWARD_NEEDS_INPUTS)");
-      const int64_t dim = Dim(call, xi->ndim);
+      const int64_t dim = ConcatDim(call, xi->ndim);
       const int64_t ni = xi->shape[dim];
       if (gi != nullptr && g == nullptr) {
         Zero(gi);
       } else if (gi != nullptr) {
         const int64_t bytes = gi->dtype.bits / 8;
-        const int64_t outer = Outer(g, dim), inner = Inner(g, dim);
+        const int64_t outer = SizeBefore(g, dim), inner = SizeAfter(g, dim);
         const int64_t chunk = ni * inner;  // elements per outer
         const char* pg = sdk::Data<const char>(g);
         char* pin = sdk::Data<char>(gi);
@@ -210,22 +160,6 @@ class Concat : public sdk::Operator {
       }
       start += ni;
     }
-  }
-
- private:
-  static int64_t Dim(const llmsys_op_call_t& call, int64_t ndim) {
-    return NormDim(call, sdk::Params(&call.attrs).Int("dim"), ndim, "dim");
-  }
-  // Elements before dim (product of the sizes) and after it.
-  static int64_t Outer(const DLTensor* t, int64_t dim) {
-    int64_t n = 1;
-    for (int64_t d = 0; d < dim; ++d) n *= t->shape[d];
-    return n;
-  }
-  static int64_t Inner(const DLTensor* t, int64_t dim) {
-    int64_t n = 1;
-    for (int64_t d = dim + 1; d < t->ndim; ++d) n *= t->shape[d];
-    return n;
   }
 };
 
@@ -244,18 +178,7 @@ class Where : public sdk::Operator {
 
   std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
                                           size_t*) override {
-    const DLTensor* cond = MaskArg(call, 0, "cond");  // broadcasts
-    const DLTensor* a = FloatArg(call, 1, "a");       // broadcasts
-    const DLTensor* b = FloatArg(call, 2, "b");       // broadcasts
-    RequireSameDtype(call, a, "a", b, "b");
-    Shape ca, out;
-    if (!TryBroadcast(ShapeOf(cond), ShapeOf(a), &ca) ||
-        !TryBroadcast(ca, ShapeOf(b), &out))
-      ArgFail(call, "cannot broadcast together " +
-                        reference::Describe("cond", cond) + ", " +
-                        reference::Describe("a", a) + " and " +
-                        reference::Describe("b", b));
-    return {SpecOf(call, a->dtype, out)};
+    return WhereOutputs(call);
   }
 
   void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,
@@ -322,14 +245,7 @@ class MaskedFill : public sdk::Operator {
 
   std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
                                           size_t*) override {
-    const DLTensor* x = FloatArg(call, 0, "x");       // any shape
-    const DLTensor* mask = MaskArg(call, 1, "mask");  // broadcasts to x
-    Shape both;
-    if (!TryBroadcast(ShapeOf(mask), ShapeOf(x), &both) || both != ShapeOf(x))
-      ArgFail(call, reference::Describe("mask", mask) +
-                        " does not broadcast to " +
-                        reference::Describe("x", x));
-    return {SpecOf(call, x->dtype, ShapeOf(x))};
+    return MaskedFillOutputs(call);
   }
 
   void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,

@@ -12,24 +12,6 @@
 namespace llmsys::reference {
 namespace {
 
-// A tensor seen as (outer, len, inner) around dim `dim`: element
-// (o, j, i) is data[(o * len + j) * inner + i]. A 0-d tensor is (1, 1, 1).
-struct Lanes {
-  int64_t outer = 1, len = 1, inner = 1;
-};
-
-Lanes LanesOf(const llmsys_op_call_t& call, const Shape& shape) {
-  const int64_t ndim = static_cast<int64_t>(shape.size());
-  const int64_t dim = NormDim(call, sdk::Params(&call.attrs).Int("dim"),
-                              ndim > 0 ? ndim : 1, "dim");
-  Lanes l;
-  if (shape.empty()) return l;
-  for (int64_t d = 0; d < dim; ++d) l.outer *= shape[d];
-  l.len = shape[dim];
-  for (int64_t d = dim + 1; d < ndim; ++d) l.inner *= shape[d];
-  return l;
-}
-
 // softmax (kLog false) and log_softmax (kLog true) along `dim`, stable:
 // the lane's max is subtracted before exp. Backward reads the output y:
 //   softmax:     dx = y * (g - sum(g * y))
