@@ -47,14 +47,20 @@ export OMPI_MCA_rmaps_base_oversubscribe=1
 sed '/^\[\[evaluate\]\]/,$d' experiments/quickstart.toml > "$out/bench.toml"
 sed -i "s|^train = \"data/|train = \"$PWD/data/|" "$out/bench.toml"
 
-"$llmsys" run "$out/bench.toml" "${common[@]}" --set experiment.name=one \
-  --set train.batch_size="$batch" --set train.threads="$cores" >/dev/null
-mpirun -np "$ranks" "$llmsys" run "$out/bench.toml" "${common[@]}" \
-  --set experiment.name=ranks --set train.batch_size=$((batch / ranks)) \
-  >/dev/null
-mpirun -np "$ranks" "$llmsys" run "$out/bench.toml" "${common[@]}" \
-  --set experiment.name=overlap --set train.batch_size=$((batch / ranks)) \
-  --set distributed.overlap=true >/dev/null
+# run NAME COMMAND...: its output to $out/NAME.log, shown if it fails.
+run() {
+  local name=$1
+  shift
+  "$@" >"$out/$name.log" 2>&1 || { cat "$out/$name.log" >&2; exit 1; }
+}
+run one "$llmsys" run "$out/bench.toml" "${common[@]}" \
+  --set experiment.name=one --set train.batch_size="$batch" \
+  --set train.threads="$cores"
+run ranks mpirun -np "$ranks" "$llmsys" run "$out/bench.toml" "${common[@]}" \
+  --set experiment.name=ranks --set train.batch_size=$((batch / ranks))
+run overlap mpirun -np "$ranks" "$llmsys" run "$out/bench.toml" \
+  "${common[@]}" --set experiment.name=overlap \
+  --set train.batch_size=$((batch / ranks)) --set distributed.overlap=true
 
 python3 - "$out" "$ranks" "$cores" "$batch" "$steps" <<'EOF'
 import json, sys
