@@ -429,7 +429,7 @@ absl::StatusOr<std::vector<Variant>> ReadVariants(
         if (s->component_kind != 0) {
           if (auto use = uses.find(section); use != uses.end()) {
             absl::StatusOr<const runtime::Component*> found =
-                registry.Find(s->component_kind, use->second);
+                registry.Find(s->component_kind, use->second, /*any device*/ 0);
             if (!found.ok())
               return absl::Status(
                   found.status().code(),
@@ -854,7 +854,7 @@ absl::StatusOr<Experiment> Experiment::Parse(
           id = std::get<std::string>(*s.keys[0].default_value);
         }
         absl::StatusOr<const runtime::Component*> found =
-            registry.Find(s.component_kind, *id);
+            registry.Find(s.component_kind, *id, /*any device*/ 0);
         // The default sampler not loaded is not an error here (a test's
         // registry, a file that never generates): sampler() is null then and
         // the host asks again when it generates.
@@ -871,7 +871,7 @@ absl::StatusOr<Experiment> Experiment::Parse(
         if (auto was = replaced.find({s.name, use_key});
             was != replaced.end() && was->second != *id) {
           absl::StatusOr<const runtime::Component*> old =
-              registry.Find(s.component_kind, was->second);
+              registry.Find(s.component_kind, was->second, /*any device*/ 0);
           if (old.ok()) swapped_out = *old;
         }
         if (component != nullptr) {

@@ -23,6 +23,10 @@ int LaunchedRanks() {
     const char* value = std::getenv(v);
     if (value != nullptr && std::atoi(value) > 0) return std::atoi(value);
   }
+  // srun with PMIx says the job's size only in Slurm's own variable.
+  const char* tasks = std::getenv("SLURM_NTASKS");
+  if (LaunchedByMpi() && tasks != nullptr && std::atoi(tasks) > 0)
+    return std::atoi(tasks);
   return 1;
 }
 

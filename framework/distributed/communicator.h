@@ -84,7 +84,8 @@ std::string RankPrefix(const Communicator* comm);
 bool LaunchedByMpi();
 
 // The job's size as the launcher's environment gives it
-// (OMPI_COMM_WORLD_SIZE, PMI_SIZE); 1 when it does not say.
+// (OMPI_COMM_WORLD_SIZE, PMI_SIZE, or SLURM_NTASKS under srun); 1 when it
+// does not say.
 int LaunchedRanks();
 
 }  // namespace llmsys::distributed

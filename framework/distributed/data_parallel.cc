@@ -62,9 +62,16 @@ std::function<void(const Var&)> GradientSync::Hook() {
   return [this](const Var& leaf) {
     auto it = bucket_of_.find(leaf.get());
     if (it == bucket_of_.end() || !hook_status_.ok()) return;
-    Bucket& b = buckets_[it->second];
-    if (++b.ready == static_cast<int>(b.params.size()) && !b.pending)
-      hook_status_ = Start(b);
+    ++buckets_[it->second].ready;
+    // MPI matches collectives by the order each rank starts them: start
+    // buckets in index order only, each once all before it have started
+    // (a bucket ready early on one rank waits for its turn).
+    while (next_ < buckets_.size() && hook_status_.ok() &&
+           buckets_[next_].ready ==
+               static_cast<int>(buckets_[next_].params.size())) {
+      hook_status_ = Start(buckets_[next_]);
+      ++next_;
+    }
     // MPI advances non-blocking collectives inside MPI calls: test the
     // started ones, so they progress while backward goes on.
     for (Bucket& other : buckets_) {
@@ -107,9 +114,9 @@ absl::Status GradientSync::Start(Bucket& b) {
 
 absl::Status GradientSync::Finish() {
   absl::Status status = std::exchange(hook_status_, absl::OkStatus());
-  for (Bucket& b : buckets_) {
-    if (status.ok() && !b.pending) status = Start(b);
-  }
+  for (; next_ < buckets_.size() && status.ok(); ++next_)
+    status = Start(buckets_[next_]);  // the rest, in index order
+  next_ = 0;
   for (Bucket& b : buckets_) {
     if (b.pending) {
       absl::Status s = b.pending->Wait();

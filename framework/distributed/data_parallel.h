@@ -11,12 +11,14 @@
 // Buckets hold parameters in reverse order of declaration (the order
 // backward tends to finish them), up to bucket_bytes each, one all-reduce
 // of one host buffer per bucket. With `overlap`, Hook() starts a bucket's
-// all-reduce as soon as backward has finished every gradient in it, so
-// communication runs while backward computes the rest; without, Finish()
-// starts them all. A parameter without a gradient on some ranks gets the
-// sum of the others'; one without a gradient on every rank keeps none.
-// The caller scales each rank's gradients so that their sum is the one it
-// wants (trainer: each rank's share of the batch's predicted tokens).
+// all-reduce as soon as backward has finished every gradient in it and the
+// buckets before it have started (every rank starts them in the same
+// order, as MPI requires), so communication runs while backward computes
+// the rest; without, Finish() starts them all. A parameter without a gradient
+// on some ranks gets the sum of the others'; one without a gradient on every
+// rank keeps none. The caller scales each rank's gradients so that their sum is
+// the one it wants (trainer: each rank's share of the batch's predicted
+// tokens).
 //
 // Thread-safety: the thread that runs backward.
 #ifndef LLMSYS_FRAMEWORK_DISTRIBUTED_DATA_PARALLEL_H_
@@ -76,6 +78,7 @@ class GradientSync {
   Options options_;
   std::vector<Bucket> buckets_;
   std::map<const autograd::VarImpl*, size_t> bucket_of_;
+  size_t next_ = 0;           // the next bucket to start (index order)
   absl::Status hook_status_;  // the first error inside Hook()
 };
 

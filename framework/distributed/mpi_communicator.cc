@@ -102,18 +102,13 @@ class MpiCommunicator final : public Communicator {
       void* data, int64_t count, DLDataType dtype) override {
     LLMSYS_ASSIGN_OR_RETURN(MPI_Datatype type, MpiType(dtype));
     const int64_t elem = static_cast<int64_t>(tensor::DTypeSize(dtype));
-    std::vector<MPI_Request> requests;
-    for (int64_t at = 0; at < count || (count == 0 && requests.empty());
-         at += kMaxCount) {
-      const int n = static_cast<int>(std::min(kMaxCount, count - at));
-      MPI_Request r;
-      const int rc =
-          MPI_Iallreduce(MPI_IN_PLACE, static_cast<char*>(data) + at * elem, n,
-                         type, MPI_SUM, MPI_COMM_WORLD, &r);
-      if (rc != MPI_SUCCESS) return Failed("MPI_Iallreduce", rc);
-      requests.push_back(r);
-      if (count == 0) break;
-    }
+    LLMSYS_ASSIGN_OR_RETURN(
+        std::vector<MPI_Request> requests,
+        Pieces("MPI_Iallreduce", count, [&](int64_t at, int n, MPI_Request* r) {
+          return MPI_Iallreduce(MPI_IN_PLACE,
+                                static_cast<char*>(data) + at * elem, n, type,
+                                MPI_SUM, MPI_COMM_WORLD, r);
+        }));
     return std::unique_ptr<PendingCollective>(std::make_unique<MpiPending>(
         this,
         absl::StrCat("an all-reduce of ", count, " ", tensor::DTypeName(dtype)),
@@ -121,16 +116,12 @@ class MpiCommunicator final : public Communicator {
   }
 
   absl::Status Broadcast(void* data, int64_t bytes, int root) override {
-    std::vector<MPI_Request> requests;
-    for (int64_t at = 0; at < bytes; at += kMaxCount) {
-      MPI_Request r;
-      const int rc =
-          MPI_Ibcast(static_cast<char*>(data) + at,
-                     static_cast<int>(std::min(kMaxCount, bytes - at)),
-                     MPI_BYTE, root, MPI_COMM_WORLD, &r);
-      if (rc != MPI_SUCCESS) return Failed("MPI_Ibcast", rc);
-      requests.push_back(r);
-    }
+    LLMSYS_ASSIGN_OR_RETURN(
+        std::vector<MPI_Request> requests,
+        Pieces("MPI_Ibcast", bytes, [&](int64_t at, int n, MPI_Request* r) {
+          return MPI_Ibcast(static_cast<char*>(data) + at, n, MPI_BYTE, root,
+                            MPI_COMM_WORLD, r);
+        }));
     return MpiPending(this,
                       absl::StrCat("a broadcast of ", bytes,
                                    " bytes from rank ", root),
@@ -140,17 +131,12 @@ class MpiCommunicator final : public Communicator {
 
   absl::Status Send(const void* data, int64_t bytes, int peer,
                     int tag) override {
-    std::vector<MPI_Request> requests;
-    for (int64_t at = 0, piece = 0; at < bytes || piece == 0;
-         at += kMaxCount, ++piece) {
-      MPI_Request r;
-      const int rc =
-          MPI_Isend(static_cast<const char*>(data) + at,
-                    static_cast<int>(std::min(kMaxCount, bytes - at)), MPI_BYTE,
-                    peer, tag, MPI_COMM_WORLD, &r);
-      if (rc != MPI_SUCCESS) return Failed("MPI_Isend", rc);
-      requests.push_back(r);
-    }
+    LLMSYS_ASSIGN_OR_RETURN(
+        std::vector<MPI_Request> requests,
+        Pieces("MPI_Isend", bytes, [&](int64_t at, int n, MPI_Request* r) {
+          return MPI_Isend(static_cast<const char*>(data) + at, n, MPI_BYTE,
+                           peer, tag, MPI_COMM_WORLD, r);
+        }));
     return MpiPending(
                this, absl::StrCat("a send of ", bytes, " bytes to rank ", peer),
                std::move(requests))
@@ -158,17 +144,12 @@ class MpiCommunicator final : public Communicator {
   }
 
   absl::Status Recv(void* data, int64_t bytes, int peer, int tag) override {
-    std::vector<MPI_Request> requests;
-    for (int64_t at = 0, piece = 0; at < bytes || piece == 0;
-         at += kMaxCount, ++piece) {
-      MPI_Request r;
-      const int rc =
-          MPI_Irecv(static_cast<char*>(data) + at,
-                    static_cast<int>(std::min(kMaxCount, bytes - at)), MPI_BYTE,
-                    peer, tag, MPI_COMM_WORLD, &r);
-      if (rc != MPI_SUCCESS) return Failed("MPI_Irecv", rc);
-      requests.push_back(r);
-    }
+    LLMSYS_ASSIGN_OR_RETURN(
+        std::vector<MPI_Request> requests,
+        Pieces("MPI_Irecv", bytes, [&](int64_t at, int n, MPI_Request* r) {
+          return MPI_Irecv(static_cast<char*>(data) + at, n, MPI_BYTE, peer,
+                           tag, MPI_COMM_WORLD, r);
+        }));
     return MpiPending(
                this,
                absl::StrCat("a receive of ", bytes, " bytes from rank ", peer),
@@ -229,6 +210,26 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+  // Starts `start(at, n, &request)` for each piece of at most kMaxCount
+  // elements of `count` (one empty piece when count is 0: every rank still
+  // takes part).
+  template <class Start>
+  absl::StatusOr<std::vector<MPI_Request>> Pieces(const char* call,
+                                                  int64_t count,
+                                                  Start start) const {
+    std::vector<MPI_Request> requests;
+    int64_t at = 0;
+    do {
+      MPI_Request r;
+      const int rc =
+          start(at, static_cast<int>(std::min(kMaxCount, count - at)), &r);
+      if (rc != MPI_SUCCESS) return Failed(call, rc);
+      requests.push_back(r);
+      at += kMaxCount;
+    } while (at < count);
+    return requests;
+  }
+
   absl::Status Failed(const std::string& what, int code) const {
     return absl::InternalError(
         absl::StrCat(RankPrefix(this), what, " failed: ", MpiError(code)));

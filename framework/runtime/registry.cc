@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <cstdlib>
+#include <set>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
@@ -218,6 +219,19 @@ absl::StatusOr<const Component*> PluginRegistry::Find(
         " — add a folder with --plugin-dir or LLMSYS_PLUGIN_PATH"));
   }
   if (matches.size() == 1) return matches[0];
+  if (device_type == 0) {
+    // Any device: one component per device is no conflict (`adamw` on the
+    // CPU and on CUDA); the CPU's, else the first, stands for them.
+    std::set<int32_t> devices;
+    bool one_per_device = true;
+    for (const Component* c : matches)
+      one_per_device = devices.insert(c->device_type).second && one_per_device;
+    if (one_per_device) {
+      for (const Component* c : matches)
+        if (c->device_type == kDLCPU) return c;
+      return matches[0];
+    }
+  }
   if (auto it = prefer_.find({kind, id}); it != prefer_.end()) {
     for (const Component* c : matches) {
       if (c->plugin->path() == it->second) return c;

@@ -90,10 +90,10 @@ class PluginRegistry {
       const;
 
   // The component of `kind` called `id` that runs on `device_type` (or on
-  // any device: device_type 0). One id may name one component per device
-  // (`adamw` on the CPU and on CUDA). NOT_FOUND lists what exists and
-  // suggests the closest id; FAILED_PRECONDITION names both files of a
-  // conflict.
+  // any device: device_type 0, which returns the CPU's when each device has
+  // one). One id may name one component per device (`adamw` on the CPU and
+  // on CUDA). NOT_FOUND lists what exists and suggests the closest id;
+  // FAILED_PRECONDITION names both files of a conflict.
   absl::StatusOr<const Component*> Find(llmsys_kind_t kind,
                                         const std::string& id,
                                         int32_t device_type = kDLCPU) const;

@@ -276,6 +276,9 @@ struct TrainerState {
   uint64_t op_calls = 0;
   int64_t tokens = 0;
   double elapsed = 0;
+  // Examples per batch the data position counts (ranks x batch_size; 0 in
+  // checkpoints from before distributed runs).
+  int64_t global_batch = 0;
 };
 
 // A checkpoint is a folder of three files, replaced as a whole: the new one
@@ -353,6 +356,7 @@ absl::Status WriteCheckpointFiles(const fs::path& dir, Session& session,
               {"step", state.batcher.step}}},
             {"op_calls", state.op_calls},
             {"tokens", state.tokens},
+            {"global_batch", state.global_batch},
             {"elapsed_seconds", state.elapsed}};
   return core::AtomicWriteFile(dir / "trainer_state.json", j.dump(2) + "\n");
 }
@@ -415,6 +419,7 @@ absl::StatusOr<TrainerState> LoadCheckpoint(const fs::path& run_checkpoint,
     state.op_calls = j.at("op_calls");
     state.tokens = j.at("tokens");
     state.elapsed = j.at("elapsed_seconds");
+    state.global_batch = j.value("global_batch", int64_t{0});
   } catch (const json::exception& e) {
     return absl::DataLossError(absl::StrCat(
         state_file.string(), ": corrupt trainer state: ", e.what()));
@@ -917,18 +922,14 @@ absl::StatusOr<int64_t> CountCorrect(const std::map<std::string, Var>& outputs,
   return correct;
 }
 
-// The model's other scalar training outputs ("ctc_forward",
-// "ctc_infeasible", ...), logged with each step line: a float's mean over
-// the micro-batches since the last line, an integer's sum (a count), whose
-// run total also goes to summary.json (this process's steps).
-// Rows [rank * n, (rank + 1) * n) of a batch of ranks * n rows: each input
+// Rank `rank`'s rows of a batch split over `ranks`: rows
+// [R rank / ranks, R (rank + 1) / ranks) of R (equal shares when R divides;
+// an epoch's last, short batch may leave a rank fewer or none). Each input
 // whose first dimension is the batch's, the targets, and the count of
 // predicted tokens among them.
 absl::StatusOr<TaskBatch> RowsOf(const TaskBatch& b, int rank, int ranks) {
-  if (b.rows % ranks != 0)
-    return absl::InternalError(absl::StrCat(
-        "a batch of ", b.rows, " rows cannot be split over ", ranks, " ranks"));
-  const int64_t n = b.rows / ranks, first = rank * n;
+  const int64_t first = b.rows * rank / ranks;
+  const int64_t n = b.rows * (rank + 1) / ranks - first;
   TaskBatch out;
   out.rows = n;
   out.cols = b.cols;
@@ -946,6 +947,11 @@ absl::StatusOr<TaskBatch> RowsOf(const TaskBatch& b, int rank, int ranks) {
   return out;
 }
 
+// The model's other scalar training outputs ("ctc_forward",
+// "ctc_infeasible", ...), logged with each step line: a float's mean over
+// the micro-batches since the last line, an integer's sum (a count), whose
+// run total also goes to summary.json (this process's steps; in a
+// distributed run, rank 0's rows only).
 class ScalarOutputs {
  public:
   void Add(const std::map<std::string, Var>& outputs) {
@@ -1133,9 +1139,8 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     // --set arguments, the same plugins' parameters): compare with rank 0's.
     const std::string mine = core::Sha256Hex(e.ResolvedToml());
     std::string rank0 = mine;
-    LLMSYS_RETURN_IF_ERROR(comm->Broadcast(rank0.data(),
-                                           static_cast<int64_t>(rank0.size()),
-                                           0));
+    LLMSYS_RETURN_IF_ERROR(
+        comm->Broadcast(rank0.data(), static_cast<int64_t>(rank0.size()), 0));
     int64_t differ = rank0 != mine ? 1 : 0;  // all stop before any file
     LLMSYS_RETURN_IF_ERROR(comm->AllReduceSum(&differ, 1, tensor::kI64));
     if (differ > 0)
@@ -1228,6 +1233,24 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   if (resume) {
     LLMSYS_ASSIGN_OR_RETURN(state, LoadCheckpoint(run_dir / "checkpoint",
                                                   *session, optimizer.get()));
+    // The data position counts batches of the saved size. lm windows are
+    // draws k = step x batch + row of one random stream: another global
+    // batch goes on at the first draw not used yet. An epoch's position
+    // would land elsewhere in the epoch: refused.
+    if (state.global_batch > 0 && state.global_batch != batch * ranks &&
+        task->kind() == "lm") {
+      state.batcher.step =
+          (state.batcher.step * state.global_batch + batch * ranks - 1) /
+          (batch * ranks);
+    } else if (state.global_batch > 0 && state.global_batch != batch * ranks)
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "%s: the checkpoint's data position counts batches of %d "
+          "examples, and this run's batch is %d (%d rank(s) x batch_size "
+          "%d); resume with ranks x batch_size = %d, e.g. --set "
+          "train.batch_size=%d",
+          (run_dir / "checkpoint").string(), state.global_batch, batch * ranks,
+          ranks, batch, state.global_batch,
+          std::max<int64_t>(1, state.global_batch / ranks)));
     LLMSYS_RETURN_IF_ERROR(task->Restore(state.batcher));
     session->ops().set_calls(state.op_calls);
   }
@@ -1254,14 +1277,16 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   // provenance.json: now, so that a run that fails still says what it ran
   // on, and again after this process's first step and at the end, once the
   // dispatcher has chosen the implementation of every op used.
+  // (Rank 0's alone: it reads the config.toml rank 0 wrote.)
   std::optional<ProvenanceFile> provenance_file;
+  ProvenanceInputs provenance;
   if (writer) {
     LLMSYS_ASSIGN_OR_RETURN(provenance_file,
                             ProvenanceFile::Open(run_dir, resume));
+    LLMSYS_ASSIGN_OR_RETURN(provenance,
+                            ProvenanceOf(*session, options, run_dir, *optimizer,
+                                         sampler_needed, state.step));
   }
-  LLMSYS_ASSIGN_OR_RETURN(ProvenanceInputs provenance,
-                          ProvenanceOf(*session, options, run_dir, *optimizer,
-                                       sampler_needed, state.step));
   auto write_provenance = [&]() {
     if (!provenance_file) return absl::OkStatus();
     provenance.ops = session->ops().Choices();
@@ -1316,10 +1341,11 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                             task->Validation(eval_batches));
     double sum = 0;
     int64_t tokens = 0, correct = 0;
-    for (size_t i = 0; i < batches.size(); ++i) {
-      if (static_cast<int>(i % static_cast<size_t>(ranks)) != rank)
-        continue;  // another rank's share
-      const TaskBatch& b = batches[i];
+    for (TaskBatch& b : batches) {
+      if (comm != nullptr) {  // this rank's rows of each batch
+        LLMSYS_ASSIGN_OR_RETURN(b, RowsOf(b, rank, ranks));
+        if (b.tokens == 0) continue;
+      }
       LLMSYS_ASSIGN_OR_RETURN(auto out,
                               session->Forward(b.inputs, LLMSYS_MODE_EVAL));
       auto loss = out.find("nll_loss");
@@ -1412,6 +1438,9 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
         share = all_tokens > 0 ? static_cast<double>(b.tokens) /
                                      static_cast<double>(all_tokens)
                                : 0.0;
+        // Nothing predicted here (an epoch's short last batch): no loss and
+        // no gradient to add; the all-reduce below still counts this rank.
+        if (share == 0.0) continue;
       }
       phase.reset();
       phase.emplace(prof, "forward");
@@ -1422,9 +1451,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
         return absl::FailedPreconditionError(
             absl::StrCat("model ", session->model().id,
                          " set no 'loss' output in training mode"));
-      const double local_loss = ScalarOf(loss->second);
-      // A rank with no predicted tokens adds nothing (its mean is NaN).
-      if (share > 0 || comm == nullptr) loss_sum += local_loss * share;
+      loss_sum += ScalarOf(loss->second) * share;
       extra.Add(out);
       LLMSYS_ASSIGN_OR_RETURN(
           Tensor seed_grad,
@@ -1549,15 +1576,16 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     // ones run before it, so a resumed run replays the same op calls).
     // Rank 0 alone runs them (their op calls, samples and files); the
     // other ranks wait for it (follow_rank0).
-    bool evaluations_due = false;
-    for (const config::EvaluateEntry& entry : e.evaluations())
-      evaluations_due = evaluations_due ||
-                        (entry.every > 0 && step % entry.every == 0) || last;
+    auto due = [&](const config::EvaluateEntry& entry) {
+      return (entry.every > 0 && step % entry.every == 0) || last;
+    };
+    const bool evaluations_due =
+        std::any_of(e.evaluations().begin(), e.evaluations().end(), due);
     auto run_evaluations = [&]() -> absl::Status {
       if (!writer) return absl::OkStatus();
       TranslationCache translations;  // shared by this step's entries
       for (const config::EvaluateEntry& entry : e.evaluations()) {
-        if (!((entry.every > 0 && step % entry.every == 0) || last)) continue;
+        if (!due(entry)) continue;
         LLMSYS_ASSIGN_OR_RETURN(
             eval::EvalResult r,
             task->kind() == "translation"
@@ -1589,14 +1617,17 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
         (options.stop_after > 0 && step - first_step + 1 >= options.stop_after);
     const bool checkpoint =
         (ckpt_every > 0 && step % ckpt_every == 0) || last || stop_here;
-    if ((evaluations_due && !last) || checkpoint)
-      LLMSYS_RETURN_IF_ERROR(follow_rank0());
     if (checkpoint && writer) {
       state.batcher = task->state();
+      state.global_batch = batch * ranks;
       state.op_calls = session->ops().calls();
       LLMSYS_RETURN_IF_ERROR(
           SaveCheckpoint(run_dir / "checkpoint", *session, *optimizer, state));
     }
+    // After rank 0's evaluations and checkpoint (the last step's
+    // evaluations come after its checkpoint; the other ranks are done).
+    if ((evaluations_due || checkpoint) && !last)
+      LLMSYS_RETURN_IF_ERROR(follow_rank0());
     if (last) LLMSYS_RETURN_IF_ERROR(run_evaluations());
     if (signalled) {
       result.interrupted = true;
@@ -1611,8 +1642,8 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   }
   signals.reset();
   if (bar) std::cerr << "\n";
+  if (prof != nullptr) session->ops().set_profiler(nullptr);
   if (prof != nullptr && writer) {
-    session->ops().set_profiler(nullptr);
     std::cerr << runtime::FormatProfile(prof->Summary());
     LLMSYS_RETURN_IF_ERROR(prof->WriteFiles(run_dir));
     std::cerr << "profile: " << (run_dir / "profile.json").string() << ", "
@@ -1671,7 +1702,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                   {"tokens_per_second", result.tokens_per_second},
                   {"peak_memory_bytes", core::PeakResidentBytes()},
                   {"seed", seed},
-                  {"threads", e.Int("train", "threads")},
+                  {"threads", session->ops().num_threads()},
                   {"llmsys_version", kHostVersion},
                   {"ops", ops}};
   LLMSYS_RETURN_IF_ERROR(

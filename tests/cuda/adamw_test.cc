@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/config/experiment.h"
 #include "framework/runtime/param_schema.h"
 #include "framework/tensor/tensor.h"
 #include "tests/cuda/cuda_test_util.h"
@@ -173,6 +174,37 @@ TEST(AdamWTest, DeclaresTheCpuAdamWsParametersAndState) {
   EXPECT_EQ(ams.state_names, (std::vector<std::string>{"exp_avg", "exp_avg_sq",
                                                        "max_exp_avg_sq"}));
   EXPECT_TRUE(llmsys_dtype_equal(ams.state_dtypes[2], kF64));
+}
+
+// adamw on the CPU (optimizers.so) and on CUDA share one id: a lookup on any
+// device finds no conflict (the CPU's stands for both), each device finds
+// its own, and an experiment whose only adamw is the CUDA one loads (the
+// trainer asks for the run's device).
+TEST(AdamWTest, OneIdOnTwoDevicesIsNoConflict) {
+  const std::string builtin = LLMSYS_BUILTIN_PLUGIN_DIR;
+  runtime::PluginRegistry cuda_only;
+  ASSERT_TRUE(cuda_only.LoadFile(CudaPluginFile()).ok());
+  ASSERT_TRUE(cuda_only.LoadFile(builtin + "/gpt.so").ok());
+  absl::StatusOr<config::Experiment> e = config::Experiment::Parse(
+      "[model]\nuse = \"gpt\"\n[optimizer]\nuse = \"adamw\"\n"
+      "weight_decay = 0.05\n[train]\ndevice = \"cuda\"\n",
+      "cuda_adamw.toml", {}, cuda_only);
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_NE(e->optimizer(), nullptr);
+  EXPECT_EQ(e->optimizer()->device_type, kDLCUDA);
+
+  runtime::PluginRegistry both;
+  ASSERT_TRUE(both.LoadFile(CudaPluginFile()).ok());
+  ASSERT_TRUE(both.LoadFile(builtin + "/optimizers.so").ok());
+  absl::StatusOr<const runtime::Component*> any =
+      both.Find(LLMSYS_KIND_OPTIMIZER, "adamw", 0);
+  ASSERT_TRUE(any.ok()) << any.status();
+  EXPECT_EQ((*any)->device_type, kDLCPU);
+  absl::StatusOr<const runtime::Component*> gpu =
+      both.Find(LLMSYS_KIND_OPTIMIZER, "adamw", kDLCUDA);
+  ASSERT_TRUE(gpu.ok()) << gpu.status();
+  EXPECT_EQ((*gpu)->device_type, kDLCUDA);
+  for (const runtime::Conflict& c : both.Conflicts()) EXPECT_NE(c.id, "adamw");
 }
 
 // torch.optim.AdamW on one parameter, in double, rounding the parameter to

@@ -164,6 +164,27 @@ TEST(GradientSyncTest, OverlapStartsBucketsFromTheHook) {
   CheckSums(true, 1 << 20);
 }
 
+// A parameter backward never reaches on rank 0 (no gradient, no hook call)
+// holds back the buckets after it there; every rank still starts its
+// buckets in the same order, so each is summed with its own partners.
+TEST(GradientSyncTest, OverlapKeepsTheBucketOrderWhenARankSkipsAParameter) {
+  const int r = World().rank();
+  const std::vector<double> a = {1.0 + r}, b = {10.0 + r}, c = {100.0 + r},
+                            d = {1000.0};
+  std::vector<Var> params = {Param({1}, &a), Param({1}, &b), Param({1}, &c),
+                             Param({1}, r == 1 ? &d : nullptr)};
+  GradientSync sync(World(), params, {.bucket_bytes = 4, .overlap = true});
+  ASSERT_EQ(sync.num_buckets(), 4);  // the last parameter's is bucket 0
+  auto hook = sync.Hook();
+  for (size_t i = 0; i < 3; ++i) hook(params[i]);
+  if (r == 1) hook(params[3]);
+  ASSERT_TRUE(sync.Finish().ok());
+  EXPECT_EQ(params[0]->grad.ToDoubles(), (std::vector<double>{3.0}));
+  EXPECT_EQ(params[1]->grad.ToDoubles(), (std::vector<double>{21.0}));
+  EXPECT_EQ(params[2]->grad.ToDoubles(), (std::vector<double>{201.0}));
+  EXPECT_EQ(params[3]->grad.ToDoubles(), (std::vector<double>{1000.0}));
+}
+
 TEST(GradientSyncTest, BroadcastMakesRankZerosWeights) {
   Var p = Param({3}, nullptr);
   ASSERT_TRUE(p->data.Fill(World().rank() == 0 ? 1.5 : -4.0).ok());

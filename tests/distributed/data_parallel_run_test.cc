@@ -24,7 +24,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// mpirun, told that root may run it and that 2 ranks may share fewer cores.
+// `mpirun -np RANKS llmsys`, told that root may run it and that 2 ranks may
+// share fewer cores, with `env` ("NAME=value ...") added; the arguments
+// follow.
 std::string Mpirun(int ranks, const std::string& env = "") {
   return "env -u LLMSYS_PLUGIN_PATH OMPI_ALLOW_RUN_AS_ROOT=1 "
          "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
@@ -199,14 +201,11 @@ TEST_F(DataParallelRunTest, BadDistributedKeysAreNamed) {
 // Ranks that read different configurations refuse to start, before any
 // file is written (here rank 1 gets another --set in its own arguments).
 TEST_F(DataParallelRunTest, RanksWithDifferentConfigurationsRefuseToStart) {
-  const std::string args = " run " + *toml_ +
-                           " --no-progress --set experiment.name=differ ";
-  const Result r = RunShell(
-      "env -u LLMSYS_PLUGIN_PATH OMPI_ALLOW_RUN_AS_ROOT=1 "
-      "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
-      LLMSYS_MPIEXEC " -np 1 " LLMSYS_BINARY + args +
-      "--set train.batch_size=2 : -np 1 " LLMSYS_BINARY + args +
-      "--set train.batch_size=3");
+  const std::string args =
+      " run " + *toml_ + " --no-progress --set experiment.name=differ ";
+  const Result r =
+      RunShell(Mpirun(1) + args + "--set train.batch_size=2 : -np 1 " +
+               LLMSYS_BINARY + args + "--set train.batch_size=3");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_TRUE(Contains(r.out + r.err,
                        "1 rank(s) resolved another configuration than rank "

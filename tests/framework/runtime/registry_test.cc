@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -84,6 +85,25 @@ TEST(RegistryTest, SameFileTwiceLoadsOnce) {
   r.LoadAll();
   EXPECT_EQ(r.plugins().size(), 1u);
   EXPECT_TRUE(r.rejected().empty());
+}
+
+// Two registries that load one file share its Plugin (one dlopen, one
+// init): the second registry's load must not deinit the first's, and the
+// plugin lives on while either holds it.
+TEST(RegistryTest, TwoRegistriesShareOneInstanceOfAFile) {
+  auto first = std::make_unique<PluginRegistry>();
+  ASSERT_TRUE(first->AddSearchDir(Dir("good"), "a").ok());
+  first->LoadAll();
+  ASSERT_EQ(first->plugins().size(), 1u);
+  PluginRegistry second;
+  ASSERT_TRUE(second.AddSearchDir(Dir("good"), "b").ok());
+  second.LoadAll();
+  ASSERT_EQ(second.plugins().size(), 1u);
+  EXPECT_EQ(first->plugins()[0].get(), second.plugins()[0].get());
+  const std::string id = second.plugins()[0]->id();
+  first.reset();  // the second's components stay usable
+  EXPECT_EQ(second.plugins()[0]->id(), id);
+  EXPECT_FALSE(second.Components().empty());
 }
 
 TEST(RegistryTest, SamePluginIdInTwoFilesNamesBoth) {
