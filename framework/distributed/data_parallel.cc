@@ -72,12 +72,14 @@ std::function<void(const Var&)> GradientSync::Hook() {
       hook_status_ = Start(buckets_[next_]);
       ++next_;
     }
-    // MPI advances non-blocking collectives inside MPI calls: test the
-    // started ones, so they progress while backward goes on.
-    for (Bucket& other : buckets_) {
-      if (!other.pending || !hook_status_.ok()) continue;
-      absl::StatusOr<bool> done = other.pending->Test();
+    // MPI advances every pending collective inside any MPI call: testing
+    // the oldest one not known complete keeps them all moving while
+    // backward goes on (one test per leaf, not one per started bucket).
+    while (hook_status_.ok() && complete_ < next_) {
+      absl::StatusOr<bool> done = buckets_[complete_].pending->Test();
       if (!done.ok()) hook_status_ = done.status();
+      if (!done.ok() || !*done) break;
+      ++complete_;
     }
   };
 }
@@ -117,6 +119,7 @@ absl::Status GradientSync::Finish() {
   for (; next_ < buckets_.size() && status.ok(); ++next_)
     status = Start(buckets_[next_]);  // the rest, in index order
   next_ = 0;
+  complete_ = 0;
   for (Bucket& b : buckets_) {
     if (b.pending) {
       absl::Status s = b.pending->Wait();

@@ -79,6 +79,7 @@ class GradientSync {
   std::vector<Bucket> buckets_;
   std::map<const autograd::VarImpl*, size_t> bucket_of_;
   size_t next_ = 0;           // the next bucket to start (index order)
+  size_t complete_ = 0;       // buckets before it are known complete
   absl::Status hook_status_;  // the first error inside Hook()
 };
 

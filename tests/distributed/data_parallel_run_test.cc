@@ -214,6 +214,19 @@ TEST_F(DataParallelRunTest, RanksWithDifferentConfigurationsRefuseToStart) {
   EXPECT_FALSE(fs::exists(Runs() / "differ"));
 }
 
+// A fault-injection value that is not RANK:STEP is named and ignored: the
+// run trains on.
+TEST_F(DataParallelRunTest, AMalformedKillRankIsIgnoredWithAWarning) {
+  const Result r = RunShell(
+      "LLMSYS_TEST_KILL_RANK=one:two " + std::string(LLMSYS_BINARY) + " run " +
+      *toml_ +
+      " --no-progress --set experiment.name=malformed --set train.steps=2");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(
+      r.err, "warning: LLMSYS_TEST_KILL_RANK='one:two' is not RANK:STEP"))
+      << r.err;
+}
+
 TEST_F(DataParallelRunTest, OnlyRunTrainsOverSeveralRanks) {
   const Result r = RunShell(Mpirun(2) + " plugins");
   EXPECT_NE(r.exit_code, 0);
