@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # tools/test.sh — sets everything up and runs the whole test suite: the
-# release build's tests (with the CUDA parts where nvcc is found), then the
-# same tests built without CUDA and with AddressSanitizer and
-# UndefinedBehaviorSanitizer (so both builds are checked). The CUDA kernels
-# run in the CPU emulation in both; the GPU tests skip, saying why, where no
-# GPU is.
+# release build's tests (with the CUDA parts where nvcc is found), then a
+# build without CUDA whose framework, plugins and tools are instrumented
+# with AddressSanitizer and UndefinedBehaviorSanitizer, running the unit
+# tests (not the command-line, PyTorch, MPI and CUDA-emulation tests: the
+# release pass runs those; tests/CMakeLists.txt says why). The GPU tests
+# skip, saying why, where no GPU is.
 #
 #   tools/test.sh              # both builds
 #   tools/test.sh --quick      # the release build only
