@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Data-parallel scaling on this machine: the quickstart model at one global
-# batch, trained by one process with all the cores and by N ranks
-# (mpirun -np N) sharing them, with the all-reduce after backward and
-# overlapped with it. Prints a markdown table (tokens/s summed over the
-# ranks, wall time of the training steps, speed-up, final training loss)
-# for docs/distributed.md.
+# Scaling on this machine, the quickstart model at one global batch:
+#  - data parallel: one process with all the cores against N ranks
+#    (mpirun -np N) sharing them, the all-reduce after backward and
+#    overlapped with it;
+#  - pipeline parallel over N stages: naive model parallelism (one
+#    micro-batch: one stage busy at a time) against GPipe with 4 and 8
+#    micro-batches, on the same split.
+# Prints two markdown tables (tokens/s, wall time of the training steps,
+# speed-up, final training loss) for docs/distributed.md.
 #
 #   tools/bench_distributed.sh [BUILD_DIR] [--steps S] [--ranks N] [--batch B]
 #
@@ -62,6 +65,14 @@ run overlap mpirun -np "$ranks" "$llmsys" run "$out/bench.toml" \
   "${common[@]}" --set experiment.name=overlap \
   --set train.batch_size=$((batch / ranks)) --set distributed.overlap=true
 
+for micro in 1 4 8; do
+  run "pipe$micro" mpirun -np "$ranks" "$llmsys" run "$out/bench.toml" \
+    "${common[@]}" --set experiment.name="pipe$micro" \
+    --set train.batch_size="$batch" \
+    --set distributed.pipeline_stages="$ranks" \
+    --set distributed.micro_batches="$micro"
+done
+
 python3 - "$out" "$ranks" "$cores" "$batch" "$steps" <<'EOF'
 import json, sys
 out, ranks, cores, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -76,5 +87,16 @@ for label, name, threads in rows:
     tps = s["tokens_per_second"]
     base = base or tps
     print(f"| {label} | {threads} | {tps:,.0f} | {s['train_seconds']:.1f} | "
+          f"{tps / base:.2f}x | {s['train_loss']:.4f} |")
+print()
+print(f"| pipeline, {ranks} stages ({steps} steps, batch {batch}) | micro-batches | tokens/s | training s | vs naive | final loss |")
+print("| --- | --- | --- | --- | --- | --- |")
+base = None
+for micro in (1, 4, 8):
+    s = json.load(open(f"{out}/pipe{micro}/summary.json"))
+    tps = s["tokens_per_second"]
+    base = base or tps
+    label = "naive model parallel" if micro == 1 else "GPipe"
+    print(f"| {label} | {micro} | {tps:,.0f} | {s['train_seconds']:.1f} | "
           f"{tps / base:.2f}x | {s['train_loss']:.4f} |")
 EOF

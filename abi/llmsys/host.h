@@ -197,6 +197,29 @@ struct llmsys_host_api {
   void (*parallel_for)(const llmsys_host_api_t* host, int32_t num_threads,
                        int64_t num_tasks, void* arg,
                        void (*fn)(void* arg, int64_t task));
+
+  /* ---- since ABI 1.5 ---- */
+
+  /* The pipeline stage a model call builds (pipeline parallelism: the
+   * model's layers split over processes, docs/distributed.md): stage
+   * `*stage` of `*num_stages`; 0 of 1 is the whole model. A model that
+   * splits calls this in create() and in forward():
+   *   - create() declares only the parameters its stage uses. One used by
+   *     several stages (a tied embedding) is declared by each of them: the
+   *     host gives them the same initial values and sums their gradients.
+   *   - forward() of stage 0 reads the model's inputs; a later stage reads
+   *     "pipeline.in", the value the stage before set as the output
+   *     "pipeline.out", and the model's inputs too (the last stage needs
+   *     the targets). Every stage but the last sets "pipeline.out" (one
+   *     floating-point value, any shape); the last sets the whole model's
+   *     outputs ("loss", "logits").
+   * The host splits only a model that calls this in create(), and never in
+   * LLMSYS_MODE_GENERATE. An error (too many stages for the model's layers)
+   * is the model's to report from create(). Graph functions' rules; check
+   * with LLMSYS_HOST_HAS(host, pipeline_stage). */
+  llmsys_status_t (*pipeline_stage)(const llmsys_host_api_t* host,
+                                    llmsys_graph_t* graph, uint32_t* stage,
+                                    uint32_t* num_stages, llmsys_error_t* err);
 };
 
 /* View kinds for value_view. Negative dims count from the end. */

@@ -1090,6 +1090,31 @@ inline void SetOutput(llmsys_graph_t* graph, const std::string& name,
   });
 }
 
+// The pipeline stage this model call builds (host.h pipeline_stage, ABI
+// 1.5): {0, 1}, the whole model, from a host without pipelines. Call it in
+// the constructor (which then declares only the stage's parameters) and in
+// Forward; StageRange splits n layers evenly over the stages.
+struct PipelineStage {
+  uint32_t stage = 0, num_stages = 1;
+  bool first() const { return stage == 0; }
+  bool last() const { return stage + 1 >= num_stages; }
+  // Layers [begin, end) of `n` that this stage runs: contiguous, the
+  // earlier stages taking one fewer when n does not divide.
+  std::pair<int64_t, int64_t> StageRange(int64_t n) const {
+    const int64_t s = stage, k = num_stages;
+    return {n * s / k, n * (s + 1) / k};
+  }
+};
+inline PipelineStage StageOf(llmsys_graph_t* graph) {
+  PipelineStage p;
+  const llmsys_host_api_t* host = Host();
+  if (host == nullptr || !LLMSYS_HOST_HAS(host, pipeline_stage)) return p;
+  internal::CallHost("pipeline_stage", [&](auto* h, auto* e) {
+    return h->pipeline_stage(h, graph, &p.stage, &p.num_stages, e);
+  });
+  return p;
+}
+
 // ---- layers: linear layers and LayerNorms ----
 //
 // The bookkeeping every transformer repeats. In create, a ParameterMaker

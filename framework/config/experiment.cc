@@ -171,8 +171,17 @@ std::vector<SectionSchema> MakeSchema() {
   s.push_back(
       {"distributed",
        "a run over several processes (`mpirun -np N llmsys run`): data "
-       "parallel, each rank batch_size sequences (docs/distributed.md)",
-       {Float("bucket_mb", 25.0,
+       "parallel, each rank batch_size sequences; or pipeline parallel, "
+       "each rank one stage of the model (docs/distributed.md)",
+       {Int("pipeline_stages", 1,
+            "stages the model's layers are split into, one per rank (1: "
+            "data parallel); the model must support stages (gpt does)",
+            1),
+        Int("micro_batches", 4,
+            "pipeline: micro-batches each batch is split into (GPipe; 1 is "
+            "naive model parallelism, one stage busy at a time)",
+            1),
+        Float("bucket_mb", 25.0,
               "MiB of gradients summed across the ranks per all-reduce", 0.0),
         Key("overlap", LLMSYS_TYPE_BOOL, ParamValue(false),
             "start each bucket's all-reduce as soon as backward has finished "

@@ -62,6 +62,17 @@ class Graph {
   void Release(llmsys_value_t v);
   int64_t live_values() const { return live_; }
 
+  // The pipeline stage the model call builds (host.h pipeline_stage): 0 of
+  // 1 unless set; `stage_asked()` says whether the model asked.
+  void set_stage(uint32_t stage, uint32_t num_stages) {
+    stage_ = stage;
+    num_stages_ = num_stages;
+  }
+  uint32_t stage() const { return stage_; }
+  uint32_t num_stages() const { return num_stages_; }
+  bool stage_asked() const { return stage_asked_; }
+  void mark_stage_asked() { stage_asked_ = true; }
+
   absl::Status SetOutput(const std::string& name, autograd::Var var);
   // NOT_FOUND names the outputs that were set.
   absl::StatusOr<autograd::Var> Output(const std::string& name) const;
@@ -75,6 +86,8 @@ class Graph {
   ParameterStore* parameters_;
   std::map<std::string, autograd::Var> outputs_;
   int64_t live_ = 0;
+  uint32_t stage_ = 0, num_stages_ = 1;
+  bool stage_asked_ = false;
 };
 
 }  // namespace llmsys::runtime

@@ -278,6 +278,21 @@ void ParallelFor(const llmsys_host_api_t*, int32_t num_threads,
   core::ThreadPool::Global().Run(num_threads, num_tasks, arg, fn);
 }
 
+llmsys_status_t PipelineStage(const llmsys_host_api_t*, llmsys_graph_t* g,
+                              uint32_t* stage, uint32_t* num_stages,
+                              llmsys_error_t* err) {
+  absl::StatusOr<Graph*> graph = GraphOf(g, "pipeline_stage");
+  if (!graph.ok()) return Report(graph.status(), err);
+  if (stage == nullptr || num_stages == nullptr)
+    return Report(absl::InvalidArgumentError(
+                      "pipeline_stage: stage or num_stages is NULL"),
+                  err);
+  (*graph)->mark_stage_asked();
+  *stage = (*graph)->stage();
+  *num_stages = (*graph)->num_stages();
+  return LLMSYS_STATUS_OK;
+}
+
 }  // namespace
 
 std::unique_ptr<llmsys_host_api_t> MakeHostApi(const HostApiOwner* owner) {
@@ -302,6 +317,7 @@ std::unique_ptr<llmsys_host_api_t> MakeHostApi(const HostApiOwner* owner) {
   api->value_view = &ValueView;
   api->call_couplings = &CallCouplings;
   api->parallel_for = &ParallelFor;
+  api->pipeline_stage = &PipelineStage;
   return api;
 }
 

@@ -47,11 +47,14 @@ double SumSquares(const float* g, int64_t n) {
 
 absl::StatusOr<double> ClipGradNorm(const std::vector<autograd::Var>& params,
                                     double max_norm, int threads,
-                                    double grad_scale) {
+                                    double grad_scale,
+                                    const NormOverRanks* over_ranks) {
   core::ThreadPool& pool = core::ThreadPool::Global();
   double sum = 0;
-  for (const autograd::Var& p : params) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    const autograd::Var& p = params[i];
     if (!p->grad.defined()) continue;
+    if (over_ranks != nullptr && !over_ranks->counted.at(i)) continue;
     const bool host = p->grad.device().device_type == kDLCPU;
     if (host && p->grad.dtype() == tensor::kF32 && p->grad.is_contiguous()) {
       const float* g = p->grad.data_as<float>();
@@ -68,6 +71,7 @@ absl::StatusOr<double> ClipGradNorm(const std::vector<autograd::Var>& params,
       for (double g : p->grad.ToDoubles()) sum += g * g;
     }
   }
+  if (over_ranks != nullptr) LLMSYS_RETURN_IF_ERROR(over_ranks->sum(&sum));
   const double norm = std::sqrt(sum) / grad_scale;
   double scale = 1.0 / grad_scale;
   if (max_norm > 0 && std::isfinite(norm) && norm > max_norm)

@@ -10,6 +10,7 @@
 #define LLMSYS_FRAMEWORK_TRAIN_SCHEDULE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,9 +42,19 @@ struct Schedule {
 // `grad_scale`: the gradients hold grad_scale times the true ones (float16
 // loss scaling); they are divided by it in the same pass, and the norm is
 // the true gradients'.
+//
+// `over_ranks` (pipeline parallelism: each rank holds some parameters):
+// the norm is of the gradients of every rank, `counted[i]` saying whether
+// params[i]'s squares count here (a parameter several ranks hold counts on
+// one), and `sum` adding a double over the ranks.
+struct NormOverRanks {
+  std::vector<bool> counted;
+  std::function<absl::Status(double*)> sum;
+};
 absl::StatusOr<double> ClipGradNorm(const std::vector<autograd::Var>& params,
                                     double max_norm, int threads = 1,
-                                    double grad_scale = 1.0);
+                                    double grad_scale = 1.0,
+                                    const NormOverRanks* over_ranks = nullptr);
 
 }  // namespace llmsys::train
 

@@ -30,6 +30,7 @@
 #include "framework/data/tokenizer.h"
 #include "framework/distributed/communicator.h"
 #include "framework/distributed/data_parallel.h"
+#include "framework/distributed/pipeline.h"
 #include "framework/generate/decoding.h"
 #include "framework/runtime/dispatch.h"
 #include "framework/runtime/graph.h"
@@ -139,6 +140,13 @@ class Session {
   void SetTokenizer(std::unique_ptr<data::Tokenizer> t) {
     tokenizer_ = std::move(t);
   }
+  // Pipeline parallelism: the model this session creates and runs is stage
+  // `stage` of `num_stages` (llmsys/host.h pipeline_stage). Before
+  // CreateModel.
+  void SetStage(uint32_t stage, uint32_t num_stages) {
+    stage_ = stage;
+    num_stages_ = num_stages;
+  }
 
   // Creates the ops and the model (its parameters initialized from the
   // seed).
@@ -195,24 +203,39 @@ class Session {
       return absl::InvalidArgumentError(
           absl::StrCat("[model] ", model_->id, ": ", pack.status().message()));
     runtime::Graph graph(ops_.get(), parameters_.get());
+    graph.set_stage(stage_, num_stages_);
     char message[2048] = {};
     llmsys_error_t err{message, sizeof(message)};
     llmsys_status_t st = model_->As<llmsys_model_t>()->create(
         pack->c_params(), graph.c(), &instance_, &err);
     if (st != LLMSYS_STATUS_OK)
       return runtime::PluginStatus(st, *model_, "create", message);
+    if (num_stages_ > 1 && !graph.stage_asked())
+      return absl::FailedPreconditionError(absl::StrCat(
+          e.file().string(), ": [distributed] pipeline_stages = ", num_stages_,
+          ", but model ", model_->id,
+          " does not split into stages (it never asks the host for its "
+          "stage: llmsys/host.h pipeline_stage); gpt does, or train this "
+          "model data parallel with pipeline_stages = 1"));
     return absl::OkStatus();
   }
 
-  // One forward pass on named inputs. Returns the outputs.
+  // One forward pass on named inputs (and, between pipeline stages, the
+  // values `vars`, "pipeline.in"). Returns the outputs.
   absl::StatusOr<std::map<std::string, Var>> Forward(
-      const std::vector<std::pair<std::string, Tensor>>& named, uint32_t mode) {
+      const std::vector<std::pair<std::string, Tensor>>& named, uint32_t mode,
+      const std::vector<std::pair<std::string, Var>>& vars = {}) {
     runtime::Graph graph(ops_.get(), parameters_.get());
+    graph.set_stage(stage_, num_stages_);
     std::vector<llmsys_named_value_t> values;
     std::vector<llmsys_value_t> handles;
     for (const auto& [name, t] : named) {
       LLMSYS_ASSIGN_OR_RETURN(Tensor on_device, t.ToDevice(device_));
       handles.push_back(graph.NewValue(autograd::MakeLeaf(on_device)));
+      values.push_back({name.c_str(), handles.back()});
+    }
+    for (const auto& [name, var] : vars) {
+      handles.push_back(graph.NewValue(var));
       values.push_back({name.c_str(), handles.back()});
     }
     llmsys_model_inputs_t inputs{};
@@ -236,6 +259,20 @@ class Session {
       if (p.trainable) out.push_back(p.var);
     return out;
   }
+  // The same with their names.
+  std::vector<std::pair<std::string, Var>> NamedTrainableVars() const {
+    std::vector<std::pair<std::string, Var>> out;
+    for (const runtime::Parameter& p : parameters_->all())
+      if (p.trainable) out.emplace_back(p.name, p.var);
+    return out;
+  }
+  // Their values (checkpoints).
+  distributed::NamedTensors Weights() const {
+    distributed::NamedTensors out;
+    for (const auto& [name, var] : NamedTrainableVars())
+      out.emplace_back(name, var->data);
+    return out;
+  }
 
  private:
   Session() = default;
@@ -248,6 +285,7 @@ class Session {
   void* instance_ = nullptr;
   int64_t block_size_ = 0;
   DLDevice device_ = tensor::kCpu;
+  uint32_t stage_ = 0, num_stages_ = 1;
 };
 
 // The experiment's optimizer for the session's device: the same id (and
@@ -286,17 +324,24 @@ struct TrainerState {
 // one renamed into place, the old one removed. A process killed at any
 // point leaves either the old or the new checkpoint complete, and
 // CheckpointDir finds it.
-absl::Status WriteCheckpointFiles(const fs::path& dir, Session& session,
-                                  const Optimizer& optimizer,
+// What a checkpoint holds: the model's weights and the optimizer's state,
+// by name (a pipeline's, gathered from its stages).
+struct CheckpointTensors {
+  std::string model;  // the model's id
+  distributed::NamedTensors weights, optimizer;
+};
+
+absl::Status WriteCheckpointFiles(const fs::path& dir,
+                                  const CheckpointTensors& tensors,
                                   const TrainerState& state);
 
-absl::Status SaveCheckpoint(const fs::path& dir, Session& session,
-                            const Optimizer& optimizer,
+absl::Status SaveCheckpoint(const fs::path& dir,
+                            const CheckpointTensors& tensors,
                             const TrainerState& state) {
   const fs::path tmp = dir.string() + ".tmp", old = dir.string() + ".old";
   std::error_code ec;
   fs::remove_all(tmp, ec);
-  LLMSYS_RETURN_IF_ERROR(WriteCheckpointFiles(tmp, session, optimizer, state));
+  LLMSYS_RETURN_IF_ERROR(WriteCheckpointFiles(tmp, tensors, state));
   fs::remove_all(old, ec);
   if (fs::exists(dir)) fs::rename(dir, old, ec);
   if (!ec) fs::rename(tmp, dir, ec);
@@ -316,8 +361,8 @@ fs::path CheckpointDir(const fs::path& dir) {
   return dir;
 }
 
-absl::Status WriteCheckpointFiles(const fs::path& dir, Session& session,
-                                  const Optimizer& optimizer,
+absl::Status WriteCheckpointFiles(const fs::path& dir,
+                                  const CheckpointTensors& tensors,
                                   const TrainerState& state) {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -328,11 +373,8 @@ absl::Status WriteCheckpointFiles(const fs::path& dir, Session& session,
       {"format", "llmsys-checkpoint"},
       {"format_version", std::to_string(kCheckpointFormatVersion)},
       {"step", std::to_string(state.step)},
-      {"model", session.model().id},
+      {"model", tensors.model},
       {"llmsys_version", kHostVersion}};
-  std::vector<std::pair<std::string, Tensor>> weights;
-  for (const runtime::Parameter& p : session.parameters().all())
-    if (p.trainable) weights.emplace_back(p.name, p.var->data);
   // Files hold host copies (a no-op on the CPU).
   auto on_host = [](std::vector<std::pair<std::string, Tensor>> tensors)
       -> absl::StatusOr<std::vector<std::pair<std::string, Tensor>>> {
@@ -341,8 +383,8 @@ absl::Status WriteCheckpointFiles(const fs::path& dir, Session& session,
     }
     return tensors;
   };
-  LLMSYS_ASSIGN_OR_RETURN(weights, on_host(std::move(weights)));
-  LLMSYS_ASSIGN_OR_RETURN(auto optimizer_state, on_host(optimizer.State()));
+  LLMSYS_ASSIGN_OR_RETURN(auto weights, on_host(tensors.weights));
+  LLMSYS_ASSIGN_OR_RETURN(auto optimizer_state, on_host(tensors.optimizer));
   LLMSYS_RETURN_IF_ERROR(tensor::WriteSafetensors(
       (dir / "model.safetensors").string(), weights, meta));
   LLMSYS_RETURN_IF_ERROR(tensor::WriteSafetensors(
@@ -361,9 +403,12 @@ absl::Status WriteCheckpointFiles(const fs::path& dir, Session& session,
   return core::AtomicWriteFile(dir / "trainer_state.json", j.dump(2) + "\n");
 }
 
+// Reads `file`'s tensors into `into`, by name: all of them, or with
+// `subset` (a pipeline stage's) those `into` names.
 absl::Status LoadTensors(
     const fs::path& file,
-    const std::vector<std::pair<std::string, Tensor>>& into, int64_t step) {
+    const std::vector<std::pair<std::string, Tensor>>& into, int64_t step,
+    bool subset = false) {
   LLMSYS_ASSIGN_OR_RETURN(tensor::SafetensorsFile f,
                           tensor::ReadSafetensors(file.string()));
   auto it = f.metadata.find("step");
@@ -375,7 +420,7 @@ absl::Status LoadTensors(
         file.string(), " is from step ", it->second,
         " but trainer_state.json from step ", step,
         ": the checkpoint is inconsistent (interrupted while writing?)"));
-  if (f.tensors.size() != into.size())
+  if (!subset && f.tensors.size() != into.size())
     return absl::InvalidArgumentError(
         absl::StrCat(file.string(), " holds ", f.tensors.size(),
                      " tensors, the run has ", into.size()));
@@ -395,9 +440,11 @@ absl::Status LoadTensors(
   return absl::OkStatus();
 }
 
+// `subset`: the session holds one pipeline stage's parameters.
 absl::StatusOr<TrainerState> LoadCheckpoint(const fs::path& run_checkpoint,
                                             Session& session,
-                                            const Optimizer* optimizer) {
+                                            const Optimizer* optimizer,
+                                            bool subset = false) {
   const fs::path dir = CheckpointDir(run_checkpoint);
   const fs::path state_file = dir / "trainer_state.json";
   std::ifstream in(state_file);
@@ -424,14 +471,11 @@ absl::StatusOr<TrainerState> LoadCheckpoint(const fs::path& run_checkpoint,
     return absl::DataLossError(absl::StrCat(
         state_file.string(), ": corrupt trainer state: ", e.what()));
   }
-  std::vector<std::pair<std::string, Tensor>> weights;
-  for (const runtime::Parameter& p : session.parameters().all())
-    if (p.trainable) weights.emplace_back(p.name, p.var->data);
-  LLMSYS_RETURN_IF_ERROR(
-      LoadTensors(dir / "model.safetensors", weights, state.step));
+  LLMSYS_RETURN_IF_ERROR(LoadTensors(dir / "model.safetensors",
+                                     session.Weights(), state.step, subset));
   if (optimizer != nullptr)
     LLMSYS_RETURN_IF_ERROR(LoadTensors(dir / "optimizer.safetensors",
-                                       optimizer->State(), state.step));
+                                       optimizer->State(), state.step, subset));
   return state;
 }
 
@@ -1133,6 +1177,17 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   const int rank = comm != nullptr ? comm->rank() : 0;
   const int ranks = comm != nullptr ? comm->size() : 1;
   const bool writer = rank == 0;  // writes the run directory and logs
+  // Pipeline parallel: rank r holds stage r of the model, every rank sees
+  // the whole batch. Otherwise data parallel over `ranks`.
+  const int64_t stages = e.Int("distributed", "pipeline_stages");
+  const bool pipeline = stages > 1;
+  const int data_ranks = pipeline ? 1 : ranks;  // ranks sharing a batch
+  const bool last_stage = !pipeline || rank == ranks - 1;
+  if (stages != 1 && stages != ranks)
+    return absl::InvalidArgumentError(absl::StrCat(
+        e.file().string(), ": [distributed] pipeline_stages = ", stages,
+        " needs one rank per stage (mpirun -np ", stages, "); this run has ",
+        ranks, " rank(s)"));
   if (comm != nullptr) {
     comm->set_timeout(e.Float("distributed", "timeout"));
     // Every rank must train the same configuration (the same file and
@@ -1173,9 +1228,12 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   const int64_t block = e.Int("train", "block_size");
   const uint64_t seed = static_cast<uint64_t>(e.Int("experiment", "seed"));
   LLMSYS_RETURN_IF_ERROR(
-      task->Prepare(session->tokenizer(), batch * ranks, block, seed));
+      task->Prepare(session->tokenizer(), batch * data_ranks, block, seed));
 
   // Model and optimizer.
+  if (pipeline)
+    session->SetStage(static_cast<uint32_t>(rank),
+                      static_cast<uint32_t>(stages));
   LLMSYS_RETURN_IF_ERROR(session->CreateModel());
   if (comm != nullptr) {
     // Each rank its own dropout masks (the parameters' initialization keeps
@@ -1231,31 +1289,39 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   TrainerState state;
   state.batcher = task->state();
   if (resume) {
-    LLMSYS_ASSIGN_OR_RETURN(state, LoadCheckpoint(run_dir / "checkpoint",
-                                                  *session, optimizer.get()));
+    LLMSYS_ASSIGN_OR_RETURN(
+        state, LoadCheckpoint(run_dir / "checkpoint", *session, optimizer.get(),
+                              /*subset=*/pipeline));
     // The data position counts batches of the saved size. lm windows are
     // draws k = step x batch + row of one random stream: another global
     // batch goes on at the first draw not used yet. An epoch's position
     // would land elsewhere in the epoch: refused.
-    if (state.global_batch > 0 && state.global_batch != batch * ranks &&
+    if (state.global_batch > 0 && state.global_batch != batch * data_ranks &&
         task->kind() == "lm") {
       state.batcher.step =
-          (state.batcher.step * state.global_batch + batch * ranks - 1) /
-          (batch * ranks);
-    } else if (state.global_batch > 0 && state.global_batch != batch * ranks)
+          (state.batcher.step * state.global_batch + batch * data_ranks - 1) /
+          (batch * data_ranks);
+    } else if (state.global_batch > 0 &&
+               state.global_batch != batch * data_ranks)
       return absl::FailedPreconditionError(absl::StrFormat(
           "%s: the checkpoint's data position counts batches of %d "
           "examples, and this run's batch is %d (%d rank(s) x batch_size "
           "%d); resume with ranks x batch_size = %d, e.g. --set "
           "train.batch_size=%d",
-          (run_dir / "checkpoint").string(), state.global_batch, batch * ranks,
-          ranks, batch, state.global_batch,
-          std::max<int64_t>(1, state.global_batch / ranks)));
+          (run_dir / "checkpoint").string(), state.global_batch,
+          batch * data_ranks, data_ranks, batch, state.global_batch,
+          std::max<int64_t>(1, state.global_batch / data_ranks)));
     LLMSYS_RETURN_IF_ERROR(task->Restore(state.batcher));
     session->ops().set_calls(state.op_calls);
   }
   std::unique_ptr<distributed::GradientSync> gradient_sync;
-  if (comm != nullptr) {
+  // Pipeline: the parameters several stages hold (gpt's tied wte, on the
+  // first and the last), whose gradients are summed over those stages.
+  std::optional<distributed::SharedParameters> shared;
+  if (pipeline) {
+    LLMSYS_ASSIGN_OR_RETURN(shared, distributed::SharedParameters::Find(
+                                        *comm, session->NamedTrainableVars()));
+  } else if (comm != nullptr) {
     // Every rank starts from rank 0's weights, whatever each initialized
     // or read (the optimizer state is read from the same checkpoint).
     std::vector<Var> all;
@@ -1301,6 +1367,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   const int64_t eval_batches = e.Int("train", "eval_batches");
   const int64_t ckpt_every = e.Int("train", "checkpoint_every");
   const double clip = e.Float("train", "grad_clip");
+  const int64_t micro_batches = e.Int("distributed", "micro_batches");
   const bool skip_nonfinite = e.String("train", "on_nonfinite") == "skip";
   Schedule schedule{.lr = e.Float("schedule", "lr"),
                     .decay = e.String("schedule", "decay"),
@@ -1311,22 +1378,76 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       writer && options.progress_bar.value_or(isatty(STDERR_FILENO) != 0);
   std::vector<Var> params = session->TrainableVars();
   int64_t n_params = 0;
-  for (const Var& p : params) n_params += p->data.numel();
+  // Pipeline: the gradient norm and the parameter count are over every
+  // stage's parameters, each shared one counted once.
+  std::optional<NormOverRanks> norm_over_stages;
+  if (pipeline) {
+    norm_over_stages.emplace();
+    norm_over_stages->sum = [&](double* v) {
+      return comm->AllReduceSum(v, 1, tensor::kF64);
+    };
+    for (const auto& [name, var] : session->NamedTrainableVars())
+      norm_over_stages->counted.push_back(shared->Counts(name));
+  }
+  for (size_t i = 0; i < params.size(); ++i)
+    if (!norm_over_stages || norm_over_stages->counted[i])
+      n_params += params[i]->data.numel();
+  if (pipeline)
+    LLMSYS_RETURN_IF_ERROR(comm->AllReduceSum(&n_params, 1, tensor::kI64));
   if (writer)
     core::Log(
         core::LogLevel::kInfo,
         absl::StrFormat(
             "run %s: %s task, model %s (%d parameters), optimizer %s, %d "
-            "steps of %s x %d micro-batches%s, %s, vocabulary %d",
+            "steps of %s x %d micro-batches%s%s, %s, vocabulary %d",
             run_dir.string(), task->kind(), session->model().id, n_params,
             optimizer->component().id, steps,
             task->kind() == "lm"
                 ? absl::StrFormat("%d x %d tokens", batch, block)
                 : absl::StrFormat("%d examples", batch),
             accumulate,
+            pipeline ? absl::StrFormat(", over %d pipeline stages (GPipe, "
+                                       "each batch as %d micro-batches)",
+                                       stages, micro_batches)
+                     : "",
             comm != nullptr ? absl::StrCat(", on each of ", comm->Describe())
                             : "",
             task->Describe(), session->tokenizer().vocab_size()));
+
+  // Pipeline: this stage's forward pass of `b`: the previous stage's
+  // "pipeline.out" received as "pipeline.in" (a leaf whose gradient goes
+  // back to it), this stage's "pipeline.out" sent to the next. The last
+  // stage keeps the model's outputs.
+  struct StageForward {
+    Var in;   // not on the first stage
+    Var out;  // "pipeline.out"; on the last stage, the loss
+    std::map<std::string, Var> outputs;  // the last stage's
+  };
+  constexpr int kForwardTag = 0, kBackwardTag = 1;
+  auto stage_forward = [&](const TaskBatch& b,
+                           uint32_t mode) -> absl::StatusOr<StageForward> {
+    StageForward f;
+    std::vector<std::pair<std::string, Var>> vars;
+    if (rank > 0) {
+      LLMSYS_ASSIGN_OR_RETURN(
+          Tensor in, distributed::RecvTensor(*comm, rank - 1, kForwardTag));
+      LLMSYS_ASSIGN_OR_RETURN(in, in.ToDevice(session->device()));
+      f.in = autograd::MakeLeaf(std::move(in), autograd::GradEnabled());
+      vars.emplace_back("pipeline.in", f.in);
+    }
+    LLMSYS_ASSIGN_OR_RETURN(f.outputs, session->Forward(b.inputs, mode, vars));
+    if (last_stage) return f;
+    auto out = f.outputs.find("pipeline.out");
+    if (out == f.outputs.end())
+      return absl::FailedPreconditionError(absl::StrCat(
+          "model ", session->model().id, ", pipeline stage ", rank, " of ",
+          stages, ", set no 'pipeline.out' output for the next stage"));
+    f.out = out->second;
+    f.outputs.clear();
+    LLMSYS_RETURN_IF_ERROR(
+        distributed::SendTensor(*comm, f.out->data, rank + 1, kForwardTag));
+    return f;
+  };
 
   // The validation loss: the mean over the predicted tokens of the model's
   // "nll_loss" (without label smoothing) or else "loss"; with it, for mlm,
@@ -1342,12 +1463,20 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     double sum = 0;
     int64_t tokens = 0, correct = 0;
     for (TaskBatch& b : batches) {
-      if (comm != nullptr) {  // this rank's rows of each batch
-        LLMSYS_ASSIGN_OR_RETURN(b, RowsOf(b, rank, ranks));
-        if (b.tokens == 0) continue;
+      std::map<std::string, Var> out;
+      if (pipeline) {  // through the stages; the last has the loss
+        LLMSYS_ASSIGN_OR_RETURN(StageForward f,
+                                stage_forward(b, LLMSYS_MODE_EVAL));
+        if (!last_stage) continue;
+        out = std::move(f.outputs);
+      } else {
+        if (comm != nullptr) {  // this rank's rows of each batch
+          LLMSYS_ASSIGN_OR_RETURN(b, RowsOf(b, rank, ranks));
+          if (b.tokens == 0) continue;
+        }
+        LLMSYS_ASSIGN_OR_RETURN(out,
+                                session->Forward(b.inputs, LLMSYS_MODE_EVAL));
       }
-      LLMSYS_ASSIGN_OR_RETURN(auto out,
-                              session->Forward(b.inputs, LLMSYS_MODE_EVAL));
       auto loss = out.find("nll_loss");
       if (loss == out.end()) loss = out.find("loss");
       if (loss == out.end())
@@ -1377,6 +1506,37 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   };
 
   const ModelAccess access = AccessOf(*session);
+  const bool samples_wanted =
+      e.Int("generate", "samples") > 0 && task->kind() != "mlm";
+  // Pipeline: rank 0's copy of the whole model, for evaluations and
+  // samples: made from the run directory when first needed, its weights
+  // gathered from the stages each time.
+  std::unique_ptr<Session> whole;
+  auto gather_whole = [&]() -> absl::Status {
+    LLMSYS_ASSIGN_OR_RETURN(
+        distributed::NamedTensors weights,
+        distributed::GatherNamed(*comm, 0, session->Weights()));
+    if (!writer) return absl::OkStatus();
+    if (whole == nullptr) {
+      LLMSYS_ASSIGN_OR_RETURN(
+          whole, Session::Open(run_dir / "config.toml", {}, options.plugin_dirs,
+                               options.default_plugin_dirs));
+      LLMSYS_ASSIGN_OR_RETURN(std::unique_ptr<data::Tokenizer> t,
+                              data::LoadTokenizer(run_dir / "tokenizer.json"));
+      whole->SetTokenizer(std::move(t));
+      LLMSYS_RETURN_IF_ERROR(whole->CreateModel());
+    }
+    std::map<std::string, Tensor> by_name(weights.begin(), weights.end());
+    for (auto& [name, target] : whole->Weights()) {
+      auto it = by_name.find(name);
+      if (it == by_name.end())
+        return absl::InternalError(
+            absl::StrCat("no pipeline stage holds parameter '", name,
+                         "' of model ", whole->model().id));
+      LLMSYS_RETURN_IF_ERROR(target.CopyFrom(it->second));
+    }
+    return absl::OkStatus();
+  };
   json evaluations = json::array();  // the [[evaluate]] results at the end
 
   RunResult result;
@@ -1418,6 +1578,72 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   const bool scale_loss = session->ops().autocast() == tensor::kF16;
   double loss_scale = scale_loss ? 65536.0 : 1.0;
   int64_t good_steps = 0;
+  // Pipeline: one batch on the GPipe schedule (Huang et al., 2019): its
+  // micro-batches forward through the stages one after another, then
+  // backward in reverse order, the gradients adding up. The last stage's
+  // loss of a micro-batch is a mean over its tokens: weighted by its share
+  // of the batch's tokens, the sum is the batch's mean (added to
+  // *loss_sum). The gradients are `grad_scale` times that loss's.
+  auto pipeline_batch = [&](const TaskBatch& b, double grad_scale,
+                            double* loss_sum) -> absl::Status {
+    struct Micro {
+      StageForward f;
+      double share = 0;
+    };
+    std::vector<Micro> micros;
+    for (int64_t j = 0; j < micro_batches; ++j) {
+      LLMSYS_ASSIGN_OR_RETURN(
+          TaskBatch part,
+          RowsOf(b, static_cast<int>(j), static_cast<int>(micro_batches)));
+      if (part.tokens == 0) continue;  // every stage skips it alike
+      runtime::Profiler::Phase phase(prof, "forward");
+      Micro m;
+      m.share =
+          static_cast<double>(part.tokens) / static_cast<double>(b.tokens);
+      LLMSYS_ASSIGN_OR_RETURN(m.f, stage_forward(part, LLMSYS_MODE_TRAIN));
+      if (last_stage) {
+        auto loss = m.f.outputs.find("loss");
+        if (loss == m.f.outputs.end())
+          return absl::FailedPreconditionError(
+              absl::StrCat("model ", session->model().id,
+                           " set no 'loss' output in training mode"));
+        *loss_sum += ScalarOf(loss->second) * m.share;
+        extra.Add(m.f.outputs);
+        m.f.out = loss->second;
+        m.f.outputs.clear();
+      }
+      micros.push_back(std::move(m));
+    }
+    for (size_t k = micros.size(); k-- > 0;) {
+      Micro& m = micros[k];
+      runtime::Profiler::Phase phase(prof, "backward");
+      Tensor seed_grad;
+      if (last_stage) {
+        LLMSYS_ASSIGN_OR_RETURN(
+            seed_grad,
+            Tensor::Empty(m.f.out->data.shape(), m.f.out->data.dtype(),
+                          m.f.out->data.device()));
+        LLMSYS_RETURN_IF_ERROR(seed_grad.Fill(grad_scale * m.share));
+      } else {
+        LLMSYS_ASSIGN_OR_RETURN(
+            Tensor g, distributed::RecvTensor(*comm, rank + 1, kBackwardTag));
+        LLMSYS_ASSIGN_OR_RETURN(seed_grad, g.ToDevice(session->device()));
+      }
+      LLMSYS_RETURN_IF_ERROR(autograd::Backward(m.f.out, seed_grad));
+      if (rank > 0) {
+        Tensor g = m.f.in->grad;
+        if (!g.defined()) {
+          LLMSYS_ASSIGN_OR_RETURN(
+              g, Tensor::Zeros(m.f.in->data.shape(), m.f.in->data.dtype(),
+                               m.f.in->data.device()));
+        }
+        LLMSYS_RETURN_IF_ERROR(
+            distributed::SendTensor(*comm, g, rank - 1, kBackwardTag));
+      }
+      m = Micro{};  // its graph's saved tensors go now
+    }
+    return absl::OkStatus();
+  };
   for (int64_t step = first_step; step <= steps; ++step) {
     if (prof != nullptr) prof->BeginStep(step);
     for (const Var& p : params) p->grad = Tensor();
@@ -1428,6 +1654,12 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                                                     "data");
       LLMSYS_ASSIGN_OR_RETURN(TaskBatch b, task->Next());
       step_tokens += b.tokens;
+      if (pipeline) {
+        phase.reset();
+        LLMSYS_RETURN_IF_ERROR(pipeline_batch(
+            b, loss_scale / static_cast<double>(accumulate), &loss_sum));
+        continue;
+      }
       // This rank's rows, and its share of the batch's predicted tokens:
       // each rank's loss is a mean over its own tokens, so weighting it by
       // that share makes the sum over the ranks the whole batch's mean.
@@ -1474,7 +1706,8 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       stop_signal = signals->stopped();
       std::optional<runtime::Profiler::Phase> phase(std::in_place, prof,
                                                     "all-reduce");
-      LLMSYS_RETURN_IF_ERROR(gradient_sync->Finish());
+      LLMSYS_RETURN_IF_ERROR(pipeline ? shared->SumGradients()
+                                      : gradient_sync->Finish());
       double totals[2] = {loss_sum, stop_signal ? 1.0 : 0.0};
       LLMSYS_RETURN_IF_ERROR(comm->AllReduceSum(totals, 2, tensor::kF64));
       loss_sum = totals[0];
@@ -1486,7 +1719,8 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                                                             "optimizer");
     LLMSYS_ASSIGN_OR_RETURN(
         double norm,
-        ClipGradNorm(params, clip, session->ops().num_threads(), loss_scale));
+        ClipGradNorm(params, clip, session->ops().num_threads(), loss_scale,
+                     norm_over_stages ? &*norm_over_stages : nullptr));
     state.tokens += step_tokens;
     tokens_this_process += step_tokens;
     if (scale_loss && loss_scale > 1 && std::isfinite(loss) &&
@@ -1581,18 +1815,24 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     };
     const bool evaluations_due =
         std::any_of(e.evaluations().begin(), e.evaluations().end(), due);
+    // Pipeline: rank 0 evaluates and samples with the whole model, the
+    // stages' weights gathered (every rank takes part).
+    if (pipeline && (evaluations_due || (last && samples_wanted)))
+      LLMSYS_RETURN_IF_ERROR(gather_whole());
     auto run_evaluations = [&]() -> absl::Status {
       if (!writer) return absl::OkStatus();
       TranslationCache translations;  // shared by this step's entries
+      Session& evaluated = pipeline ? *whole : *session;
+      const ModelAccess evaluated_access = pipeline ? AccessOf(*whole) : access;
       for (const config::EvaluateEntry& entry : e.evaluations()) {
         if (!due(entry)) continue;
         LLMSYS_ASSIGN_OR_RETURN(
             eval::EvalResult r,
             task->kind() == "translation"
-                ? RunTranslationEvaluation(*session, *task, entry, run_dir,
+                ? RunTranslationEvaluation(evaluated, *task, entry, run_dir,
                                            translations)
-                : RunEvaluation(entry, access, *task->lm_validation(), batch,
-                                block));
+                : RunEvaluation(entry, evaluated_access, *task->lm_validation(),
+                                batch, block));
         const json record = {{"step", step},
                              {"evaluator", entry.component->id},
                              {"metrics", eval::MetricsJson(r)},
@@ -1617,12 +1857,29 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
         (options.stop_after > 0 && step - first_step + 1 >= options.stop_after);
     const bool checkpoint =
         (ckpt_every > 0 && step % ckpt_every == 0) || last || stop_here;
-    if (checkpoint && writer) {
-      state.batcher = task->state();
-      state.global_batch = batch * ranks;
-      state.op_calls = session->ops().calls();
-      LLMSYS_RETURN_IF_ERROR(
-          SaveCheckpoint(run_dir / "checkpoint", *session, *optimizer, state));
+    if (checkpoint) {
+      // A pipeline's checkpoint is the whole model's, gathered from every
+      // stage (so it resumes with any split, and `llmsys generate` reads it).
+      CheckpointTensors tensors;
+      tensors.model = session->model().id;
+      if (pipeline) {
+        LLMSYS_ASSIGN_OR_RETURN(
+            tensors.weights,
+            distributed::GatherNamed(*comm, 0, session->Weights()));
+        LLMSYS_ASSIGN_OR_RETURN(
+            tensors.optimizer,
+            distributed::GatherNamed(*comm, 0, optimizer->State()));
+      } else if (writer) {
+        tensors.weights = session->Weights();
+        tensors.optimizer = optimizer->State();
+      }
+      if (writer) {
+        state.batcher = task->state();
+        state.global_batch = batch * data_ranks;
+        state.op_calls = session->ops().calls();
+        LLMSYS_RETURN_IF_ERROR(
+            SaveCheckpoint(run_dir / "checkpoint", tensors, state));
+      }
     }
     // After rank 0's evaluations and checkpoint (the last step's
     // evaluations come after its checkpoint; the other ranks are done).
@@ -1663,10 +1920,10 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   // Samples (a translation task translates the prompt; an mlm task has
   // none).
   std::string samples;
-  if (e.Int("generate", "samples") > 0 && task->kind() != "mlm") {
+  if (samples_wanted) {
     const GenerationPlan plan = PlanFromConfig(*session);
     LLMSYS_ASSIGN_OR_RETURN(GenerateResult generated,
-                            RunGeneration(*session, plan));
+                            RunGeneration(pipeline ? *whole : *session, plan));
     for (const std::string& text : generated.texts)
       samples += (task->kind() == "translation"
                       ? absl::StrCat(plan.prompts.at(0), "\n=> ", text)
@@ -1692,6 +1949,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                   {"skipped_steps", skipped},
                   {"tokens", state.tokens},
                   {"ranks", ranks},
+                  {"pipeline_stages", stages},
                   {"train_loss", last_loss},
                   {"val_loss", last_val},
                   {"val_perplexity", std::exp(last_val)},

@@ -22,6 +22,12 @@
 // biases zeros, LayerNorm weights ones. Biases and LayerNorm weights are
 // excluded from weight decay.
 //
+// Pipeline stages (llmsys/host.h pipeline_stage): the blocks split evenly
+// over the stages; the first also embeds, the last also computes ln_f, the
+// logits and the loss; between them, "pipeline.in"/"pipeline.out" carry
+// the residual stream x (B, T, C). The tied wte is declared by the first
+// and the last stage (the host sums its two gradients).
+//
 // Modes: TRAIN applies dropout (embeddings, attention probabilities,
 // residual branches) and needs "targets"; EVAL and GENERATE do not drop
 // anything and compute "loss" only when "targets" is given. "logits" is
@@ -43,6 +49,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "llmsys/sdk.hpp"
@@ -167,6 +174,15 @@ class Gpt : public llmsys::sdk::Model {
       lm_head_ = make.Weight("lm_head.weight", {V, C}, normal);
 
     // Declaring is what create() is for: the host allocates and initializes.
+    // A pipeline stage (llmsys/host.h pipeline_stage) declares its own:
+    // blocks [first_, last_), the embeddings on the first stage, ln_f and
+    // the output layer on the last (the tied wte on both).
+    stage_ = llmsys::sdk::StageOf(graph);
+    Require(stage_.num_stages <= static_cast<uint32_t>(c_.n_layer),
+            "gpt: " + std::to_string(stage_.num_stages) +
+                " pipeline stages need at least as many blocks; n_layer is " +
+                std::to_string(c_.n_layer));
+    std::tie(first_, last_) = stage_.StageRange(c_.n_layer);
     for (const ParameterSpec& spec : All()) spec.Get(graph);
   }
 
@@ -183,6 +199,8 @@ class Gpt : public llmsys::sdk::Model {
                 "cache); it must be 0 in training and evaluation");
     Require(P >= 0, "gpt: past_length must be >= 0, got " + std::to_string(P));
 
+    Require(stage_.num_stages == 1 || !generate,
+            "gpt: a pipeline stage does not generate");
     Value tokens = Input(graph, inputs, "tokens");  // (B, T)
     const std::vector<int64_t> shape = tokens.Shape();
     Require(shape.size() == 2,
@@ -202,12 +220,20 @@ class Gpt : public llmsys::sdk::Model {
     // tokens sit at positions P..P+T-1.
     std::vector<int64_t> positions(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t) positions[static_cast<size_t>(t)] = P + t;
-    Value pos = llmsys::sdk::Constant(graph, positions, {T});
-    Value x =
-        Embedding(wte_.Get(graph), tokens) + Embedding(wpe_.Get(graph), pos);
-    x = MaybeDropout(x, p_drop);
+    Value x;
+    if (stage_.first()) {
+      Value pos = llmsys::sdk::Constant(graph, positions, {T});
+      x = Embedding(wte_.Get(graph), tokens) + Embedding(wpe_.Get(graph), pos);
+      x = MaybeDropout(x, p_drop);
+    } else {  // the previous stage's residual stream
+      x = Input(graph, inputs, "pipeline.in");
+      Require(x.Shape() == std::vector<int64_t>{B, T, c_.n_embd},
+              "gpt: pipeline.in must be (B, T, n_embd), got " +
+                  ShapeString(x.Shape()));
+    }
 
-    for (size_t i = 0; i < blocks_.size(); ++i) {
+    for (size_t i = static_cast<size_t>(first_); i < static_cast<size_t>(last_);
+         ++i) {
       const Block& block = blocks_[i];
       // In GENERATE, the block's cache: read when P > 0, always written.
       Cache cache;
@@ -225,6 +251,10 @@ class Gpt : public llmsys::sdk::Model {
       Value h = LayerNorm(graph, block.ln2, x);
       h = Gelu(Apply(graph, block.fc, h), "tanh");  // (B, T, 4C)
       x = x + MaybeDropout(Apply(graph, block.mlp_proj, h), p_drop);
+    }
+    if (!stage_.last()) {
+      SetOutput(graph, "pipeline.out", x);
+      return;
     }
     x = LayerNorm(graph, ln_f_, x);
 
@@ -253,12 +283,18 @@ class Gpt : public llmsys::sdk::Model {
     LinearParams qkv, attn_proj, fc, mlp_proj;
   };
 
-  // Every parameter, in declaration order.
+  // Every parameter of this stage, in declaration order.
   std::vector<ParameterSpec> All() const {
-    std::vector<ParameterSpec> all = {wte_, wpe_};
-    for (const Block& b : blocks_)
+    std::vector<ParameterSpec> all;
+    if (stage_.first()) all = {wte_, wpe_};
+    for (int64_t i = first_; i < last_; ++i) {
+      const Block& b = blocks_[static_cast<size_t>(i)];
       AppendSpecs(&all, b.ln1, b.ln2, b.qkv, b.attn_proj, b.fc, b.mlp_proj);
-    AppendSpecs(&all, ln_f_, lm_head_);
+    }
+    if (stage_.last()) {
+      AppendSpecs(&all, ln_f_, lm_head_);
+      if (c_.tie_embeddings && !stage_.first()) all.push_back(wte_);
+    }
     return all;
   }
 
@@ -340,6 +376,8 @@ class Gpt : public llmsys::sdk::Model {
   }
 
   Config c_;
+  llmsys::sdk::PipelineStage stage_;
+  int64_t first_ = 0, last_ = 0;       // the stage's blocks
   ParameterSpec wte_, wpe_, lm_head_;  // lm_head_ only when untied
   std::vector<Block> blocks_;
   NormParams ln_f_;

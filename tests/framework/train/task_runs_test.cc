@@ -217,6 +217,31 @@ TEST_F(TaskRunsTest, ASyntheticPairNeedsNoFiles) {
   ExpectError(Translation(reder, evaluate, bad), "[data] train is required");
 }
 
+// An epoch's data position counts batches of the checkpoint's size: a
+// translation run resumed with another global batch (ranks x batch_size)
+// would land elsewhere in the epoch, so it is refused with the batch_size
+// that fits; with that one it resumes.
+TEST_F(TaskRunsTest, AnEpochRunResumesOnlyAtItsGlobalBatch) {
+  ASSERT_TRUE(Run(Translation(kTransformer)).ok());
+  RunOptions resume;
+  resume.resume = RunDir();
+  resume.progress_bar = false;
+  resume.plugin_dirs = {LLMSYS_BUILTIN_PLUGIN_DIR};
+  resume.sets = {"train.steps=10", "train.batch_size=4"};
+  absl::StatusOr<RunResult> r = RunExperiment(resume);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find(
+                "the checkpoint's data position counts batches of 8 examples, "
+                "and this run's batch is 4 (1 rank(s) x batch_size 4); resume "
+                "with ranks x batch_size = 8, e.g. --set train.batch_size=8"),
+            std::string::npos)
+      << r.status();
+  resume.sets = {"train.steps=10"};
+  r = RunExperiment(resume);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->steps, 10);
+}
+
 TEST_F(TaskRunsTest, TranslationDataErrorsNameTheFileAndLine) {
   Write(dir_ / "bad.xx", "a1\na2\na3\n");
   Write(dir_ / "bad.yy", "b1\nb2\n");
