@@ -280,18 +280,23 @@ absl::StatusOr<std::shared_ptr<Plugin>> Plugin::Load(const fs::path& file) {
   // One Plugin per file in the process: the dynamic linker maps a file
   // once, so a second registry loading it shares the first one's instance
   // (and its init), and deinit runs when the last holder lets go, never
-  // under another registry still using it.
-  static std::mutex loaded_mu;
+  // under another registry still using it. Loading and unloading hold one
+  // (recursive) lock: a thread reloading a file waits until another
+  // thread's deinit of it has finished, so init and deinit never overlap.
+  static auto* loaded_mu = new std::recursive_mutex;
   static auto* loaded = new std::map<fs::path, std::weak_ptr<Plugin>>;
   fs::path key = fs::weakly_canonical(file, ec);
   if (ec) key = fs::absolute(file).lexically_normal();
-  std::lock_guard<std::mutex> lock(loaded_mu);
+  std::lock_guard<std::recursive_mutex> lock(*loaded_mu);
   if (auto it = loaded->find(key); it != loaded->end()) {
     if (std::shared_ptr<Plugin> shared = it->second.lock()) return shared;
   }
 
   std::shared_ptr<Plugin> plugin(
-      new Plugin(fs::absolute(file).lexically_normal()));
+      new Plugin(fs::absolute(file).lexically_normal()), [](Plugin* p) {
+        std::lock_guard<std::recursive_mutex> unloading(*loaded_mu);
+        delete p;
+      });
   absl::StatusOr<std::string> sha256 = core::Sha256File(file);
   if (!sha256.ok()) return sha256.status();  // the message names the file
   plugin->sha256_ = *std::move(sha256);

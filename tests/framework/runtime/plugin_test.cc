@@ -3,8 +3,11 @@
 // ABI, every kind of component included.
 #include "framework/runtime/plugin.h"
 
+#include <atomic>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "framework/runtime/graph.h"
@@ -72,10 +75,9 @@ TEST(PluginLoadTest, MissingEntrySymbol) {
 
 TEST(PluginLoadTest, DifferentMajorIsRefusedNamingBothVersions) {
   std::string message = LoadError(TestPlugin("abi_major2"));
-  EXPECT_NE(
-      message.find(
-          "built against llmsys ABI 2.0, but this host implements ABI " LLMSYS_ABI_VERSION_STRING),
-      std::string::npos)
+  EXPECT_NE(message.find("built against llmsys ABI 2.0, but this host "
+                         "implements ABI " LLMSYS_ABI_VERSION_STRING),
+            std::string::npos)
       << message;
   EXPECT_NE(message.find("Rebuild"), std::string::npos);
 }
@@ -99,6 +101,29 @@ TEST(PluginLoadTest, InitFailureCarriesThePluginsMessage) {
           "this CPU lacks the AVX-512 instructions the kernels need"),
       std::string::npos)
       << message;
+}
+
+// Threads that load and drop one file over and over: a reload never runs
+// the plugin's init() while another thread's deinit() of it is still
+// running (the fixture's init fails if it does).
+TEST(PluginLoadTest, AReloadWaitsForAnUnloadOnAnotherThread) {
+  const std::string file = TestPlugin("init_once");
+  std::atomic<int> failures{0};
+  std::string first_error;
+  std::mutex mu;
+  auto churn = [&] {
+    for (int i = 0; i < 150; ++i) {
+      absl::StatusOr<std::shared_ptr<Plugin>> p = Plugin::Load(file);
+      if (!p.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (failures++ == 0) first_error = std::string(p.status().message());
+      }
+    }  // the last holder drops it: deinit
+  };
+  std::thread a(churn), b(churn);
+  a.join();
+  b.join();
+  EXPECT_EQ(failures.load(), 0) << first_error;
 }
 
 TEST(PluginLoadTest, ExceptionInSdkPluginBecomesAStatus) {
