@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The bad-input paths of tools/bench_distributed.sh and tools/gpu_check.sh
-# (the scripts themselves run for minutes, or on a GPU): each must exit 2
-# with a message naming the option, before anything runs.
+# The bad-input paths of tools/bench_distributed.sh, tools/gpu_check.sh and
+# tools/test.sh (the scripts themselves run for minutes, or on a GPU): each
+# must exit 2 with a message naming the option, before anything runs.
 #
 #   tests/tools/tool_args_test.sh BUILD_DIR
 set -uo pipefail
@@ -26,4 +26,7 @@ expect bench_distributed.sh "no /no/such/build/bin/llmsys" /no/such/build
 expect gpu_check.sh "unknown option '--fast'" --fast
 bash "$tools/gpu_check.sh" --help | grep -q 'gpu_check.sh' ||
   fail "gpu_check.sh --help printed no usage"
-echo "ok: bench_distributed.sh and gpu_check.sh refuse bad options"
+expect test.sh "unknown option '--fast'" --fast
+LLMSYS_TEST_BUDGET=soon expect test.sh \
+  "LLMSYS_TEST_BUDGET must be whole seconds, got 'soon'"
+echo "ok: bench_distributed.sh, gpu_check.sh and test.sh refuse bad options"
