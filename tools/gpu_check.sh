@@ -82,7 +82,8 @@ step() {
 # The files the runs need, and the shared libraries they load that a bare
 # machine may lack (all but glibc's and the CUDA driver's and toolkit's).
 pack_files=(bin/llmsys lib/llmsys/plugins tests/cuda/gpu_test
-            tests/cuda/cuda_test tests/cuda/emu/cuda_emu.so)
+            tests/cuda/cuda_test tests/cuda/emu/cuda_emu.so
+            tests/distributed/nccl_test)
 if [[ $prebuilt -eq 1 ]]; then
   here=$(pwd -P)
   if [[ ! -f build-gpu-pack/pack.tar.gz ]]; then
@@ -117,7 +118,8 @@ if [[ $skip_build -eq 0 ]]; then
   step configure 120 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_CUDA_ARCHITECTURES=90-real
   step build 3600 cmake --build "$build" -j "$jobs" --target llmsys cuda \
-    reference cpu gpt optimizers samplers evaluators gpu_test cuda_test
+    reference cpu gpt optimizers samplers evaluators gpu_test cuda_test \
+    nccl_test
 fi
 
 if [[ $pack -eq 1 ]]; then
@@ -139,6 +141,13 @@ step gpu_test 120 "$build/tests/cuda/gpu_test"
 # The emulation's tests (every kernel family, training) on the real GPU.
 step cuda_test_on_gpu 150 env LLMSYS_CUDA_TEST_ON_GPU=1 \
   "$build/tests/cuda/cuda_test"
+
+# NCCL as one rank on the GPU (MPI starts it), where mpirun is installed.
+if command -v mpirun >/dev/null; then
+  step nccl_one_rank 60 env OMPI_ALLOW_RUN_AS_ROOT=1 \
+    OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 1 \
+    "$build/tests/distributed/nccl_test"
+fi
 
 # The quickstart on the GPU: a short run of the same experiment.
 step quickstart_cuda 90 "$build/bin/llmsys" run experiments/quickstart.toml \

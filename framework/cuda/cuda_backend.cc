@@ -275,6 +275,15 @@ absl::Status GpuAvailable() {
   return absl::OkStatus();
 }
 
+int DeviceCount() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
 std::string DeviceDescription(int device) {
   if (absl::Status s = GpuAvailable(); !s.ok()) return std::string(s.message());
   cudaDeviceProp p{};
@@ -298,6 +307,8 @@ absl::Status GpuAvailable() {
       "this build has no CUDA (nvcc was not found when it was configured, "
       "or it was configured with -DLLMSYS_CUDA=OFF)");
 }
+
+int DeviceCount() { return 0; }
 
 std::string DeviceDescription(int) {
   return std::string(GpuAvailable().message());

@@ -30,6 +30,9 @@ tensor::DeviceBackend* BuiltinBackend();
 // skip.
 absl::Status GpuAvailable();
 
+// The CUDA GPUs this process can use; 0 without CUDA, a driver or a GPU.
+int DeviceCount();
+
 // "NVIDIA H200 (sm_90, 132 SMs, 139.8 GiB)" for provenance and reports;
 // the error from GpuAvailable when there is none.
 std::string DeviceDescription(int device = 0);

@@ -6,6 +6,17 @@
 
 namespace llmsys::distributed {
 
+absl::Status GpuPerRank(Communicator& comm, int gpus_here) {
+  int64_t short_of_gpus = comm.local_size() > gpus_here ? 1 : 0;
+  absl::Status s = comm.AllReduceSum(&short_of_gpus, 1, {kDLInt, 64, 1});
+  if (!s.ok()) return s;
+  if (short_of_gpus == 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "not one GPU per rank: ", short_of_gpus,
+      " rank(s) run on a machine with more ranks than GPUs (this machine: ",
+      comm.local_size(), " rank(s), ", gpus_here, " GPU(s))"));
+}
+
 std::string RankPrefix(const Communicator* comm) {
   if (comm == nullptr || comm->size() <= 1) return "";
   return absl::StrCat("rank ", comm->rank(), "/", comm->size(), ": ");

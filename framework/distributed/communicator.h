@@ -13,7 +13,8 @@
 // Send/Recv. A call that waits longer than the communicator's timeout (a
 // rank died or hung) returns DEADLINE_EXCEEDED naming this rank and the
 // call; the caller then ends the run with Abort(), which stops every rank.
-// Buffers are host memory.
+// Buffers are host memory, or buffer_device()'s; a buffer's two ends
+// (every rank of a collective, both of a Send/Recv) use the same kind.
 //
 // Thread-safety: one thread per process makes the calls.
 #ifndef LLMSYS_FRAMEWORK_DISTRIBUTED_COMMUNICATOR_H_
@@ -45,8 +46,14 @@ class Communicator {
 
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  // Ranks on this machine (this one included): they share its cores.
+  // Ranks on this machine (this one included): they share its cores and
+  // GPUs; this rank is number local_rank() among them.
   virtual int local_size() const = 0;
+  virtual int local_rank() const = 0;
+  // Where the collectives prefer their buffers: host memory (MPI), or a
+  // GPU's (NCCL, distributed/nccl_communicator.h), where GradientSync then
+  // keeps its buckets. Host memory works with every communicator.
+  virtual DLDevice buffer_device() const { return {kDLCPU, 0}; }
   // For logs: "2 ranks over MPI (Open MPI v4.1.4; rank 0 on host-a)".
   virtual std::string Describe() const = 0;
 
@@ -74,6 +81,11 @@ class Communicator {
   // exits with `code`.
   [[noreturn]] virtual void Abort(const std::string& why, int code) = 0;
 };
+
+// OK when every rank can have a GPU of its own (every machine has at least
+// as many GPUs as ranks on it), as NCCL needs; else why not. `gpus_here`:
+// the GPUs this machine has. Collective.
+absl::Status GpuPerRank(Communicator& comm, int gpus_here);
 
 // "rank 1/4: " for messages of a run over several ranks, "" for one.
 std::string RankPrefix(const Communicator* comm);

@@ -86,10 +86,18 @@ std::function<void(const Var&)> GradientSync::Hook() {
 
 absl::Status GradientSync::Start(Bucket& b) {
   if (!b.flat.defined()) {
+    // On the communicator's device (NCCL: the GPU) when the parameters
+    // live there; else in host memory.
+    DLDevice where = comm_.buffer_device();
+    for (size_t k : b.params) {
+      const DLDevice d = params_[k]->data.device();
+      if (d.device_type != where.device_type || d.device_id != where.device_id)
+        where = tensor::kCpu;
+    }
     LLMSYS_ASSIGN_OR_RETURN(
         b.flat,
         Tensor::Empty({b.elements + static_cast<int64_t>(b.params.size())},
-                      b.dtype));
+                      b.dtype, where));
   }
   for (size_t j = 0; j < b.params.size(); ++j) {
     const autograd::VarImpl& p = *params_[b.params[j]];
@@ -130,10 +138,13 @@ absl::Status GradientSync::Finish() {
   }
   LLMSYS_RETURN_IF_ERROR(status);
   for (Bucket& b : buckets_) {
+    LLMSYS_ASSIGN_OR_RETURN(
+        Tensor flag_region,
+        Region(b.flat, b.elements, {static_cast<int64_t>(b.params.size())}));
+    const std::vector<double> flags = flag_region.ToDoubles();  // one copy
     for (size_t j = 0; j < b.params.size(); ++j) {
       autograd::VarImpl& p = *params_[b.params[j]];
-      LLMSYS_ASSIGN_OR_RETURN(Tensor flag, Region(b.flat, b.elements + j, {1}));
-      if (flag.ToDoubles()[0] == 0.0) {  // no rank had a gradient
+      if (flags[j] == 0.0) {  // no rank had a gradient
         p.grad = Tensor();
         continue;
       }

@@ -64,8 +64,13 @@ class MpiPending final : public PendingCollective {
 
 class MpiCommunicator final : public Communicator {
  public:
-  MpiCommunicator(int rank, int size, int local_size, bool finalize)
-      : rank_(rank), size_(size), local_size_(local_size), finalize_(finalize) {
+  MpiCommunicator(int rank, int size, int local_size, int local_rank,
+                  bool finalize)
+      : rank_(rank),
+        size_(size),
+        local_size_(local_size),
+        local_rank_(local_rank),
+        finalize_(finalize) {
     char host[MPI_MAX_PROCESSOR_NAME];
     int len = 0;
     if (MPI_Get_processor_name(host, &len) == MPI_SUCCESS)
@@ -85,6 +90,7 @@ class MpiCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   int local_size() const override { return local_size_; }
+  int local_rank() const override { return local_rank_; }
   std::string Describe() const override {
     return absl::StrCat(size_, " ranks over MPI (", library_, "; rank ", rank_,
                         " on ", host_, ")");
@@ -235,7 +241,7 @@ class MpiCommunicator final : public Communicator {
         absl::StrCat(RankPrefix(this), what, " failed: ", MpiError(code)));
   }
 
-  int rank_, size_, local_size_;
+  int rank_, size_, local_size_, local_rank_;
   bool finalize_;
   double timeout_ = 300;
   std::string host_ = "?", library_ = "MPI";
@@ -288,15 +294,16 @@ absl::StatusOr<std::unique_ptr<Communicator>> MpiWorld() {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   // The ranks that share this machine's memory (and cores).
-  int local_size = 1;
+  int local_size = 1, local_rank = 0;
   MPI_Comm local;
   if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank,
                           MPI_INFO_NULL, &local) == MPI_SUCCESS) {
     MPI_Comm_size(local, &local_size);
+    MPI_Comm_rank(local, &local_rank);
     MPI_Comm_free(&local);
   }
-  return std::unique_ptr<Communicator>(
-      std::make_unique<MpiCommunicator>(rank, size, local_size, finalize));
+  return std::unique_ptr<Communicator>(std::make_unique<MpiCommunicator>(
+      rank, size, local_size, local_rank, finalize));
 }
 
 }  // namespace llmsys::distributed

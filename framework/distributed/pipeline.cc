@@ -59,31 +59,43 @@ absl::Status SendTensor(Communicator& comm, const Tensor& t, int peer,
     return absl::InvalidArgumentError(absl::StrCat("SendTensor: ", t.Describe(),
                                                    " has more than ", kMaxDims,
                                                    " dimensions"));
-  int64_t header[4 + kMaxDims] = {};
+  // A tensor on the communicator's device (NCCL's GPU) goes as it is;
+  // anything else through host memory. The header says which.
+  const DLDevice where = comm.buffer_device();
+  const bool on_device = where.device_type != kDLCPU &&
+                         t.device().device_type == where.device_type &&
+                         t.device().device_id == where.device_id;
+  int64_t header[5 + kMaxDims] = {};
   header[0] = t.dtype().code;
   header[1] = t.dtype().bits;
   header[2] = t.dtype().lanes;
-  header[3] = t.ndim();
-  for (int d = 0; d < t.ndim(); ++d) header[4 + d] = t.shape()[d];
+  header[3] = on_device ? 1 : 0;
+  header[4] = t.ndim();
+  for (int d = 0; d < t.ndim(); ++d) header[5 + d] = t.shape()[d];
   LLMSYS_RETURN_IF_ERROR(
       comm.Send(header, sizeof header, peer, kTensorTag + tag));
-  LLMSYS_ASSIGN_OR_RETURN(Tensor host, HostCopy(t));
-  if (host.numel() == 0) return absl::OkStatus();
-  return comm.Send(host.data(), Bytes(host), peer, kTensorTag + tag);
+  if (t.numel() == 0) return absl::OkStatus();
+  LLMSYS_ASSIGN_OR_RETURN(Tensor data,
+                          on_device ? t.MakeContiguous() : HostCopy(t));
+  return comm.Send(data.data(), Bytes(data), peer, kTensorTag + tag);
 }
 
 absl::StatusOr<Tensor> RecvTensor(Communicator& comm, int peer, int tag) {
-  int64_t header[4 + kMaxDims] = {};
+  int64_t header[5 + kMaxDims] = {};
   LLMSYS_RETURN_IF_ERROR(
       comm.Recv(header, sizeof header, peer, kTensorTag + tag));
   DLDataType dtype{static_cast<uint8_t>(header[0]),
                    static_cast<uint8_t>(header[1]),
                    static_cast<uint16_t>(header[2])};
-  if (header[3] < 0 || header[3] > kMaxDims || header[1] % 8 != 0)
+  if (header[4] < 0 || header[4] > kMaxDims || header[1] % 8 != 0 ||
+      (header[3] != 0 && header[3] != 1))
     return absl::DataLossError(
         absl::StrCat("rank ", peer, " sent a malformed tensor header"));
-  tensor::Shape shape(header + 4, header + 4 + header[3]);
-  LLMSYS_ASSIGN_OR_RETURN(Tensor t, Tensor::Empty(shape, dtype));
+  tensor::Shape shape(header + 5, header + 5 + header[4]);
+  LLMSYS_ASSIGN_OR_RETURN(
+      Tensor t,
+      Tensor::Empty(shape, dtype,
+                    header[3] == 1 ? comm.buffer_device() : tensor::kCpu));
   if (t.numel() > 0)
     LLMSYS_RETURN_IF_ERROR(
         comm.Recv(t.data(), Bytes(t), peer, kTensorTag + tag));

@@ -14,7 +14,7 @@
 //   LLMSYS_ASSIGN_OR_RETURN(Tensor in, RecvTensor(comm, rank - 1, j));
 //
 // Calls block until the peer takes part (or the communicator's timeout).
-// Tensors travel through host memory.
+// Tensors travel through host memory, or GPU to GPU over NCCL.
 //
 // Thread-safety: the communicator's (one thread).
 #ifndef LLMSYS_FRAMEWORK_DISTRIBUTED_PIPELINE_H_
@@ -40,7 +40,8 @@ using NamedTensors = std::vector<std::pair<std::string, tensor::Tensor>>;
 // the same tag: its dtype and shape, then its elements.
 absl::Status SendTensor(Communicator& comm, const tensor::Tensor& t, int peer,
                         int tag);
-// What rank `peer` sent with SendTensor and `tag`, on the host.
+// What rank `peer` sent with SendTensor and `tag`: on the communicator's
+// device if it was sent from there (NCCL), else on the host.
 absl::StatusOr<tensor::Tensor> RecvTensor(Communicator& comm, int peer,
                                           int tag);
 

@@ -25,6 +25,7 @@
 #include "framework/core/provenance.h"
 #include "framework/core/status_macros.h"
 #include "framework/core/version.h"
+#include "framework/cuda/cuda_backend.h"
 #include "framework/data/batching.h"
 #include "framework/data/corpus.h"
 #include "framework/data/tokenizer.h"
@@ -67,12 +68,12 @@ std::string Duration(double seconds) {
 }
 
 // The device [train] device names, once it is known to run: "cpu", or
-// "cuda" (GPU 0), which needs a build with CUDA and a GPU; the error names
-// the key and says why.
-absl::StatusOr<DLDevice> RunDevice(const config::Experiment& e) {
+// "cuda" (GPU `gpu`), which needs a build with CUDA and a GPU; the error
+// names the key and says why.
+absl::StatusOr<DLDevice> RunDevice(const config::Experiment& e, int gpu = 0) {
   const std::string name = e.String("train", "device");
   if (name == "cpu") return tensor::kCpu;
-  const DLDevice device{kDLCUDA, 0};
+  const DLDevice device{kDLCUDA, gpu};
   absl::StatusOr<tensor::DeviceBackend*> backend = tensor::BackendFor(device);
   absl::Status usable =
       backend.ok() ? (*backend)->Available(device) : backend.status();
@@ -147,13 +148,15 @@ class Session {
     stage_ = stage;
     num_stages_ = num_stages;
   }
+  // The GPU a "cuda" run uses (0 unless set; before CreateModel).
+  void SetGpu(int gpu) { gpu_ = gpu; }
 
   // Creates the ops and the model (its parameters initialized from the
   // seed).
   absl::Status CreateModel() {
     const config::Experiment& e = *experiment_;
     const uint64_t seed = static_cast<uint64_t>(e.Int("experiment", "seed"));
-    LLMSYS_ASSIGN_OR_RETURN(device_, RunDevice(e));
+    LLMSYS_ASSIGN_OR_RETURN(device_, RunDevice(e, gpu_));
     ops_ = std::make_unique<runtime::OpDispatcher>(&registry_, device_);
     LLMSYS_ASSIGN_OR_RETURN(const DLDataType precision, Precision(e, device_));
     ops_->set_autocast(precision);
@@ -286,6 +289,7 @@ class Session {
   int64_t block_size_ = 0;
   DLDevice device_ = tensor::kCpu;
   uint32_t stage_ = 0, num_stages_ = 1;
+  int gpu_ = 0;
 };
 
 // The experiment's optimizer for the session's device: the same id (and
@@ -1170,7 +1174,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   const config::Experiment& e = session->experiment();
   // Data parallel over the ranks of a distributed run: each draws the
   // global batch (ranks x batch_size rows) and computes on its own rows.
-  distributed::Communicator* const comm =
+  distributed::Communicator* comm =
       options.communicator != nullptr && options.communicator->size() > 1
           ? options.communicator
           : nullptr;
@@ -1234,7 +1238,30 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   if (pipeline)
     session->SetStage(static_cast<uint32_t>(rank),
                       static_cast<uint32_t>(stages));
+  // On GPUs, several ranks: a GPU of its own for each (the local rank's)
+  // where every machine has enough, and then NCCL for the collectives
+  // (options.gpu_communicator); else they share GPU 0 and communicate
+  // through host memory.
+  bool gpu_per_rank = false;
+  if (comm != nullptr && e.String("train", "device") == "cuda") {
+    const absl::Status per_rank =
+        distributed::GpuPerRank(*comm, cuda::DeviceCount());
+    gpu_per_rank = per_rank.ok();
+    if (gpu_per_rank)
+      session->SetGpu(comm->local_rank());
+    else if (writer)
+      core::Log(core::LogLevel::kInfo,
+                absl::StrCat(per_rank.message(),
+                             ": every rank uses GPU 0, and the ranks "
+                             "communicate through host memory"));
+  }
   LLMSYS_RETURN_IF_ERROR(session->CreateModel());
+  std::unique_ptr<distributed::Communicator> gpu_comm;
+  if (gpu_per_rank && options.gpu_communicator) {
+    LLMSYS_ASSIGN_OR_RETURN(gpu_comm,
+                            options.gpu_communicator(*comm, session->device()));
+    comm = gpu_comm.get();
+  }
   if (comm != nullptr) {
     // Each rank its own dropout masks (the parameters' initialization keeps
     // the run's seed; rank 0's are broadcast below anyway).

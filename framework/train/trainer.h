@@ -31,11 +31,14 @@
 #define LLMSYS_FRAMEWORK_TRAIN_TRAINER_H_
 
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "dlpack/dlpack.h"
 #include "framework/generate/decoding.h"
 
 namespace llmsys::distributed {
@@ -75,6 +78,13 @@ struct RunOptions {
   // data parallel over its ranks, rank 0 writing the run directory. Null:
   // one process. Not owned.
   distributed::Communicator* communicator = nullptr;
+  // For a run on GPUs with a GPU per rank: a communicator for collectives
+  // on the GPU's memory over `communicator` (NCCL, where the build has
+  // it: distributed/nccl_communicator.h). Empty: gradients and
+  // activations travel through host memory over `communicator`.
+  std::function<absl::StatusOr<std::unique_ptr<distributed::Communicator>>(
+      distributed::Communicator&, DLDevice)>
+      gpu_communicator;
   // Fault injection for tests: the process kills itself (SIGKILL) once
   // this step's gradients are summed; 0: never.
   int64_t kill_at_step = 0;

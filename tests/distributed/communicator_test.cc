@@ -14,6 +14,7 @@
 #include "framework/autograd/autograd.h"
 #include "framework/distributed/data_parallel.h"
 #include "framework/distributed/mpi_communicator.h"
+#include "framework/distributed/pipeline.h"
 #include "framework/tensor/tensor.h"
 
 namespace llmsys::distributed {
@@ -190,6 +191,90 @@ TEST(GradientSyncTest, BroadcastMakesRankZerosWeights) {
   ASSERT_TRUE(p->data.Fill(World().rank() == 0 ? 1.5 : -4.0).ok());
   ASSERT_TRUE(BroadcastParameters(World(), {p}).ok());
   EXPECT_EQ(p->data.ToDoubles(), (std::vector<double>(3, 1.5)));
+}
+
+// ---- what pipeline parallelism moves (distributed/pipeline.h) ----
+
+TEST(PipelineTransportTest, ATensorGoesWithItsDtypeAndShape) {
+  // A transposed view (not contiguous) of float64, and an empty int64.
+  if (World().rank() == 0) {
+    absl::StatusOr<Tensor> t =
+        Tensor::FromDoubles({2, 3}, {1, 2, 3, 4, 5, 6}, tensor::kF64);
+    ASSERT_TRUE(t.ok());
+    absl::StatusOr<Tensor> view = t->Permute({1, 0});
+    ASSERT_TRUE(view.ok());
+    ASSERT_TRUE(SendTensor(World(), *view, 1, 7).ok());
+    absl::StatusOr<Tensor> empty = Tensor::Empty({0, 4}, tensor::kI64);
+    ASSERT_TRUE(empty.ok());
+    ASSERT_TRUE(SendTensor(World(), *empty, 1, 7).ok());
+  } else {
+    absl::StatusOr<Tensor> got = RecvTensor(World(), 0, 7);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->shape(), (tensor::Shape{3, 2}));
+    EXPECT_TRUE(llmsys_dtype_equal(got->dtype(), tensor::kF64));
+    EXPECT_EQ(got->ToDoubles(), (std::vector<double>{1, 4, 2, 5, 3, 6}));
+    absl::StatusOr<Tensor> empty = RecvTensor(World(), 0, 7);
+    ASSERT_TRUE(empty.ok()) << empty.status();
+    EXPECT_EQ(empty->shape(), (tensor::Shape{0, 4}));
+  }
+}
+
+TEST(PipelineTransportTest, GatherNamedKeepsTheFirstRanksCopyOfAName) {
+  auto filled = [](double v) {
+    absl::StatusOr<Tensor> t = Tensor::FromDoubles({2}, {v, v}, tensor::kF32);
+    EXPECT_TRUE(t.ok());
+    return *t;
+  };
+  const int r = World().rank();
+  NamedTensors mine = {{"shared", filled(10 + r)},
+                       {r == 0 ? "a" : "b", filled(r)}};
+  absl::StatusOr<NamedTensors> all = GatherNamed(World(), 0, mine);
+  ASSERT_TRUE(all.ok()) << all.status();
+  if (r != 0) {
+    EXPECT_TRUE(all->empty());
+    return;
+  }
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].first, "shared");
+  EXPECT_EQ((*all)[0].second.ToDoubles(), (std::vector<double>{10, 10}));
+  EXPECT_EQ((*all)[1].first, "a");
+  EXPECT_EQ((*all)[2].first, "b");
+  EXPECT_EQ((*all)[2].second.ToDoubles(), (std::vector<double>{1, 1}));
+}
+
+// Both ranks hold "tied"; only rank 1 holds "own" and only rank 0 "mine".
+TEST(PipelineTransportTest, SharedParametersSumTheirGradientsOnEveryHolder) {
+  const int r = World().rank();
+  Var tied = Param({3}, nullptr);
+  Var alone = Param({2}, nullptr);
+  absl::StatusOr<Tensor> g =
+      Tensor::FromDoubles({3}, {1.0 + r, 2.0, -0.5 * r}, tensor::kF32);
+  ASSERT_TRUE(g.ok());
+  tied->grad = *g;
+  absl::StatusOr<SharedParameters> shared = SharedParameters::Find(
+      World(), {{"tied", tied}, {r == 0 ? "mine" : "own", alone}});
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  EXPECT_EQ(shared->holders().size(), 1u);
+  EXPECT_EQ(shared->holders().at("tied"), (std::vector<int>{0, 1}));
+  EXPECT_EQ(shared->Counts("tied"), r == 0);  // the lowest holder counts it
+  EXPECT_TRUE(shared->Counts(r == 0 ? "mine" : "own"));
+  ASSERT_TRUE(shared->SumGradients().ok());
+  EXPECT_EQ(tied->grad.ToDoubles(), (std::vector<double>{3, 4, -0.5}));
+  EXPECT_FALSE(alone->grad.defined());
+}
+
+TEST(GpuPerRankTest, SaysWhenAMachineHasMoreRanksThanGpus) {
+  const int here = World().local_size();
+  EXPECT_TRUE(GpuPerRank(World(), here).ok());
+  absl::Status none = GpuPerRank(World(), 0);
+  EXPECT_TRUE(absl::IsFailedPrecondition(none)) << none;
+  EXPECT_NE(none.message().find("not one GPU per rank: 2 rank(s) run on a "
+                                "machine with more ranks than GPUs"),
+            std::string::npos)
+      << none;
+  EXPECT_GE(World().local_rank(), 0);
+  EXPECT_LT(World().local_rank(), here);
+  EXPECT_EQ(World().buffer_device().device_type, kDLCPU);
 }
 
 // Last: it leaves the ranks one barrier apart until the late one arrives.

@@ -16,6 +16,7 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/distributed/run_test_util.h"
 #include "tests/tools/cli_test_util.h"
 
 namespace llmsys::cli_test {
@@ -23,55 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-// `mpirun -np RANKS llmsys`, told that root may run it and that 2 ranks may
-// share fewer cores, with `env` ("NAME=value ...") added; the arguments
-// follow.
-std::string Mpirun(int ranks, const std::string& env = "") {
-  return "env -u LLMSYS_PLUGIN_PATH OMPI_ALLOW_RUN_AS_ROOT=1 "
-         "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-         "OMPI_MCA_rmaps_base_oversubscribe=1 " +
-         env + " " LLMSYS_MPIEXEC " -np " + std::to_string(ranks) + " " +
-         LLMSYS_BINARY;
-}
-
-// step -> training loss, and step -> validation loss, of a run directory.
-struct Losses {
-  std::map<int64_t, double> train, val;
-  int64_t records = 0;
-};
-
-Losses Read(const fs::path& run) {
-  Losses l;
-  std::ifstream in(run / "metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    const json j = json::parse(line);
-    ++l.records;
-    if (j.contains("loss")) {
-      EXPECT_FALSE(l.train.count(j["step"])) << "step written twice: " << line;
-      l.train[j["step"]] = j["loss"];
-    }
-    if (j.contains("val_loss")) l.val[j["step"]] = j["val_loss"];
-  }
-  return l;
-}
-
-void ExpectClose(const std::map<int64_t, double>& got,
-                 const std::map<int64_t, double>& want, double rel,
-                 const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (const auto& [step, w] : want) {
-    ASSERT_TRUE(got.count(step)) << what << " step " << step;
-    EXPECT_LE(std::abs(got.at(step) - w), rel * std::abs(w))
-        << what << " step " << step << ": " << got.at(step) << " vs " << w;
-  }
-}
-
-json ReadJson(const fs::path& file) {
-  std::ifstream in(file);
-  return json::parse(in);
-}
 
 class DataParallelRunTest : public ::testing::Test {
  protected:

@@ -17,6 +17,7 @@
 #include "framework/tensor/safetensors.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/distributed/run_test_util.h"
 #include "tests/tools/cli_test_util.h"
 
 namespace llmsys::cli_test {
@@ -24,42 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string Mpirun(int ranks, const std::string& env = "") {
-  return "env -u LLMSYS_PLUGIN_PATH OMPI_ALLOW_RUN_AS_ROOT=1 "
-         "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-         "OMPI_MCA_rmaps_base_oversubscribe=1 " +
-         env + " " LLMSYS_MPIEXEC " -np " + std::to_string(ranks) + " " +
-         LLMSYS_BINARY;
-}
-
-// step -> training loss, and step -> validation loss.
-struct Losses {
-  std::map<int64_t, double> train, val;
-};
-
-Losses Read(const fs::path& run) {
-  Losses l;
-  std::ifstream in(run / "metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    const json j = json::parse(line);
-    if (j.contains("loss")) l.train[j["step"]] = j["loss"];
-    if (j.contains("val_loss")) l.val[j["step"]] = j["val_loss"];
-  }
-  return l;
-}
-
-void ExpectClose(const std::map<int64_t, double>& got,
-                 const std::map<int64_t, double>& want, double rel,
-                 const std::string& what) {
-  ASSERT_EQ(got.size(), want.size()) << what;
-  for (const auto& [step, w] : want) {
-    ASSERT_TRUE(got.count(step)) << what << " step " << step;
-    EXPECT_LE(std::abs(got.at(step) - w), rel * std::abs(w))
-        << what << " step " << step << ": " << got.at(step) << " vs " << w;
-  }
-}
 
 // The weights of a run's checkpoint, by name.
 std::map<std::string, std::vector<double>> Weights(const fs::path& run) {
@@ -146,9 +111,8 @@ TEST_F(PipelineRunTest, TwoStagesLoseWhatTheUnsplitModelLoses) {
   }
   // The summary counts every parameter once; rank 0 sampled with the
   // whole model.
-  std::ifstream s1(Runs() / "one" / "summary.json"),
-      s2(Runs() / "gpipe" / "summary.json");
-  const json j1 = json::parse(s1), j2 = json::parse(s2);
+  const json j1 = ReadJson(Runs() / "one" / "summary.json"),
+             j2 = ReadJson(Runs() / "gpipe" / "summary.json");
   EXPECT_EQ(j2["parameters"], j1["parameters"]);
   EXPECT_EQ(j2["pipeline_stages"], 2);
   EXPECT_EQ(j1["pipeline_stages"], 1);
@@ -189,8 +153,7 @@ TEST_F(PipelineRunTest, AKilledStageStopsTheRunWhichResumesOnAnySplit) {
   EXPECT_TRUE(Contains(killed.out + killed.err, "rank 1"))
       << killed.out << killed.err;
   const fs::path dir = Runs() / "killed";
-  std::ifstream state(dir / "checkpoint" / "trainer_state.json");
-  ASSERT_EQ(json::parse(state)["step"], 4);
+  ASSERT_EQ(ReadJson(dir / "checkpoint" / "trainer_state.json")["step"], 4);
   fs::copy(dir, Runs() / "killed_one", fs::copy_options::recursive);
 
   // The same split: the very losses of the run that was not killed.

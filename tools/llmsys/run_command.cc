@@ -13,6 +13,9 @@
 #include "tools/llmsys/parse_args.h"
 #if defined(LLMSYS_HAVE_MPI)
 #include "framework/distributed/mpi_communicator.h"
+#ifdef LLMSYS_HAVE_NCCL
+#include "framework/distributed/nccl_communicator.h"
+#endif
 #endif
 
 namespace llmsys::cli {
@@ -110,6 +113,9 @@ int RunCommand(const std::vector<std::string>& args) {
   // Rank 0 speaks for the run; the others only warn and fail.
   if (rank > 0 && !verbose) core::SetMinLogLevel(core::LogLevel::kWarning);
   options.communicator = comm->get();
+#ifdef LLMSYS_HAVE_NCCL
+  options.gpu_communicator = &distributed::NcclOver;
+#endif
   options.kill_at_step = KillAtStep(rank);
   options.experiment = experiment;
   options.resume = resume;
