@@ -1191,7 +1191,12 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     return absl::InvalidArgumentError(absl::StrCat(
         e.file().string(), ": [distributed] pipeline_stages = ", stages,
         " needs one rank per stage (mpirun -np ", stages, "); this run has ",
-        ranks, " rank(s)"));
+        ranks, " rank(s): ",
+        ranks > 1 ? absl::StrCat("--set distributed.pipeline_stages=", ranks,
+                                 " splits the model over them, or 1 trains "
+                                 "data parallel")
+                  : "--set distributed.pipeline_stages=1 trains the whole "
+                    "model in this process"));
   if (comm != nullptr) {
     comm->set_timeout(e.Float("distributed", "timeout"));
     // Every rank must train the same configuration (the same file and

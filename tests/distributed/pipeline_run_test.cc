@@ -180,7 +180,9 @@ TEST_F(PipelineRunTest, BadSplitsAreRefusedNamingTheKey) {
   EXPECT_EQ(ranks.exit_code, 1);
   EXPECT_TRUE(Contains(ranks.err,
                        "[distributed] pipeline_stages = 2 needs one rank per "
-                       "stage (mpirun -np 2); this run has 1 rank(s)"))
+                       "stage (mpirun -np 2); this run has 1 rank(s): --set "
+                       "distributed.pipeline_stages=1 trains the whole model "
+                       "in this process"))
       << ranks.err;
   // More stages than blocks (the tiny gpt has one).
   const Result blocks = RunShell(
