@@ -2,6 +2,7 @@
 
 #include <boost/dll/library_info.hpp>
 #include <boost/dll/shared_library.hpp>
+#include <condition_variable>
 #include <cstddef>
 #include <cstring>
 #include <fstream>
@@ -280,22 +281,30 @@ absl::StatusOr<std::shared_ptr<Plugin>> Plugin::Load(const fs::path& file) {
   // One Plugin per file in the process: the dynamic linker maps a file
   // once, so a second registry loading it shares the first one's instance
   // (and its init), and deinit runs when the last holder lets go, never
-  // under another registry still using it. Loading and unloading hold one
-  // (recursive) lock: a thread reloading a file waits until another
-  // thread's deinit of it has finished, so init and deinit never overlap.
+  // under another registry still using it. The map's entry for a file goes
+  // only once its instance is destroyed (deinit run, under the lock): a
+  // thread loading the file while the last holder on another thread lets
+  // go waits for that, so one instance's deinit always ends before the
+  // next one's init starts.
   static auto* loaded_mu = new std::recursive_mutex;
+  static auto* unloaded = new std::condition_variable_any;
   static auto* loaded = new std::map<fs::path, std::weak_ptr<Plugin>>;
   fs::path key = fs::weakly_canonical(file, ec);
   if (ec) key = fs::absolute(file).lexically_normal();
-  std::lock_guard<std::recursive_mutex> lock(*loaded_mu);
-  if (auto it = loaded->find(key); it != loaded->end()) {
+  std::unique_lock<std::recursive_mutex> lock(*loaded_mu);
+  for (auto it = loaded->find(key); it != loaded->end();
+       it = loaded->find(key)) {
     if (std::shared_ptr<Plugin> shared = it->second.lock()) return shared;
+    unloaded->wait(lock);  // its last holder let go; deinit is due
   }
 
   std::shared_ptr<Plugin> plugin(
-      new Plugin(fs::absolute(file).lexically_normal()), [](Plugin* p) {
+      new Plugin(fs::absolute(file).lexically_normal()), [key](Plugin* p) {
         std::lock_guard<std::recursive_mutex> unloading(*loaded_mu);
         delete p;
+        auto it = loaded->find(key);
+        if (it != loaded->end() && it->second.expired()) loaded->erase(it);
+        unloaded->notify_all();
       });
   absl::StatusOr<std::string> sha256 = core::Sha256File(file);
   if (!sha256.ok()) return sha256.status();  // the message names the file
