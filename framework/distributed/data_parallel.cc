@@ -89,11 +89,8 @@ absl::Status GradientSync::Start(Bucket& b) {
     // On the communicator's device (NCCL: the GPU) when the parameters
     // live there; else in host memory.
     DLDevice where = comm_.buffer_device();
-    for (size_t k : b.params) {
-      const DLDevice d = params_[k]->data.device();
-      if (d.device_type != where.device_type || d.device_id != where.device_id)
-        where = tensor::kCpu;
-    }
+    for (size_t k : b.params)
+      if (!(params_[k]->data.device() == where)) where = tensor::kCpu;
     LLMSYS_ASSIGN_OR_RETURN(
         b.flat,
         Tensor::Empty({b.elements + static_cast<int64_t>(b.params.size())},

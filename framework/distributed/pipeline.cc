@@ -62,9 +62,7 @@ absl::Status SendTensor(Communicator& comm, const Tensor& t, int peer,
   // A tensor on the communicator's device (NCCL's GPU) goes as it is;
   // anything else through host memory. The header says which.
   const DLDevice where = comm.buffer_device();
-  const bool on_device = where.device_type != kDLCPU &&
-                         t.device().device_type == where.device_type &&
-                         t.device().device_id == where.device_id;
+  const bool on_device = where.device_type != kDLCPU && t.device() == where;
   int64_t header[5 + kMaxDims] = {};
   header[0] = t.dtype().code;
   header[1] = t.dtype().bits;
@@ -75,8 +73,10 @@ absl::Status SendTensor(Communicator& comm, const Tensor& t, int peer,
   LLMSYS_RETURN_IF_ERROR(
       comm.Send(header, sizeof header, peer, kTensorTag + tag));
   if (t.numel() == 0) return absl::OkStatus();
-  LLMSYS_ASSIGN_OR_RETURN(Tensor data,
-                          on_device ? t.MakeContiguous() : HostCopy(t));
+  // Only read: the tensor itself when it is contiguous where it travels.
+  LLMSYS_ASSIGN_OR_RETURN(Tensor there,
+                          on_device ? t : t.ToDevice(tensor::kCpu));
+  LLMSYS_ASSIGN_OR_RETURN(Tensor data, there.MakeContiguous());
   return comm.Send(data.data(), Bytes(data), peer, kTensorTag + tag);
 }
 
