@@ -17,9 +17,21 @@ absl::Status GpuPerRank(Communicator& comm, int gpus_here) {
       comm.local_size(), " rank(s), ", gpus_here, " GPU(s))"));
 }
 
+std::string Communicator::Who() const {
+  return size() > 1 ? absl::StrCat("rank ", rank(), "/", size()) : "";
+}
+
+absl::StatusOr<std::unique_ptr<Communicator>> Communicator::Split(
+    int, int, const std::string& name) {
+  return absl::UnimplementedError(
+      absl::StrCat(Describe(), " cannot split into groups (", name,
+                   "): split its host communicator, then wrap each part"));
+}
+
 std::string RankPrefix(const Communicator* comm) {
-  if (comm == nullptr || comm->size() <= 1) return "";
-  return absl::StrCat("rank ", comm->rank(), "/", comm->size(), ": ");
+  if (comm == nullptr) return "";
+  const std::string who = comm->Who();
+  return who.empty() ? "" : who + ": ";
 }
 
 bool LaunchedByMpi() {

@@ -56,6 +56,20 @@ class Communicator {
   virtual DLDevice buffer_device() const { return {kDLCPU, 0}; }
   // For logs: "2 ranks over MPI (Open MPI v4.1.4; rank 0 on host-a)".
   virtual std::string Describe() const = 0;
+  // This process in messages: "rank 1/4", its rank in the job's world
+  // (a Split() group's adds the group: "rank 3/4 (pipeline 1)"); "" when
+  // the job has one process.
+  virtual std::string Who() const;
+
+  // Collective: the ranks that pass the same `color` form a group, ranked
+  // by `key` (ties: by rank); returns this rank's group. `name` says what
+  // the group is in its messages ("pipeline 1"). The group's calls name
+  // peers by their rank in the group; it starts with this communicator's
+  // timeout and must be destroyed before it. Communicators over several
+  // transports (NCCL) cannot split: split the host one, then wrap each
+  // part.
+  virtual absl::StatusOr<std::unique_ptr<Communicator>> Split(
+      int color, int key, const std::string& name);
 
   // Sums `count` elements of `dtype` (float32, float64 or int64) at `data`
   // over the ranks, in place.
@@ -87,7 +101,7 @@ class Communicator {
 // the GPUs this machine has. Collective.
 absl::Status GpuPerRank(Communicator& comm, int gpus_here);
 
-// "rank 1/4: " for messages of a run over several ranks, "" for one.
+// Who() and ": " for messages of a run over several ranks, "" for one.
 std::string RankPrefix(const Communicator* comm);
 
 // Whether a launcher started this process as one rank of a job (its

@@ -48,9 +48,13 @@ class MpiCommunicator;
 // Requests of one logical operation (several when its count was split).
 class MpiPending final : public PendingCollective {
  public:
+  // `timeout` < 0: the communicator's.
   MpiPending(MpiCommunicator* comm, std::string what,
-             std::vector<MPI_Request> requests)
-      : comm_(comm), what_(std::move(what)), requests_(std::move(requests)) {}
+             std::vector<MPI_Request> requests, double timeout = -1)
+      : comm_(comm),
+        what_(std::move(what)),
+        requests_(std::move(requests)),
+        timeout_(timeout) {}
   ~MpiPending() override;
   absl::StatusOr<bool> Test() override;
   absl::Status Wait() override;
@@ -59,18 +63,24 @@ class MpiPending final : public PendingCollective {
   MpiCommunicator* comm_;
   std::string what_;
   std::vector<MPI_Request> requests_;
+  double timeout_;
   bool failed_ = false;  // a wait failed or timed out: left to MPI
 };
 
 class MpiCommunicator final : public Communicator {
  public:
-  MpiCommunicator(int rank, int size, int local_size, int local_rank,
-                  bool finalize)
-      : rank_(rank),
-        size_(size),
+  // The ranks of `comm` (MPI_COMM_WORLD, or a group Split() made, which it
+  // frees); `world_ranks`: each one's rank in MPI_COMM_WORLD, for messages.
+  MpiCommunicator(MPI_Comm comm, std::vector<int> world_ranks, std::string who,
+                  int local_size, int local_rank, bool finalize)
+      : comm_(comm),
+        world_ranks_(std::move(world_ranks)),
+        who_(std::move(who)),
         local_size_(local_size),
         local_rank_(local_rank),
         finalize_(finalize) {
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
     char host[MPI_MAX_PROCESSOR_NAME];
     int len = 0;
     if (MPI_Get_processor_name(host, &len) == MPI_SUCCESS)
@@ -84,7 +94,9 @@ class MpiCommunicator final : public Communicator {
   ~MpiCommunicator() override {
     int finalized = 0;
     MPI_Finalized(&finalized);
-    if (finalize_ && !finalized) MPI_Finalize();
+    if (finalized) return;
+    if (comm_ != MPI_COMM_WORLD) MPI_Comm_free(&comm_);
+    if (finalize_) MPI_Finalize();
   }
 
   int rank() const override { return rank_; }
@@ -92,10 +104,35 @@ class MpiCommunicator final : public Communicator {
   int local_size() const override { return local_size_; }
   int local_rank() const override { return local_rank_; }
   std::string Describe() const override {
-    return absl::StrCat(size_, " ranks over MPI (", library_, "; rank ", rank_,
-                        " on ", host_, ")");
+    return absl::StrCat(size_, " ranks over MPI (", library_, "; rank ",
+                        world_ranks_[static_cast<size_t>(rank_)], " on ", host_,
+                        ")");
   }
+  std::string Who() const override { return who_; }
   void set_timeout(double seconds) override { timeout_ = seconds; }
+
+  absl::StatusOr<std::unique_ptr<Communicator>> Split(
+      int color, int key, const std::string& name) override {
+    MPI_Comm part = MPI_COMM_NULL;
+    int rc = MPI_Comm_split(comm_, color, key, &part);
+    if (rc != MPI_SUCCESS) return Failed("MPI_Comm_split", rc);
+    MPI_Comm_set_errhandler(part, MPI_ERRORS_RETURN);
+    int n = 0;
+    MPI_Comm_size(part, &n);
+    std::vector<int> world(static_cast<size_t>(n));
+    const int mine = world_ranks_[static_cast<size_t>(rank_)];
+    rc = MPI_Allgather(&mine, 1, MPI_INT, world.data(), 1, MPI_INT, part);
+    if (rc != MPI_SUCCESS) {
+      MPI_Comm_free(&part);
+      return Failed("MPI_Allgather", rc);
+    }
+    auto group = std::make_unique<MpiCommunicator>(
+        part, std::move(world),
+        who_.empty() ? "" : absl::StrCat(who_, " (", name, ")"), local_size_,
+        local_rank_, /*finalize=*/false);
+    group->timeout_ = timeout_;
+    return std::unique_ptr<Communicator>(std::move(group));
+  }
 
   absl::Status AllReduceSum(void* data, int64_t count,
                             DLDataType dtype) override {
@@ -113,7 +150,7 @@ class MpiCommunicator final : public Communicator {
         Pieces("MPI_Iallreduce", count, [&](int64_t at, int n, MPI_Request* r) {
           return MPI_Iallreduce(MPI_IN_PLACE,
                                 static_cast<char*>(data) + at * elem, n, type,
-                                MPI_SUM, MPI_COMM_WORLD, r);
+                                MPI_SUM, comm_, r);
         }));
     return std::unique_ptr<PendingCollective>(std::make_unique<MpiPending>(
         this,
@@ -126,11 +163,11 @@ class MpiCommunicator final : public Communicator {
         std::vector<MPI_Request> requests,
         Pieces("MPI_Ibcast", bytes, [&](int64_t at, int n, MPI_Request* r) {
           return MPI_Ibcast(static_cast<char*>(data) + at, n, MPI_BYTE, root,
-                            MPI_COMM_WORLD, r);
+                            comm_, r);
         }));
     return MpiPending(this,
                       absl::StrCat("a broadcast of ", bytes,
-                                   " bytes from rank ", root),
+                                   " bytes from rank ", World(root)),
                       std::move(requests))
         .Wait();
   }
@@ -141,11 +178,12 @@ class MpiCommunicator final : public Communicator {
         std::vector<MPI_Request> requests,
         Pieces("MPI_Isend", bytes, [&](int64_t at, int n, MPI_Request* r) {
           return MPI_Isend(static_cast<const char*>(data) + at, n, MPI_BYTE,
-                           peer, tag, MPI_COMM_WORLD, r);
+                           peer, tag, comm_, r);
         }));
-    return MpiPending(
-               this, absl::StrCat("a send of ", bytes, " bytes to rank ", peer),
-               std::move(requests))
+    return MpiPending(this,
+                      absl::StrCat("a send of ", bytes, " bytes to rank ",
+                                   World(peer)),
+                      std::move(requests))
         .Wait();
   }
 
@@ -154,24 +192,20 @@ class MpiCommunicator final : public Communicator {
         std::vector<MPI_Request> requests,
         Pieces("MPI_Irecv", bytes, [&](int64_t at, int n, MPI_Request* r) {
           return MPI_Irecv(static_cast<char*>(data) + at, n, MPI_BYTE, peer,
-                           tag, MPI_COMM_WORLD, r);
+                           tag, comm_, r);
         }));
-    return MpiPending(
-               this,
-               absl::StrCat("a receive of ", bytes, " bytes from rank ", peer),
-               std::move(requests))
+    return MpiPending(this,
+                      absl::StrCat("a receive of ", bytes, " bytes from rank ",
+                                   World(peer)),
+                      std::move(requests))
         .Wait();
   }
 
   absl::Status Barrier(double timeout_seconds) override {
     MPI_Request r;
-    const int rc = MPI_Ibarrier(MPI_COMM_WORLD, &r);
+    const int rc = MPI_Ibarrier(comm_, &r);
     if (rc != MPI_SUCCESS) return Failed("MPI_Ibarrier", rc);
-    const double saved = timeout_;
-    if (timeout_seconds >= 0) timeout_ = timeout_seconds;
-    absl::Status s = MpiPending(this, "a barrier", {r}).Wait();
-    timeout_ = saved;
-    return s;
+    return MpiPending(this, "a barrier", {r}, timeout_seconds).Wait();
   }
 
   [[noreturn]] void Abort(const std::string& why, int code) override {
@@ -182,8 +216,10 @@ class MpiCommunicator final : public Communicator {
 
   // Polls `requests` until all complete: spins briefly, then sleeps in
   // growing steps up to 1 ms; DEADLINE_EXCEEDED after the timeout.
+  // `timeout` < 0: the communicator's; 0: none.
   absl::Status WaitAll(std::vector<MPI_Request>& requests,
-                       const std::string& what) {
+                       const std::string& what, double timeout) {
+    if (timeout < 0) timeout = timeout_;
     const Clock::time_point start = Clock::now();
     auto pause = std::chrono::microseconds(0);
     for (;;) {
@@ -191,12 +227,12 @@ class MpiCommunicator final : public Communicator {
       if (done) return absl::OkStatus();
       const double waited =
           std::chrono::duration<double>(Clock::now() - start).count();
-      if (timeout_ > 0 && waited > timeout_)
+      if (timeout > 0 && waited > timeout)
         return absl::DeadlineExceededError(absl::StrFormat(
             "%sno answer from the other ranks for %.0f s in %s: a rank died "
             "or hung (see its messages), or one takes longer than "
             "[distributed] timeout = %g s",
-            RankPrefix(this), waited, what, timeout_));
+            RankPrefix(this), waited, what, timeout));
       if (pause.count() == 0)
         std::this_thread::yield();
       else
@@ -241,7 +277,15 @@ class MpiCommunicator final : public Communicator {
         absl::StrCat(RankPrefix(this), what, " failed: ", MpiError(code)));
   }
 
-  int rank_, size_, local_size_, local_rank_;
+  // Rank `r` of this communicator in MPI_COMM_WORLD (as messages name it).
+  int World(int r) const {
+    return r >= 0 && r < size_ ? world_ranks_[static_cast<size_t>(r)] : r;
+  }
+
+  MPI_Comm comm_;
+  std::vector<int> world_ranks_;
+  std::string who_;
+  int rank_ = 0, size_ = 1, local_size_, local_rank_;
   bool finalize_;
   double timeout_ = 300;
   std::string host_ = "?", library_ = "MPI";
@@ -266,7 +310,7 @@ absl::StatusOr<bool> MpiPending::Test() {
 absl::Status MpiPending::Wait() {
   if (requests_.empty()) return absl::OkStatus();
   if (failed_) return absl::FailedPreconditionError(what_ + " failed earlier");
-  absl::Status s = comm_->WaitAll(requests_, what_);
+  absl::Status s = comm_->WaitAll(requests_, what_, timeout_);
   if (s.ok())
     requests_.clear();
   else
@@ -302,8 +346,12 @@ absl::StatusOr<std::unique_ptr<Communicator>> MpiWorld() {
     MPI_Comm_rank(local, &local_rank);
     MPI_Comm_free(&local);
   }
+  std::vector<int> world(static_cast<size_t>(size));
+  for (int r = 0; r < size; ++r) world[static_cast<size_t>(r)] = r;
   return std::unique_ptr<Communicator>(std::make_unique<MpiCommunicator>(
-      rank, size, local_size, local_rank, finalize));
+      MPI_COMM_WORLD, std::move(world),
+      size > 1 ? absl::StrCat("rank ", rank, "/", size) : "", local_size,
+      local_rank, finalize));
 }
 
 }  // namespace llmsys::distributed

@@ -73,6 +73,7 @@ class NcclCommunicator final : public Communicator {
   int local_size() const override { return host_.local_size(); }
   int local_rank() const override { return host_.local_rank(); }
   DLDevice buffer_device() const override { return device_; }
+  std::string Who() const override { return host_.Who(); }
   std::string Describe() const override {
     int version = 0;
     ncclGetVersion(&version);

@@ -1181,22 +1181,29 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   const int rank = comm != nullptr ? comm->rank() : 0;
   const int ranks = comm != nullptr ? comm->size() : 1;
   const bool writer = rank == 0;  // writes the run directory and logs
-  // Pipeline parallel: rank r holds stage r of the model, every rank sees
-  // the whole batch. Otherwise data parallel over `ranks`.
+  // Pipeline parallel: the model's layers split into `stages`, one rank
+  // each, and `replicas` such pipelines data parallel (1 without a
+  // pipeline: every rank a replica). Rank = replica x stages + stage: a
+  // pipeline's stages are neighbouring ranks (one machine's, where they
+  // fit), as activations go between them every micro-batch; the gradients
+  // are summed over the ranks that hold the same stage, once a step.
   const int64_t stages = e.Int("distributed", "pipeline_stages");
   const bool pipeline = stages > 1;
-  const int data_ranks = pipeline ? 1 : ranks;  // ranks sharing a batch
-  const bool last_stage = !pipeline || rank == ranks - 1;
-  if (stages != 1 && stages != ranks)
+  if (ranks % stages != 0)
     return absl::InvalidArgumentError(absl::StrCat(
         e.file().string(), ": [distributed] pipeline_stages = ", stages,
-        " needs one rank per stage (mpirun -np ", stages, "); this run has ",
-        ranks, " rank(s): ",
+        " needs one rank per stage (mpirun -np ", stages, ", or ", 2 * stages,
+        " for 2 data-parallel pipelines); this run has ", ranks, " rank(s): ",
         ranks > 1 ? absl::StrCat("--set distributed.pipeline_stages=", ranks,
                                  " splits the model over them, or 1 trains "
                                  "data parallel")
                   : "--set distributed.pipeline_stages=1 trains the whole "
                     "model in this process"));
+  const int replicas = ranks / static_cast<int>(stages);
+  const int stage = rank % static_cast<int>(stages);
+  const int replica = rank / static_cast<int>(stages);
+  const int data_ranks = replicas;  // ranks sharing a batch
+  const bool last_stage = stage == stages - 1;
   if (comm != nullptr) {
     comm->set_timeout(e.Float("distributed", "timeout"));
     // Every rank must train the same configuration (the same file and
@@ -1216,6 +1223,23 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                         : "",
           ": every rank must read the same experiment file with the same "
           "--set arguments"));
+  }
+  // The ranks of this rank's pipeline (`pipe`, ranked by stage) and those
+  // holding its stage (`dp`, ranked by replica): the world itself when it
+  // is one of them, else groups of it; null where there is no such group.
+  distributed::Communicator* pipe = nullptr;
+  distributed::Communicator* dp = nullptr;
+  std::unique_ptr<distributed::Communicator> pipe_group, dp_group;
+  if (comm != nullptr && pipeline && replicas > 1) {
+    LLMSYS_ASSIGN_OR_RETURN(
+        pipe_group,
+        comm->Split(replica, stage, absl::StrCat("pipeline ", replica)));
+    LLMSYS_ASSIGN_OR_RETURN(
+        dp_group, comm->Split(stage, replica, absl::StrCat("stage ", stage)));
+    pipe = pipe_group.get();
+    dp = dp_group.get();
+  } else if (comm != nullptr) {
+    (pipeline ? pipe : dp) = comm;
   }
 
   fs::path run_dir = options.resume;
@@ -1241,12 +1265,12 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
 
   // Model and optimizer.
   if (pipeline)
-    session->SetStage(static_cast<uint32_t>(rank),
+    session->SetStage(static_cast<uint32_t>(stage),
                       static_cast<uint32_t>(stages));
   // On GPUs, several ranks: a GPU of its own for each (the local rank's)
-  // where every machine has enough, and then NCCL for the collectives
-  // (options.gpu_communicator); else they share GPU 0 and communicate
-  // through host memory.
+  // where every machine has enough, and then NCCL for the pipeline's and
+  // the gradients' transfers (options.gpu_communicator); else they share
+  // GPU 0 and communicate through host memory.
   bool gpu_per_rank = false;
   if (comm != nullptr && e.String("train", "device") == "cuda") {
     const absl::Status per_rank =
@@ -1261,11 +1285,15 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                              "communicate through host memory"));
   }
   LLMSYS_RETURN_IF_ERROR(session->CreateModel());
-  std::unique_ptr<distributed::Communicator> gpu_comm;
+  std::unique_ptr<distributed::Communicator> pipe_gpu, dp_gpu;
   if (gpu_per_rank && options.gpu_communicator) {
-    LLMSYS_ASSIGN_OR_RETURN(gpu_comm,
-                            options.gpu_communicator(*comm, session->device()));
-    comm = gpu_comm.get();
+    for (auto [group, gpu] : {std::pair(&pipe, &pipe_gpu), {&dp, &dp_gpu}}) {
+      if (*group == nullptr) continue;
+      LLMSYS_ASSIGN_OR_RETURN(
+          *gpu, options.gpu_communicator(**group, session->device()));
+      (*gpu)->set_timeout(e.Float("distributed", "timeout"));
+      *group = gpu->get();
+    }
   }
   if (comm != nullptr) {
     // Each rank its own dropout masks (the parameters' initialization keeps
@@ -1350,18 +1378,19 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   // Pipeline: the parameters several stages hold (gpt's tied wte, on the
   // first and the last), whose gradients are summed over those stages.
   std::optional<distributed::SharedParameters> shared;
-  if (pipeline) {
+  if (pipe != nullptr) {
     LLMSYS_ASSIGN_OR_RETURN(shared, distributed::SharedParameters::Find(
-                                        *comm, session->NamedTrainableVars()));
-  } else if (comm != nullptr) {
+                                        *pipe, session->NamedTrainableVars()));
+  }
+  if (dp != nullptr) {
     // Every rank starts from rank 0's weights, whatever each initialized
     // or read (the optimizer state is read from the same checkpoint).
     std::vector<Var> all;
     for (const runtime::Parameter& p : session->parameters().all())
       all.push_back(p.var);
-    LLMSYS_RETURN_IF_ERROR(distributed::BroadcastParameters(*comm, all));
+    LLMSYS_RETURN_IF_ERROR(distributed::BroadcastParameters(*dp, all));
     gradient_sync = std::make_unique<distributed::GradientSync>(
-        *comm, session->TrainableVars(),
+        *dp, session->TrainableVars(),
         distributed::GradientSync::Options{
             .bucket_bytes = static_cast<int64_t>(
                 e.Float("distributed", "bucket_mb") * 1024 * 1024),
@@ -1416,7 +1445,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   if (pipeline) {
     norm_over_stages.emplace();
     norm_over_stages->sum = [&](double* v) {
-      return comm->AllReduceSum(v, 1, tensor::kF64);
+      return pipe->AllReduceSum(v, 1, tensor::kF64);
     };
     for (const auto& [name, var] : session->NamedTrainableVars())
       norm_over_stages->counted.push_back(shared->Counts(name));
@@ -1425,7 +1454,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     if (!norm_over_stages || norm_over_stages->counted[i])
       n_params += params[i]->data.numel();
   if (pipeline)
-    LLMSYS_RETURN_IF_ERROR(comm->AllReduceSum(&n_params, 1, tensor::kI64));
+    LLMSYS_RETURN_IF_ERROR(pipe->AllReduceSum(&n_params, 1, tensor::kI64));
   if (writer)
     core::Log(
         core::LogLevel::kInfo,
@@ -1438,12 +1467,22 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                 ? absl::StrFormat("%d x %d tokens", batch, block)
                 : absl::StrFormat("%d examples", batch),
             accumulate,
-            pipeline ? absl::StrFormat(", over %d pipeline stages (GPipe, "
-                                       "each batch as %d micro-batches)",
-                                       stages, micro_batches)
+            pipeline ? absl::StrFormat(
+                           ", over %d pipeline stages (GPipe, each batch as %d "
+                           "micro-batches)%s",
+                           stages, micro_batches,
+                           replicas > 1
+                               ? absl::StrFormat(" in each of %d data-parallel "
+                                                 "pipelines",
+                                                 replicas)
+                               : "")
                      : "",
-            comm != nullptr ? absl::StrCat(", on each of ", comm->Describe())
-                            : "",
+            comm != nullptr
+                ? absl::StrCat(", on each of ", comm->Describe(),
+                               pipe_gpu || dp_gpu
+                                   ? ", NCCL between the ranks' GPUs"
+                                   : "")
+                : "",
             task->Describe(), session->tokenizer().vocab_size()));
 
   // Pipeline: this stage's forward pass of `b`: the previous stage's
@@ -1460,9 +1499,9 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                            uint32_t mode) -> absl::StatusOr<StageForward> {
     StageForward f;
     std::vector<std::pair<std::string, Var>> vars;
-    if (rank > 0) {
+    if (stage > 0) {
       LLMSYS_ASSIGN_OR_RETURN(
-          Tensor in, distributed::RecvTensor(*comm, rank - 1, kForwardTag));
+          Tensor in, distributed::RecvTensor(*pipe, stage - 1, kForwardTag));
       LLMSYS_ASSIGN_OR_RETURN(in, in.ToDevice(session->device()));
       f.in = autograd::MakeLeaf(std::move(in), autograd::GradEnabled());
       vars.emplace_back("pipeline.in", f.in);
@@ -1472,12 +1511,12 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     auto out = f.outputs.find("pipeline.out");
     if (out == f.outputs.end())
       return absl::FailedPreconditionError(absl::StrCat(
-          "model ", session->model().id, ", pipeline stage ", rank, " of ",
+          "model ", session->model().id, ", pipeline stage ", stage, " of ",
           stages, ", set no 'pipeline.out' output for the next stage"));
     f.out = out->second;
     f.outputs.clear();
     LLMSYS_RETURN_IF_ERROR(
-        distributed::SendTensor(*comm, f.out->data, rank + 1, kForwardTag));
+        distributed::SendTensor(*pipe, f.out->data, stage + 1, kForwardTag));
     return f;
   };
 
@@ -1496,16 +1535,16 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     int64_t tokens = 0, correct = 0;
     for (TaskBatch& b : batches) {
       std::map<std::string, Var> out;
+      if (data_ranks > 1) {  // this replica's rows of each batch
+        LLMSYS_ASSIGN_OR_RETURN(b, RowsOf(b, replica, data_ranks));
+        if (b.tokens == 0) continue;  // on each of its stages alike
+      }
       if (pipeline) {  // through the stages; the last has the loss
         LLMSYS_ASSIGN_OR_RETURN(StageForward f,
                                 stage_forward(b, LLMSYS_MODE_EVAL));
         if (!last_stage) continue;
         out = std::move(f.outputs);
       } else {
-        if (comm != nullptr) {  // this rank's rows of each batch
-          LLMSYS_ASSIGN_OR_RETURN(b, RowsOf(b, rank, ranks));
-          if (b.tokens == 0) continue;
-        }
         LLMSYS_ASSIGN_OR_RETURN(out,
                                 session->Forward(b.inputs, LLMSYS_MODE_EVAL));
       }
@@ -1542,12 +1581,13 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       e.Int("generate", "samples") > 0 && task->kind() != "mlm";
   // Pipeline: rank 0's copy of the whole model, for evaluations and
   // samples: made from the run directory when first needed, its weights
-  // gathered from the stages each time.
+  // gathered from its pipeline's stages each time.
   std::unique_ptr<Session> whole;
   auto gather_whole = [&]() -> absl::Status {
+    if (replica != 0) return absl::OkStatus();
     LLMSYS_ASSIGN_OR_RETURN(
         distributed::NamedTensors weights,
-        distributed::GatherNamed(*comm, 0, session->Weights()));
+        distributed::GatherNamed(*pipe, 0, session->Weights()));
     if (!writer) return absl::OkStatus();
     if (whole == nullptr) {
       LLMSYS_ASSIGN_OR_RETURN(
@@ -1615,8 +1655,10 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   // backward in reverse order, the gradients adding up. The last stage's
   // loss of a micro-batch is a mean over its tokens: weighted by its share
   // of the batch's tokens, the sum is the batch's mean (added to
-  // *loss_sum). The gradients are `grad_scale` times that loss's.
-  auto pipeline_batch = [&](const TaskBatch& b, double grad_scale,
+  // *loss_sum times `weight`). The gradients are `grad_scale` times that
+  // mean's.
+  auto pipeline_batch = [&](const TaskBatch& b, double weight,
+                            double grad_scale,
                             double* loss_sum) -> absl::Status {
     struct Micro {
       StageForward f;
@@ -1639,7 +1681,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
           return absl::FailedPreconditionError(
               absl::StrCat("model ", session->model().id,
                            " set no 'loss' output in training mode"));
-        *loss_sum += ScalarOf(loss->second) * m.share;
+        *loss_sum += ScalarOf(loss->second) * m.share * weight;
         extra.Add(m.f.outputs);
         m.f.out = loss->second;
         m.f.outputs.clear();
@@ -1658,11 +1700,11 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
         LLMSYS_RETURN_IF_ERROR(seed_grad.Fill(grad_scale * m.share));
       } else {
         LLMSYS_ASSIGN_OR_RETURN(
-            Tensor g, distributed::RecvTensor(*comm, rank + 1, kBackwardTag));
+            Tensor g, distributed::RecvTensor(*pipe, stage + 1, kBackwardTag));
         LLMSYS_ASSIGN_OR_RETURN(seed_grad, g.ToDevice(session->device()));
       }
       LLMSYS_RETURN_IF_ERROR(autograd::Backward(m.f.out, seed_grad));
-      if (rank > 0) {
+      if (stage > 0) {
         Tensor g = m.f.in->grad;
         if (!g.defined()) {
           LLMSYS_ASSIGN_OR_RETURN(
@@ -1670,7 +1712,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                                m.f.in->data.device()));
         }
         LLMSYS_RETURN_IF_ERROR(
-            distributed::SendTensor(*comm, g, rank - 1, kBackwardTag));
+            distributed::SendTensor(*pipe, g, stage - 1, kBackwardTag));
       }
       m = Micro{};  // its graph's saved tensors go now
     }
@@ -1686,25 +1728,26 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                                                     "data");
       LLMSYS_ASSIGN_OR_RETURN(TaskBatch b, task->Next());
       step_tokens += b.tokens;
-      if (pipeline) {
-        phase.reset();
-        LLMSYS_RETURN_IF_ERROR(pipeline_batch(
-            b, loss_scale / static_cast<double>(accumulate), &loss_sum));
-        continue;
-      }
-      // This rank's rows, and its share of the batch's predicted tokens:
-      // each rank's loss is a mean over its own tokens, so weighting it by
-      // that share makes the sum over the ranks the whole batch's mean.
+      // This replica's rows, and its share of the batch's predicted tokens:
+      // each replica's loss is a mean over its own tokens, so weighting it
+      // by that share makes the sum over the replicas the batch's mean.
       double share = 1.0;
-      if (comm != nullptr) {
+      if (data_ranks > 1) {
         const int64_t all_tokens = b.tokens;
-        LLMSYS_ASSIGN_OR_RETURN(b, RowsOf(b, rank, ranks));
+        LLMSYS_ASSIGN_OR_RETURN(b, RowsOf(b, replica, data_ranks));
         share = all_tokens > 0 ? static_cast<double>(b.tokens) /
                                      static_cast<double>(all_tokens)
                                : 0.0;
         // Nothing predicted here (an epoch's short last batch): no loss and
         // no gradient to add; the all-reduce below still counts this rank.
         if (share == 0.0) continue;
+      }
+      if (pipeline) {
+        phase.reset();
+        LLMSYS_RETURN_IF_ERROR(pipeline_batch(
+            b, share, loss_scale * share / static_cast<double>(accumulate),
+            &loss_sum));
+        continue;
       }
       phase.reset();
       phase.emplace(prof, "forward");
@@ -1738,8 +1781,9 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       stop_signal = signals->stopped();
       std::optional<runtime::Profiler::Phase> phase(std::in_place, prof,
                                                     "all-reduce");
-      LLMSYS_RETURN_IF_ERROR(pipeline ? shared->SumGradients()
-                                      : gradient_sync->Finish());
+      if (gradient_sync != nullptr)
+        LLMSYS_RETURN_IF_ERROR(gradient_sync->Finish());
+      if (shared) LLMSYS_RETURN_IF_ERROR(shared->SumGradients());
       double totals[2] = {loss_sum, stop_signal ? 1.0 : 0.0};
       LLMSYS_RETURN_IF_ERROR(comm->AllReduceSum(totals, 2, tensor::kF64));
       loss_sum = totals[0];
@@ -1890,17 +1934,18 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     const bool checkpoint =
         (ckpt_every > 0 && step % ckpt_every == 0) || last || stop_here;
     if (checkpoint) {
-      // A pipeline's checkpoint is the whole model's, gathered from every
-      // stage (so it resumes with any split, and `llmsys generate` reads it).
+      // A pipeline's checkpoint is the whole model's, gathered from the
+      // stages of rank 0's (so it resumes with any split, and `llmsys
+      // generate` reads it).
       CheckpointTensors tensors;
       tensors.model = session->model().id;
-      if (pipeline) {
+      if (pipeline && replica == 0) {
         LLMSYS_ASSIGN_OR_RETURN(
             tensors.weights,
-            distributed::GatherNamed(*comm, 0, session->Weights()));
+            distributed::GatherNamed(*pipe, 0, session->Weights()));
         LLMSYS_ASSIGN_OR_RETURN(
             tensors.optimizer,
-            distributed::GatherNamed(*comm, 0, optimizer->State()));
+            distributed::GatherNamed(*pipe, 0, optimizer->State()));
       } else if (writer) {
         tensors.weights = session->Weights();
         tensors.optimizer = optimizer->State();

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "framework/autograd/autograd.h"
 #include "framework/distributed/data_parallel.h"
 #include "framework/distributed/mpi_communicator.h"
@@ -275,6 +276,67 @@ TEST(GpuPerRankTest, SaysWhenAMachineHasMoreRanksThanGpus) {
   EXPECT_GE(World().local_rank(), 0);
   EXPECT_LT(World().local_rank(), here);
   EXPECT_EQ(World().buffer_device().device_type, kDLCPU);
+}
+
+// Split: a group of both ranks in reverse order, then a group each.
+TEST(MpiCommunicatorTest, SplitMakesGroupsByColorRankedByKey) {
+  const int r = World().rank();
+  absl::StatusOr<std::unique_ptr<Communicator>> reversed =
+      World().Split(/*color=*/0, /*key=*/-r, "reversed");
+  ASSERT_TRUE(reversed.ok()) << reversed.status();
+  Communicator& g = **reversed;
+  EXPECT_EQ(g.size(), 2);
+  EXPECT_EQ(g.rank(), 1 - r);
+  EXPECT_EQ(g.Who(), absl::StrCat("rank ", r, "/2 (reversed)"));
+  EXPECT_EQ(RankPrefix(&g), absl::StrCat("rank ", r, "/2 (reversed): "));
+  double v = g.rank() + 1.0;
+  ASSERT_TRUE(g.AllReduceSum(&v, 1, tensor::kF64).ok());
+  EXPECT_EQ(v, 3.0);
+  int64_t x = g.rank() == 0 ? 42 : 0;  // group rank 0 is world rank 1
+  ASSERT_TRUE(g.Broadcast(&x, sizeof x, /*root=*/0).ok());
+  EXPECT_EQ(x, 42);
+  int mine = r, theirs = -1;
+  if (g.rank() == 0) {
+    ASSERT_TRUE(g.Send(&mine, sizeof mine, 1, 3).ok());
+    ASSERT_TRUE(g.Recv(&theirs, sizeof theirs, 1, 3).ok());
+  } else {
+    ASSERT_TRUE(g.Recv(&theirs, sizeof theirs, 0, 3).ok());
+    ASSERT_TRUE(g.Send(&mine, sizeof mine, 0, 3).ok());
+  }
+  EXPECT_EQ(theirs, 1 - r);
+
+  // The group's timeout is its own; its messages name the peer's world
+  // rank. World rank 1 (group rank 0) waits 0.5 s for a message world
+  // rank 0 sends after 1.5 s (to a buffer that outlives the test: MPI
+  // completes the abandoned receive later).
+  g.set_timeout(0.5);
+  static int late = 0;
+  if (r == 1) {
+    absl::Status s = g.Recv(&late, sizeof late, /*peer=*/1, 4);
+    EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
+    EXPECT_NE(s.message().find("rank 1/2 (reversed): no answer from the "
+                               "other ranks"),
+              std::string::npos)
+        << s;
+    EXPECT_NE(s.message().find("a receive of 4 bytes from rank 0"),
+              std::string::npos)
+        << s;
+  } else {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_TRUE(g.Send(&mine, sizeof mine, /*peer=*/0, 4).ok());
+  }
+  g.set_timeout(300);
+  EXPECT_TRUE(World().Barrier().ok());
+
+  absl::StatusOr<std::unique_ptr<Communicator>> alone =
+      World().Split(/*color=*/r, /*key=*/0, "alone");
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  EXPECT_EQ((*alone)->size(), 1);
+  EXPECT_EQ((*alone)->rank(), 0);
+  EXPECT_EQ((*alone)->Who(), absl::StrCat("rank ", r, "/2 (alone)"));
+  double five = 5;
+  ASSERT_TRUE((*alone)->AllReduceSum(&five, 1, tensor::kF64).ok());
+  EXPECT_EQ(five, 5.0);
 }
 
 // Last: it leaves the ranks one barrier apart until the late one arrives.

@@ -3,8 +3,9 @@
 // and 2, ln_f and the tied output layer): the same losses and gradients as
 // the unsplit model in one process, with GPipe micro-batches or without
 // (naive model parallelism); rank 0 writes the whole model's checkpoint,
-// which resumes on any split, and evaluates and samples with it; a killed
-// stage stops the run; bad splits are refused with the key named.
+// which resumes on any split, and evaluates and samples with it; 2 such
+// pipelines data parallel (mpirun -np 4); a killed stage stops the run;
+// bad splits are refused with the key named.
 #include <unistd.h>
 
 #include <cmath>
@@ -143,6 +144,34 @@ TEST_F(PipelineRunTest, GradientsEqualTheUnsplitModels) {
       ASSERT_NEAR(w2.at(name)[i], v[i], 1e-6) << name << "[" << i << "]";
 }
 
+// Pipeline and data parallel: 2 pipelines of 2 stages (mpirun -np 4) at
+// batch 2 each train as one process at batch 4.
+TEST_F(PipelineRunTest, TwoDataParallelPipelinesLoseWhatOneProcessLoses) {
+  ASSERT_EQ(one_->exit_code, 0) << one_->err;
+  const Result four = RunShell(
+      Mpirun(4) + " run " + *toml_ + " --no-progress " + kThreeBlocks +
+      " --set experiment.name=hybrid --set distributed.pipeline_stages=2 "
+      "--set train.batch_size=2");
+  ASSERT_EQ(four.exit_code, 0) << four.err;
+  EXPECT_TRUE(Contains(four.err,
+                       "over 2 pipeline stages (GPipe, each batch as 4 "
+                       "micro-batches) in each of 2 data-parallel pipelines"))
+      << four.err;
+  const Losses one = Read(Runs() / "one"), hybrid = Read(Runs() / "hybrid");
+  ExpectClose(hybrid.train, one.train, 1e-5, "training loss, 2 x 2 ranks");
+  ExpectClose(hybrid.val, one.val, 1e-5, "validation loss, 2 x 2 ranks");
+  const auto w1 = Weights(Runs() / "one"), w4 = Weights(Runs() / "hybrid");
+  ASSERT_EQ(w4.size(), w1.size());
+  for (const auto& [name, v] : w1)
+    for (size_t i = 0; i < v.size(); ++i)
+      ASSERT_NEAR(w4.at(name)[i], v[i], 1e-4) << name << "[" << i << "]";
+  const json j = ReadJson(Runs() / "hybrid" / "summary.json");
+  EXPECT_EQ(j["ranks"], 4);
+  EXPECT_EQ(j["pipeline_stages"], 2);
+  EXPECT_EQ(j["parameters"],
+            ReadJson(Runs() / "one" / "summary.json")["parameters"]);
+}
+
 TEST_F(PipelineRunTest, AKilledStageStopsTheRunWhichResumesOnAnySplit) {
   ASSERT_EQ(gpipe_->exit_code, 0) << gpipe_->err;
   const std::string run = " run " + *toml_ + " --no-progress " + kThreeBlocks +
@@ -180,7 +209,8 @@ TEST_F(PipelineRunTest, BadSplitsAreRefusedNamingTheKey) {
   EXPECT_EQ(ranks.exit_code, 1);
   EXPECT_TRUE(Contains(ranks.err,
                        "[distributed] pipeline_stages = 2 needs one rank per "
-                       "stage (mpirun -np 2); this run has 1 rank(s): --set "
+                       "stage (mpirun -np 2, or 4 for 2 data-parallel "
+                       "pipelines); this run has 1 rank(s): --set "
                        "distributed.pipeline_stages=1 trains the whole model "
                        "in this process"))
       << ranks.err;

@@ -5,7 +5,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "framework/core/logging.h"
 #include "framework/distributed/communicator.h"
@@ -123,11 +125,15 @@ int RunCommand(const std::vector<std::string>& args) {
   options.checkpoint_on_signal = true;
   absl::StatusOr<train::RunResult> r = train::RunExperiment(options);
   if (!r.ok()) {
-    const std::string message =
-        "llmsys run: " + distributed::RankPrefix(comm->get()) +
-        std::string(r.status().message());
+    // "rank 1/2: llmsys run: ...", the rank named once (a communicator's
+    // message names it already).
+    const std::string prefix = distributed::RankPrefix(comm->get());
+    absl::string_view why = r.status().message();
+    if (!prefix.empty() && absl::StartsWith(why, prefix))
+      why.remove_prefix(prefix.size());
+    const std::string message = absl::StrCat("llmsys run: ", why);
     // One rank's failure stops every rank (MPI_Abort), instead of leaving
-    // them waiting for it.
+    // them waiting for it; Abort prints the rank.
     if (*comm != nullptr && (*comm)->size() > 1) (*comm)->Abort(message, 1);
     std::cerr << message << "\n";
     return 1;
