@@ -7,8 +7,12 @@
  *      INVALID_ARGUMENT naming the op, the argument and the shapes.
  *   2. The host allocates the outputs and the workspace.
  *   3. forward(): fills every output.
- *   4. On backward, backward() gets the same call (the saved inputs), the
- *      forward outputs and the output gradients, and writes input gradients.
+ *   4. On backward, the host calls infer() again when it still has the
+ *      inputs (for the workspace), then backward() with the same call (the
+ *      saved inputs), the forward outputs and the output gradients, and
+ *      backward writes input gradients.
+ * The call's `phase` (ABI 1.6) tells infer which pass the workspace is for,
+ * so that a workspace only backward needs is not allocated for forward.
  *
  * Inputs: compact row-major unless the operator sets LLMSYS_OP_STRIDED_INPUTS,
  * on the operator's device, with the dtypes the contract allows. Outputs,
@@ -44,7 +48,24 @@ typedef struct llmsys_op_call {
   uint32_t num_inputs;
   /* Every attribute of the contract, in contract order, defaults filled. */
   llmsys_params_t attrs;
+
+  /* ---- since ABI 1.6 (check with LLMSYS_CALL_HAS) ---- */
+
+  /* The pass this call is for (LLMSYS_PHASE_*): infer() sizes the
+   * workspace for it alone. LLMSYS_PHASE_ANY (also a host before 1.6):
+   * the workspace must serve forward and backward alike. */
+  uint32_t phase;
 } llmsys_op_call_t;
+
+#define LLMSYS_PHASE_ANY 0u      /* infer for shapes, or a host before 1.6 */
+#define LLMSYS_PHASE_FORWARD 1u  /* infer then forward */
+#define LLMSYS_PHASE_BACKWARD 2u /* infer then backward */
+
+/* Non-zero when the host filled op-call member `member` (it was built
+ * against a minor that had it). */
+#define LLMSYS_CALL_HAS(call, member)                          \
+  ((call)->struct_size >= offsetof(llmsys_op_call_t, member) + \
+                              sizeof(((llmsys_op_call_t*)0)->member))
 
 /* Operator flags. */
 #define LLMSYS_OP_BACKWARD_NEEDS_INPUTS 0x1u  /* keep inputs for backward */
@@ -68,8 +89,9 @@ typedef struct llmsys_operator {
   void (*destroy)(void* instance);
 
   /* Writes the spec of every output into outputs[0 .. num_outputs) and the
-   * scratch bytes forward and backward need into *workspace_bytes (0 if
-   * none). Must not touch tensor data (it may be called on metadata only). */
+   * scratch bytes the call's phase needs into *workspace_bytes (0 if none;
+   * LLMSYS_PHASE_ANY: the larger of forward's and backward's). Must not
+   * touch tensor data (it may be called on metadata only). */
   llmsys_status_t (*infer)(void* instance, const llmsys_op_call_t* call,
                            llmsys_tensor_spec_t* outputs, uint32_t num_outputs,
                            size_t* workspace_bytes, llmsys_error_t* err);

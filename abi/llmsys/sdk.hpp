@@ -419,10 +419,25 @@ struct Trampolines;
 //   explicit T(const Params& params);                   (Model: +
 //   llmsys_graph_t*)
 
+// The pass an op call is for (llmsys/operator.h phase): LLMSYS_PHASE_ANY
+// from a host before ABI 1.6. Infer sizes the workspace with these:
+//
+//   if (WorkspaceForBackward(call)) *workspace = backward_bytes;
+inline uint32_t PhaseOf(const llmsys_op_call_t& call) {
+  return LLMSYS_CALL_HAS(&call, phase) ? call.phase : LLMSYS_PHASE_ANY;
+}
+inline bool WorkspaceForForward(const llmsys_op_call_t& call) {
+  return PhaseOf(call) != LLMSYS_PHASE_BACKWARD;
+}
+inline bool WorkspaceForBackward(const llmsys_op_call_t& call) {
+  return PhaseOf(call) != LLMSYS_PHASE_FORWARD;
+}
+
 class Operator {
  public:
   virtual ~Operator() = default;
-  // Output specs of the call; set *workspace_bytes if scratch is needed.
+  // Output specs of the call; set *workspace_bytes if scratch is needed
+  // (by the pass the call is for: WorkspaceForForward/-Backward).
   virtual std::vector<llmsys_tensor_spec_t> Infer(const llmsys_op_call_t& call,
                                                   size_t* workspace_bytes) = 0;
   virtual void Forward(const llmsys_op_call_t& call, DLTensor* const* outputs,

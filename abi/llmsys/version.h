@@ -15,7 +15,7 @@
 #define LLMSYS_VERSION_H_
 
 #define LLMSYS_ABI_VERSION_MAJOR 1
-#define LLMSYS_ABI_VERSION_MINOR 5
+#define LLMSYS_ABI_VERSION_MINOR 6
 
 /* "1.0", for messages. */
 #define LLMSYS_ABI_STRINGIFY_(x) #x

@@ -191,6 +191,7 @@ absl::StatusOr<std::vector<Tensor>> OperatorImpl::Run(
   call.inputs = in_ptrs.data();
   call.num_inputs = static_cast<uint32_t>(in_ptrs.size());
   call.attrs = *attrs.c_params();
+  call.phase = infer_only != nullptr ? LLMSYS_PHASE_ANY : LLMSYS_PHASE_FORWARD;
 
   const uint32_t num_outputs = static_cast<uint32_t>(contract_->outputs.size());
   std::vector<llmsys_tensor_spec_t> specs(num_outputs);
@@ -322,10 +323,11 @@ absl::StatusOr<std::vector<Tensor>> OperatorImpl::Backward(
   call.inputs = in_ptrs.data();
   call.num_inputs = static_cast<uint32_t>(in_ptrs.size());
   call.attrs = *attrs.c_params();
+  call.phase = LLMSYS_PHASE_BACKWARD;
   LLMSYS_ASSIGN_OR_RETURN(llmsys_call_context_t ctx,
                           MakeContext(*component_, device(), options, {}));
   call.ctx = &ctx;
-  // The workspace infer asked for, if the inputs allow asking again.
+  // The workspace infer asks for backward, if the inputs allow asking.
   size_t workspace_bytes = 0;
   bool all_inputs = true;
   for (size_t i = 0; i < inputs.size(); ++i)

@@ -209,9 +209,9 @@ class Binary : public sdk::Operator {
     RequireSameDtype(call, a, "a", b, "b");
     const Shape as = ShapeOf(a), bs = ShapeOf(b);
     const Shape out = BroadcastShape(call, as, "a", bs, "b");
-    // The partials of a split gradient sum (only mul and div get a
-    // workspace in backward: add and sub keep no inputs).
-    if constexpr (kNeedsInputs) {
+    // The partials of a split gradient sum, in backward (only mul and div
+    // get a workspace there: add and sub keep no inputs).
+    if (kNeedsInputs && sdk::WorkspaceForBackward(call)) {
       const DType t = DTypeOf(call, a->dtype);
       for (const Shape* in : {&as, &bs}) {
         const ReduceGeom g = BroadcastGradGeom(*in, out, &as, &bs);
@@ -297,6 +297,7 @@ class Where : public sdk::Operator {
     const Shape cs = ShapeOf(call.inputs[0]);  // cond
     const Shape out(specs[0].shape, specs[0].shape + specs[0].ndim);
     const DType t = DTypeOf(call, specs[0].dtype);
+    if (!sdk::WorkspaceForBackward(call)) return specs;  // forward: none
     for (const DLTensor* in : {call.inputs[1], call.inputs[2]}) {  // a, b
       const ReduceGeom g = BroadcastGradGeom(ShapeOf(in), out, &cs, nullptr);
       *workspace =

@@ -49,8 +49,8 @@ class Embedding : public sdk::Operator {
       ArgFail(call, "weight must be 2-D (V, C), got " +
                         reference::Describe("weight", weight) + " with " +
                         reference::Describe("indices", indices));
-    // The backward's sort (its workspace is asked for here: the host
-    // calls Infer again before backward, with the kept inputs).
+    // The backward's sort (the host calls Infer again before backward,
+    // with the kept inputs; forward needs no workspace).
     const EmbeddingGradPlan plan =
         PlanEmbeddingGrad(llmsys_tensor_numel(indices), weight->shape[0]);
     if (!plan.supported)
@@ -58,7 +58,7 @@ class Embedding : public sdk::Operator {
                         " indices and vocabulary rows, got " +
                         reference::Describe("weight", weight) + " with " +
                         reference::Describe("indices", indices));
-    *workspace = plan.workspace;
+    *workspace = sdk::WorkspaceForBackward(call) ? plan.workspace : 0;
     Shape out = ShapeOf(indices);  // (..., C)
     out.push_back(weight->shape[1]);
     return {SpecOf(call, weight->dtype, out)};

@@ -92,8 +92,8 @@ class FlashAttention : public sdk::Operator {
                reference::DtypeName(call.inputs[0]->dtype) +
                " (B, H, N, D) = " + reference::Str({s.b, s.h, s.n, s.d}) +
                ", Dv = " + std::to_string(s.dv));
-    // Delta for the backward (infer cannot tell the passes apart).
-    if (workspace != nullptr)
+    // Delta, for the backward alone.
+    if (workspace != nullptr && sdk::WorkspaceForBackward(call))
       *workspace = static_cast<size_t>(FlashAttentionWorkspaceBytes(t, shape));
     return specs;
   }

@@ -80,9 +80,10 @@ class LayerNorm : public sdk::Operator {
     const Shape stats = CheckNormArgs(call, x, bias, "bias");  // (...)
     EpsOf(call);
     const NormDims d = DimsOf(x);
-    *workspace =
-        LayerNormWorkspaceBytes(d.rows, d.cols, DTypeOf(call, x->dtype),
-                                weight != nullptr, bias != nullptr);
+    if (sdk::WorkspaceForBackward(call))  // the parameters' partial sums
+      *workspace =
+          LayerNormWorkspaceBytes(d.rows, d.cols, DTypeOf(call, x->dtype),
+                                  weight != nullptr, bias != nullptr);
     return {SpecOf(call, x->dtype, ShapeOf(x)), SpecOf(call, x->dtype, stats),
             SpecOf(call, x->dtype, stats)};
   }
@@ -159,8 +160,9 @@ class RmsNorm : public sdk::Operator {
     const Shape stats = CheckNormArgs(call, x, weight, "weight");  // (...)
     EpsOf(call);
     const NormDims d = DimsOf(x);
-    *workspace = RmsNormWorkspaceBytes(d.rows, d.cols, DTypeOf(call, x->dtype),
-                                       weight != nullptr);
+    if (sdk::WorkspaceForBackward(call))  // the weight's partial sums
+      *workspace = RmsNormWorkspaceBytes(
+          d.rows, d.cols, DTypeOf(call, x->dtype), weight != nullptr);
     return {SpecOf(call, x->dtype, ShapeOf(x)), SpecOf(call, x->dtype, stats)};
   }
 

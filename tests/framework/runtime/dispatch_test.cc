@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "framework/autograd/autograd.h"
+
 namespace llmsys::runtime {
 namespace {
 
@@ -143,6 +145,34 @@ TEST(DispatchTest, InputsOnAnotherDeviceAreRejected) {
                 "input 'x' is on cuda:0, the implementation runs on cpu"),
             std::string::npos)
       << r.status();
+}
+
+// ABI 1.6: infer sizes the workspace for the pass the host calls it for.
+// The test plugin's scale.test asks 16 bytes for forward and 48 for
+// backward, and fails a call whose workspace is not its pass's.
+TEST(DispatchTest, InferSizesTheWorkspaceForThePassAhead) {
+  PluginRegistry registry;
+  ASSERT_TRUE(
+      registry.LoadFile(std::string(LLMSYS_TEST_PLUGIN_DIR) + "/good/good.so")
+          .ok());
+  OpDispatcher ops(&registry, tensor::kCpu);
+  Var x = MakeLeaf(*Tensor::FromDoubles({3}, {1, -2, 3}, kF32),
+                   /*requires_grad=*/true);
+  absl::StatusOr<std::vector<Var>> y =
+      ops.Call("scale", {x}, {{"factor", 2.0}});
+  ASSERT_TRUE(y.ok()) << y.status();
+  EXPECT_EQ((*y)[0]->data.ToDoubles(), (std::vector<double>{2, -4, 6}));
+  absl::Status s =
+      autograd::Backward((*y)[0], *Tensor::FromDoubles({3}, {1, 1, 0.5}, kF32));
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(x->grad.ToDoubles(), (std::vector<double>{2, 2, 1}));
+  // Shape inference alone asks for either pass.
+  absl::StatusOr<OperatorImpl*> scale = ops.Resolve("scale");
+  ASSERT_TRUE(scale.ok()) << scale.status();
+  absl::StatusOr<OperatorImpl::InferResult> inferred =
+      (*scale)->Infer({x->data}, *(*scale)->Attrs({{"factor", 2.0}}));
+  ASSERT_TRUE(inferred.ok()) << inferred.status();
+  EXPECT_EQ(inferred->workspace_bytes, 48u);
 }
 
 }  // namespace

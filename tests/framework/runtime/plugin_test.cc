@@ -4,6 +4,7 @@
 #include "framework/runtime/plugin.h"
 
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -245,7 +246,17 @@ TEST_F(GoodPluginTest, OperatorInferForwardBackward) {
   size_t workspace = 123;
   ASSERT_EQ(op->infer(instance, &call, &spec, 1, &workspace, &b_.err),
             LLMSYS_STATUS_OK);
-  EXPECT_EQ(workspace, 0u);
+  EXPECT_EQ(workspace, 48u);  // LLMSYS_PHASE_ANY: forward's or backward's
+  call.phase = LLMSYS_PHASE_FORWARD;
+  ASSERT_EQ(op->infer(instance, &call, &spec, 1, &workspace, &b_.err),
+            LLMSYS_STATUS_OK);
+  EXPECT_EQ(workspace, 16u);
+  // A host before ABI 1.6 has no phase (its call ends before it).
+  call.struct_size = offsetof(llmsys_op_call_t, phase);
+  ASSERT_EQ(op->infer(instance, &call, &spec, 1, &workspace, &b_.err),
+            LLMSYS_STATUS_OK);
+  EXPECT_EQ(workspace, 48u);
+  call.struct_size = sizeof(call);
   EXPECT_EQ(spec.ndim, 1);
   EXPECT_EQ(spec.shape[0], 3);
   DLTensor* outputs[1] = {&yt};
