@@ -174,6 +174,44 @@ class CudaBackend final : public tensor::DeviceBackend {
     return absl::OkStatus();
   }
 
+  absl::Status Scale(DLDevice device, const DeviceView& dst,
+                     double factor) override {
+    LLMSYS_ASSIGN_OR_RETURN(DeviceState * s, State(device));
+    LLMSYS_RETURN_IF_ERROR(Checked(dst).status());
+    LLMSYS_CUDA_RETURN_IF_ERROR(LaunchScale(ArgOf(dst), factor, s->stream));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<double> SumOfSquares(
+      DLDevice device, const std::vector<DeviceView>& srcs) override {
+    LLMSYS_ASSIGN_OR_RETURN(DeviceState * s, State(device));
+    for (const DeviceView& v : srcs)
+      LLMSYS_RETURN_IF_ERROR(Checked(v).status());
+    // Each view's partials, then their sum: one buffer, freed after the
+    // copy has waited for the kernels.
+    const int64_t count = static_cast<int64_t>(srcs.size()) * kSumSquaresBlocks;
+    LLMSYS_ASSIGN_OR_RETURN(
+        void* buffer,
+        s->memory->Allocate(static_cast<size_t>(count + 1) * sizeof(double)));
+    double* partials = static_cast<double*>(buffer);
+    absl::Status status = [&]() -> absl::Status {
+      for (size_t i = 0; i < srcs.size(); ++i)
+        LLMSYS_CUDA_RETURN_IF_ERROR(LaunchSumSquaresPartials(
+            ArgOf(srcs[i]), partials + i * kSumSquaresBlocks, s->stream));
+      LLMSYS_CUDA_RETURN_IF_ERROR(
+          LaunchSumPartials(partials, count, partials + count, s->stream));
+      return absl::OkStatus();
+    }();
+    double sum = 0;
+    if (status.ok())
+      status = CopyToHost(device, &sum, partials + count, sizeof sum);
+    if (!status.ok())
+      LLMSYS_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(s->stream));
+    s->memory->Free(buffer);
+    LLMSYS_RETURN_IF_ERROR(status);
+    return sum;
+  }
+
   absl::Status Synchronize(DLDevice device) override {
     LLMSYS_ASSIGN_OR_RETURN(DeviceState * s, State(device));
     LLMSYS_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(s->stream));

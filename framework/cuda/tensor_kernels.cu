@@ -2,9 +2,10 @@
 // (up to 8 dims) in a grid-stride loop and turns the linear index into one
 // offset per view; values pass through double, as the host's converting
 // copies do, so a device copy gives the bits a host copy gives.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-
+//
+// They follow cuda/common.cuh's conventions (LLMSYS_LAUNCH, BlockSum), so
+// tests/cuda/emu runs them on the CPU too (tensor_kernels_emu_test).
+#include "cuda/common.cuh"
 #include "framework/cuda/tensor_kernels.h"
 
 namespace llmsys::cuda {
@@ -126,6 +127,40 @@ __global__ void sum_to_kernel(StridedArg dst, StridedArg src,
   }
 }
 
+__global__ void scale_kernel(StridedArg dst, double factor, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{blockDim.x} * gridDim.x) {
+    const int64_t d = OffsetOf(i, dst.ndim, dst.shape, dst.strides);
+    StoreAt(dst, d, LoadAt(dst, d) * factor);
+  }
+}
+
+// kSumSquaresBlocks blocks of kThreads: partials[block] = its elements'
+// squares, each thread's in index order, then the block's tree.
+__global__ void sum_squares_kernel(StridedArg src, int64_t n,
+                                   double* partials) {
+  double sum = 0;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{blockDim.x} * gridDim.x) {
+    const double v = LoadAt(src, OffsetOf(i, src.ndim, src.shape, src.strides));
+    sum += v * v;
+  }
+  __shared__ double scratch[32];  // (warps)
+  sum = BlockSum(sum, scratch);   // a fixed order of warp shuffles
+  if (threadIdx.x == 0) partials[blockIdx.x] = sum;
+}
+
+// One block: *out = partials[0 .. count), strided over the threads, then
+// the block's tree.
+__global__ void sum_partials_kernel(const double* partials, int64_t count,
+                                    double* out) {
+  double sum = 0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) sum += partials[i];
+  __shared__ double scratch[32];  // (warps)
+  sum = BlockSum(sum, scratch);
+  if (threadIdx.x == 0) *out = sum;
+}
+
 int64_t Numel(const StridedArg& a) {
   int64_t n = 1;
   for (int d = 0; d < a.ndim; ++d) n *= a.shape[d];
@@ -143,7 +178,8 @@ cudaError_t LaunchStridedCopy(const StridedArg& dst, const StridedArg& src,
                               cudaStream_t stream) {
   const int64_t n = Numel(dst);
   if (n == 0) return cudaSuccess;
-  strided_copy_kernel<<<Blocks(n), kThreads, 0, stream>>>(dst, src, n);
+  LLMSYS_LAUNCH(strided_copy_kernel, Blocks(n), kThreads, 0, stream)
+  (dst, src, n);
   return cudaGetLastError();
 }
 
@@ -151,7 +187,7 @@ cudaError_t LaunchFill(const StridedArg& dst, double value,
                        cudaStream_t stream) {
   const int64_t n = Numel(dst);
   if (n == 0) return cudaSuccess;
-  fill_kernel<<<Blocks(n), kThreads, 0, stream>>>(dst, value, n);
+  LLMSYS_LAUNCH(fill_kernel, Blocks(n), kThreads, 0, stream)(dst, value, n);
   return cudaGetLastError();
 }
 
@@ -159,7 +195,7 @@ cudaError_t LaunchAddInto(const StridedArg& dst, const StridedArg& src,
                           cudaStream_t stream) {
   const int64_t n = Numel(dst);
   if (n == 0) return cudaSuccess;
-  add_into_kernel<<<Blocks(n), kThreads, 0, stream>>>(dst, src, n);
+  LLMSYS_LAUNCH(add_into_kernel, Blocks(n), kThreads, 0, stream)(dst, src, n);
   return cudaGetLastError();
 }
 
@@ -174,8 +210,31 @@ cudaError_t LaunchSumTo(const StridedArg& dst, const StridedArg& src,
     n_reduced *= reduced.shape[d];
   }
   if (n_reduced == 0) return LaunchFill(dst, 0.0, stream);
-  sum_to_kernel<<<Blocks(n_out), kThreads, 0, stream>>>(dst, src, reduced,
-                                                        n_out, n_reduced);
+  LLMSYS_LAUNCH(sum_to_kernel, Blocks(n_out), kThreads, 0, stream)
+  (dst, src, reduced, n_out, n_reduced);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchScale(const StridedArg& dst, double factor,
+                        cudaStream_t stream) {
+  const int64_t n = Numel(dst);
+  if (n == 0) return cudaSuccess;
+  LLMSYS_LAUNCH(scale_kernel, Blocks(n), kThreads, 0, stream)(dst, factor, n);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSumSquaresPartials(const StridedArg& src, double* partials,
+                                     cudaStream_t stream) {
+  // Every block runs, an empty view's too: each writes its partial.
+  LLMSYS_LAUNCH(sum_squares_kernel, kSumSquaresBlocks, kThreads, 0, stream)
+  (src, Numel(src), partials);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSumPartials(const double* partials, int64_t count,
+                              double* out, cudaStream_t stream) {
+  LLMSYS_LAUNCH(sum_partials_kernel, 1, kThreads, 0, stream)
+  (partials, count, out);
   return cudaGetLastError();
 }
 

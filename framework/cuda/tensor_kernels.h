@@ -1,5 +1,6 @@
 // framework/cuda/tensor_kernels.h — the kernels the host itself runs on CUDA
-// tensors (tensor::DeviceBackend's Copy, Fill, AddInto, SumTo): strided
+// tensors (tensor::DeviceBackend's Copy, Fill, AddInto, SumTo, Scale,
+// SumOfSquares): strided
 // element loops with dtype conversion, on the host's stream.
 //
 // Plain C++ declarations; the kernels are in tensor_kernels.cu.
@@ -42,6 +43,20 @@ cudaError_t LaunchAddInto(const StridedArg& dst, const StridedArg& src,
 // order (the host's SumToShape gives the same bits).
 cudaError_t LaunchSumTo(const StridedArg& dst, const StridedArg& src,
                         cudaStream_t stream);
+// dst *= factor (float types; in double, rounded to dst's type).
+cudaError_t LaunchScale(const StridedArg& dst, double factor,
+                        cudaStream_t stream);
+
+// Sums of squares in two passes, in a fixed order (the same bits in every
+// run): LaunchSumSquaresPartials writes kSumSquaresBlocks partial sums of
+// src's squares to partials[0 .. kSumSquaresBlocks), block b taking the
+// elements b x 256 + t + k x (kSumSquaresBlocks x 256); LaunchSumPartials
+// then writes the sum of partials[0 .. count) to *out.
+inline constexpr int kSumSquaresBlocks = 512;
+cudaError_t LaunchSumSquaresPartials(const StridedArg& src, double* partials,
+                                     cudaStream_t stream);
+cudaError_t LaunchSumPartials(const double* partials, int64_t count,
+                              double* out, cudaStream_t stream);
 
 }  // namespace llmsys::cuda
 

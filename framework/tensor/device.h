@@ -1,7 +1,8 @@
 // framework/tensor/device.h — what the tensor layer needs from a device
 // other than the CPU: memory, copies, and the few kernels the host itself
 // runs on device tensors (strided copies with dtype conversion, fills,
-// gradient accumulation, broadcast-gradient sums), plus what an operator
+// gradient accumulation, broadcast-gradient sums, the gradient norm and its
+// clipping), plus what an operator
 // call's context carries (stream, BLAS handles, workspace).
 //
 // The CUDA backend (framework/cuda) is the built-in one for kDLCUDA in
@@ -75,6 +76,15 @@ class DeviceBackend {
   // accumulated in double in index order, as the host's SumToShape.
   virtual absl::Status SumTo(DLDevice device, const DeviceView& dst,
                              const DeviceView& src) = 0;
+  // dst *= factor elementwise (float dtypes; in double, rounded to dst's
+  // dtype, as the host scales).
+  virtual absl::Status Scale(DLDevice device, const DeviceView& dst,
+                             double factor) = 0;
+  // The sum of the squares of every element of `srcs` (float dtypes), in
+  // double: one wait for the result, the same bits in every run (a fixed
+  // order of partial sums, not necessarily the host's).
+  virtual absl::StatusOr<double> SumOfSquares(
+      DLDevice device, const std::vector<DeviceView>& srcs) = 0;
 
   // Waits for the work queued on the device's stream; reports an error a
   // kernel raised since the last check.

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "framework/core/status_macros.h"
 #include "framework/core/thread_pool.h"
+#include "framework/tensor/device.h"
 
 namespace llmsys::train {
 
@@ -51,12 +53,21 @@ absl::StatusOr<double> ClipGradNorm(const std::vector<autograd::Var>& params,
                                     const NormOverRanks* over_ranks) {
   core::ThreadPool& pool = core::ThreadPool::Global();
   double sum = 0;
+  // Gradients on a device: summed there, by device (one wait each).
+  std::vector<std::pair<DLDevice, std::vector<tensor::DeviceView>>> on_device;
   for (size_t i = 0; i < params.size(); ++i) {
     const autograd::Var& p = params[i];
     if (!p->grad.defined()) continue;
     if (over_ranks != nullptr && !over_ranks->counted.at(i)) continue;
     const bool host = p->grad.device().device_type == kDLCPU;
-    if (host && p->grad.dtype() == tensor::kF32 && p->grad.is_contiguous()) {
+    if (!host) {
+      auto it = std::find_if(
+          on_device.begin(), on_device.end(),
+          [&](const auto& d) { return d.first == p->grad.device(); });
+      if (it == on_device.end())
+        it = on_device.insert(on_device.end(), {p->grad.device(), {}});
+      it->second.push_back(p->grad.DeviceViewOf());
+    } else if (p->grad.dtype() == tensor::kF32 && p->grad.is_contiguous()) {
       const float* g = p->grad.data_as<float>();
       const int64_t n = p->grad.numel();
       const int64_t blocks = (n + kNormBlock - 1) / kNormBlock;
@@ -71,6 +82,13 @@ absl::StatusOr<double> ClipGradNorm(const std::vector<autograd::Var>& params,
       for (double g : p->grad.ToDoubles()) sum += g * g;
     }
   }
+  for (const auto& [device, views] : on_device) {
+    LLMSYS_ASSIGN_OR_RETURN(tensor::DeviceBackend * backend,
+                            tensor::BackendFor(device));
+    LLMSYS_ASSIGN_OR_RETURN(double squares,
+                            backend->SumOfSquares(device, views));
+    sum += squares;
+  }
   if (over_ranks != nullptr) LLMSYS_RETURN_IF_ERROR(over_ranks->sum(&sum));
   const double norm = std::sqrt(sum) / grad_scale;
   double scale = 1.0 / grad_scale;
@@ -79,8 +97,12 @@ absl::StatusOr<double> ClipGradNorm(const std::vector<autograd::Var>& params,
   if (scale != 1.0 && std::isfinite(norm)) {
     for (const autograd::Var& p : params) {
       if (!p->grad.defined()) continue;
-      if (p->grad.device().device_type == kDLCPU &&
-          p->grad.dtype() == tensor::kF32 && p->grad.is_contiguous()) {
+      if (p->grad.device().device_type != kDLCPU) {
+        LLMSYS_ASSIGN_OR_RETURN(tensor::DeviceBackend * backend,
+                                tensor::BackendFor(p->grad.device()));
+        LLMSYS_RETURN_IF_ERROR(
+            backend->Scale(p->grad.device(), p->grad.DeviceViewOf(), scale));
+      } else if (p->grad.dtype() == tensor::kF32 && p->grad.is_contiguous()) {
         float* g = p->grad.data_as<float>();
         const int64_t n = p->grad.numel();
         pool.Run(threads, (n + kNormBlock - 1) / kNormBlock, [&](int64_t b) {

@@ -37,7 +37,9 @@ struct Schedule {
 // `max_norm` (> 0), scales them all by max_norm / norm. Returns the norm
 // before clipping (non-finite if any gradient is). Runs on `threads` of
 // the host's pool; the sum goes by fixed blocks added in order, so the
-// norm has the same bits for any thread count.
+// norm has the same bits for any thread count. Gradients on a GPU are
+// summed and scaled there (DeviceBackend::SumOfSquares and Scale: one
+// wait per device for the sum, no gradient copied to the host).
 //
 // `grad_scale`: the gradients hold grad_scale times the true ones (float16
 // loss scaling); they are divided by it in the same pass, and the norm is

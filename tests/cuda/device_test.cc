@@ -1,17 +1,19 @@
 // The host's device paths on the emulated CUDA device (emulated_device.h):
 // transfers in both directions with any strides and dtypes, fills, gradient
-// accumulation and broadcast sums on the device, device memory through the
-// host API, the call context an operator on a device receives, and the
-// registry's one-id-per-device rule. The same paths run on a real GPU in
-// gpu_test.cc.
+// accumulation and broadcast sums on the device, the gradient norm and its
+// clipping, device memory through the host API, the call context an
+// operator on a device receives, and the registry's one-id-per-device
+// rule. The same paths run on a real GPU in gpu_test.cc.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
+#include "framework/autograd/autograd.h"
 #include "framework/cuda/cuda_backend.h"
 #include "framework/tensor/host_math.h"
 #include "framework/tensor/tensor.h"
+#include "framework/train/schedule.h"
 #include "tests/cuda/cuda_test_util.h"
 
 namespace llmsys::cuda_test {
@@ -95,6 +97,52 @@ TEST_F(DeviceTest, FillAddIntoAndSumToShapeOnTheDevice) {
   // Devices must match.
   Tensor host = *Tensor::Zeros({2, 3}, kF32);
   EXPECT_FALSE(tensor::AddInto(host, b).ok());
+}
+
+// ClipGradNorm on GPU gradients: summed and scaled on the device (no
+// gradient copied to the host), with the host's norm and clipped values.
+TEST_F(DeviceTest, ClipGradNormStaysOnTheDevice) {
+  struct Case {
+    tensor::Shape shape;
+    DLDataType dtype;
+  };
+  const std::vector<Case> cases = {
+      {{300, 700}, kF32}, {{7, 5}, kF64}, {{33}, kBF16}};
+  std::vector<autograd::Var> on_host, on_device;
+  for (size_t c = 0; c < cases.size(); ++c) {
+    int64_t n = 1;
+    for (int64_t d : cases[c].shape) n *= d;
+    std::vector<double> g(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i)
+      g[static_cast<size_t>(i)] = std::sin(0.1 * i + static_cast<double>(c));
+    Tensor grad = *Tensor::FromDoubles(cases[c].shape, g, cases[c].dtype);
+    on_host.push_back(autograd::MakeLeaf(*Tensor::Zeros({1}, kF32), true));
+    on_host.back()->grad = grad;
+    on_device.push_back(autograd::MakeLeaf(*Tensor::Zeros({1}, kF32), true));
+    on_device.back()->grad = *grad.ToDevice(kCuda0);
+  }
+  on_device.push_back(autograd::MakeLeaf(*Tensor::Zeros({1}, kF32), true));
+  on_host.push_back(on_device.back());  // no gradient: skipped
+  const int before = device_->copies_to_host();
+  // Clipped to norm 1, with a loss scale of 4 to divide out.
+  absl::StatusOr<double> host = train::ClipGradNorm(on_host, 1.0, 1, 4.0);
+  absl::StatusOr<double> dev = train::ClipGradNorm(on_device, 1.0, 1, 4.0);
+  ASSERT_TRUE(host.ok()) << host.status();
+  ASSERT_TRUE(dev.ok()) << dev.status();
+  if (!OnRealGpu()) {
+    EXPECT_EQ(device_->copies_to_host(), before);
+  }
+  EXPECT_GT(*host, 1.0);
+  EXPECT_NEAR(*dev, *host, 1e-12 * *host);
+  for (size_t c = 0; c < cases.size(); ++c) {
+    EXPECT_EQ(on_device[c]->grad.device(), kCuda0);
+    const std::vector<double> want = on_host[c]->grad.ToDoubles();
+    const std::vector<double> got = on_device[c]->grad.ToDoubles();
+    const double tolerance = cases[c].dtype == kBF16 ? 1e-2 : 1e-6;
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], tolerance * std::abs(want[i]) + 1e-12)
+          << "case " << c << " [" << i << "]";
+  }
 }
 
 TEST_F(DeviceTest, IndexTensorsAndEmptyShapesTransfer) {

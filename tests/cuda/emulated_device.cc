@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "framework/core/status_macros.h"
@@ -135,6 +136,24 @@ absl::Status EmulatedDevice::SumTo(DLDevice, const DeviceView& dst,
                           tensor::SumToShape(HostAlias(src), shape));
   Tensor d = HostAlias(dst);
   return d.CopyFrom(sum);
+}
+
+absl::Status EmulatedDevice::Scale(DLDevice, const DeviceView& dst,
+                                   double factor) {
+  Tensor d = HostAlias(dst);
+  std::vector<double> v = d.ToDoubles();
+  for (double& x : v) x *= factor;
+  LLMSYS_ASSIGN_OR_RETURN(Tensor scaled,
+                          Tensor::FromDoubles(d.shape(), v, d.dtype()));
+  return d.CopyFrom(scaled);
+}
+
+absl::StatusOr<double> EmulatedDevice::SumOfSquares(
+    DLDevice, const std::vector<DeviceView>& srcs) {
+  double sum = 0;
+  for (const DeviceView& v : srcs)
+    for (double x : HostAlias(v).ToDoubles()) sum += x * x;
+  return sum;
 }
 
 absl::Status EmulatedDevice::Synchronize(DLDevice) { return absl::OkStatus(); }

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "framework/tensor/device.h"
 
@@ -52,6 +53,10 @@ class EmulatedDevice final : public tensor::DeviceBackend {
                        const tensor::DeviceView& src) override;
   absl::Status SumTo(DLDevice device, const tensor::DeviceView& dst,
                      const tensor::DeviceView& src) override;
+  absl::Status Scale(DLDevice device, const tensor::DeviceView& dst,
+                     double factor) override;
+  absl::StatusOr<double> SumOfSquares(
+      DLDevice device, const std::vector<tensor::DeviceView>& srcs) override;
   absl::Status Synchronize(DLDevice device) override;
   absl::Status FillContext(DLDevice device,
                            llmsys_call_context_t* ctx) override;
