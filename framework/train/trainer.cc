@@ -1656,10 +1656,12 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   // loss of a micro-batch is a mean over its tokens: weighted by its share
   // of the batch's tokens, the sum is the batch's mean (added to
   // *loss_sum times `weight`). The gradients are `grad_scale` times that
-  // mean's.
-  auto pipeline_batch = [&](const TaskBatch& b, double weight,
-                            double grad_scale,
-                            double* loss_sum) -> absl::Status {
+  // mean's. `backward_options` go to the last backward (the one that
+  // completes the gradients: data parallel's all-reduce hook).
+  auto pipeline_batch =
+      [&](const TaskBatch& b, double weight, double grad_scale,
+          double* loss_sum,
+          const autograd::BackwardOptions& backward_options) -> absl::Status {
     struct Micro {
       StageForward f;
       double share = 0;
@@ -1703,7 +1705,9 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
             Tensor g, distributed::RecvTensor(*pipe, stage + 1, kBackwardTag));
         LLMSYS_ASSIGN_OR_RETURN(seed_grad, g.ToDevice(session->device()));
       }
-      LLMSYS_RETURN_IF_ERROR(autograd::Backward(m.f.out, seed_grad));
+      LLMSYS_RETURN_IF_ERROR(autograd::Backward(
+          m.f.out, seed_grad,
+          k == 0 ? backward_options : autograd::BackwardOptions{}));
       if (stage > 0) {
         Tensor g = m.f.in->grad;
         if (!g.defined()) {
@@ -1742,11 +1746,16 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
         // no gradient to add; the all-reduce below still counts this rank.
         if (share == 0.0) continue;
       }
+      // The backward that completes the step's gradients starts their
+      // all-reduce bucket by bucket ([distributed] overlap).
+      autograd::BackwardOptions backward_options;
+      if (gradient_sync != nullptr && micro == accumulate - 1)
+        backward_options.on_leaf_ready = gradient_sync->Hook();
       if (pipeline) {
         phase.reset();
         LLMSYS_RETURN_IF_ERROR(pipeline_batch(
             b, share, loss_scale * share / static_cast<double>(accumulate),
-            &loss_sum));
+            &loss_sum, backward_options));
         continue;
       }
       phase.reset();
@@ -1768,9 +1777,6 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
           seed_grad.Fill(loss_scale * share / static_cast<double>(accumulate)));
       phase.reset();
       phase.emplace(prof, "backward");
-      autograd::BackwardOptions backward_options;
-      if (gradient_sync != nullptr && micro == accumulate - 1)
-        backward_options.on_leaf_ready = gradient_sync->Hook();
       LLMSYS_RETURN_IF_ERROR(
           autograd::Backward(loss->second, seed_grad, backward_options));
     }

@@ -168,6 +168,17 @@ TEST_F(PipelineRunTest, TwoDataParallelPipelinesLoseWhatOneProcessLoses) {
   const json j = ReadJson(Runs() / "hybrid" / "summary.json");
   EXPECT_EQ(j["ranks"], 4);
   EXPECT_EQ(j["pipeline_stages"], 2);
+  // The gradients' all-reduce overlapped with the last micro-batch's
+  // backward, bucket by bucket: the same losses.
+  const Result overlap = RunShell(
+      Mpirun(4) + " run " + *toml_ + " --no-progress " + kThreeBlocks +
+      " --set experiment.name=hybrid_overlap --set train.batch_size=2 "
+      "--set distributed.pipeline_stages=2 --set distributed.overlap=true "
+      "--set distributed.bucket_mb=0.001 --set train.steps=6");
+  ASSERT_EQ(overlap.exit_code, 0) << overlap.err;
+  std::map<int64_t, double> first6(one.train.begin(), one.train.find(7));
+  ExpectClose(Read(Runs() / "hybrid_overlap").train, first6, 1e-5,
+              "training loss, 2 x 2 ranks, overlapped");
   EXPECT_EQ(j["parameters"],
             ReadJson(Runs() / "one" / "summary.json")["parameters"]);
 }
