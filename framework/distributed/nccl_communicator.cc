@@ -59,13 +59,18 @@ class NcclPending final : public PendingCollective {
   cudaEvent_t done_;
 };
 
+// NCCL's calls run on a stream of their own (`stream`), each after the work
+// queued on the ops' stream (`ops`) when it was made: a started all-reduce
+// runs while the ops go on (backward computing the next buckets). Work the
+// ops queue after a call's Wait() follows it (the host saw it complete).
 class NcclCommunicator final : public Communicator {
  public:
   NcclCommunicator(Communicator& host, DLDevice device, ncclComm_t comm,
-                   cudaStream_t stream)
-      : host_(host), device_(device), comm_(comm), stream_(stream) {}
+                   cudaStream_t ops, cudaStream_t stream)
+      : host_(host), device_(device), comm_(comm), ops_(ops), stream_(stream) {}
   ~NcclCommunicator() override {
     if (comm_ != nullptr) ncclCommDestroy(comm_);
+    cudaStreamDestroy(stream_);
   }
 
   int rank() const override { return host_.rank(); }
@@ -182,11 +187,24 @@ class NcclCommunicator final : public Communicator {
     }
     return a.type == cudaMemoryTypeDevice || a.type == cudaMemoryTypeManaged;
   }
+  // Queues `call` on stream_ behind the work queued on ops_ so far (which
+  // produced its buffer).
   template <class F>
   absl::Status Queue(const char* what, F&& call) {
     if (comm_ == nullptr)
       return absl::FailedPreconditionError(
           absl::StrCat(what, ": the NCCL communicator was aborted"));
+    cudaEvent_t ready = nullptr;
+    LLMSYS_RETURN_IF_ERROR(
+        CudaStatus(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming),
+                   "cudaEventCreate"));
+    absl::Status s =
+        CudaStatus(cudaEventRecord(ready, ops_), "cudaEventRecord");
+    if (s.ok())
+      s = CudaStatus(cudaStreamWaitEvent(stream_, ready, 0),
+                     "cudaStreamWaitEvent");
+    cudaEventDestroy(ready);  // released once the wait has passed it
+    LLMSYS_RETURN_IF_ERROR(s);
     return NcclStatus(call(), what);
   }
   absl::StatusOr<std::unique_ptr<PendingCollective>> Pending(std::string what) {
@@ -212,7 +230,8 @@ class NcclCommunicator final : public Communicator {
   Communicator& host_;
   DLDevice device_;
   ncclComm_t comm_;
-  cudaStream_t stream_;
+  cudaStream_t ops_;     // the host's ops' stream for device_
+  cudaStream_t stream_;  // NCCL's, owned
   double timeout_ = 300;
 };
 
@@ -232,7 +251,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> NcclOver(Communicator& host,
                                                        DLDevice device) {
   if (device.device_type != kDLCUDA)
     return absl::InvalidArgumentError("NCCL needs a CUDA device");
-  // The stream the host's ops run on for this device.
+  // The stream the host's ops run on for this device (NCCL's own waits
+  // for it).
   LLMSYS_ASSIGN_OR_RETURN(tensor::DeviceBackend * backend,
                           tensor::BackendFor(device));
   llmsys_call_context_t ctx{};
@@ -244,12 +264,20 @@ absl::StatusOr<std::unique_ptr<Communicator>> NcclOver(Communicator& host,
   LLMSYS_RETURN_IF_ERROR(host.Broadcast(&id, sizeof id, 0));
   LLMSYS_RETURN_IF_ERROR(
       CudaStatus(cudaSetDevice(device.device_id), "cudaSetDevice"));
-  ncclComm_t comm = nullptr;
+  cudaStream_t stream = nullptr;
   LLMSYS_RETURN_IF_ERROR(
+      CudaStatus(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+                 "cudaStreamCreate"));
+  ncclComm_t comm = nullptr;
+  absl::Status s =
       NcclStatus(ncclCommInitRank(&comm, host.size(), id, host.rank()),
-                 "ncclCommInitRank"));
+                 "ncclCommInitRank");
+  if (!s.ok()) {
+    cudaStreamDestroy(stream);
+    return s;
+  }
   return std::unique_ptr<Communicator>(std::make_unique<NcclCommunicator>(
-      host, device, comm, static_cast<cudaStream_t>(ctx.stream)));
+      host, device, comm, static_cast<cudaStream_t>(ctx.stream), stream));
 }
 
 }  // namespace llmsys::distributed

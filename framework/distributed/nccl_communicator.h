@@ -3,9 +3,10 @@
 //
 // NcclOver(host, device) wraps a host communicator (MPI): MPI starts the
 // job and exchanges NCCL's unique id (rank 0 makes it, MPI broadcasts it),
-// then every call whose buffer is device memory goes through NCCL on the
-// device's stream (the one the ops run on, so the collective is ordered
-// after the kernels that computed its input), and every call on host
+// then every call whose buffer is device memory goes through NCCL on a
+// stream of its own, queued after the kernels the ops' stream had queued
+// (those that computed its input), so that a started all-reduce runs while
+// backward goes on (GradientSync's overlap); every call on host
 // memory, the barrier and Abort go through MPI as before. buffer_device()
 // is the GPU: GradientSync keeps its buckets there and SendTensor sends
 // device tensors without a host copy.

@@ -59,6 +59,26 @@ TEST(NcclCommunicatorTest, OneRankOnTheGpu) {
   ASSERT_TRUE(sync.Finish().ok());
   EXPECT_EQ(p->grad.device().device_type, kDLCUDA);
   EXPECT_EQ(p->grad.ToDoubles(), (std::vector<double>{1, 2, 3}));
+
+  // NCCL's own stream follows the ops' stream: a started all-reduce of a
+  // buffer the ops' stream is still filling sees the fill, and the ops
+  // queued after its Wait see the sum.
+  Tensor big = *Tensor::Zeros({1 << 22}, tensor::kF32, kGpu);
+  ASSERT_TRUE(big.Fill(2.0).ok());  // queued on the ops' stream
+  absl::StatusOr<std::unique_ptr<PendingCollective>> started =
+      c.StartAllReduceSum(big.data(), big.numel(), tensor::kF32);
+  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_TRUE((*started)->Wait().ok());
+  const std::vector<double> sum = big.ToDoubles();
+  EXPECT_EQ(sum.front(), 2.0);
+  EXPECT_EQ(sum.back(), 2.0);
+
+  // Overlapped: buckets started from backward's hook.
+  p->grad = *dev;
+  GradientSync overlapped(c, {p}, {.bucket_bytes = 4, .overlap = true});
+  overlapped.Hook()(p);
+  ASSERT_TRUE(overlapped.Finish().ok());
+  EXPECT_EQ(p->grad.ToDoubles(), (std::vector<double>{1, 2, 3}));
   nccl->reset();  // before MPI ends
 }
 
