@@ -163,8 +163,20 @@ absl::Status GradientSync::Finish() {
 absl::Status BroadcastParameters(Communicator& comm,
                                  const std::vector<Var>& params) {
   for (const Var& p : params) {
-    LLMSYS_ASSIGN_OR_RETURN(Tensor on_host, p->data.ToDevice(tensor::kCpu));
-    Tensor host = on_host.Clone();  // contiguous, and never p's own memory
+    const DLDevice device = p->data.device();
+    // On the collectives' GPU (NCCL): in place.
+    if (device.device_type != kDLCPU && device == comm.buffer_device() &&
+        p->data.is_contiguous()) {
+      LLMSYS_RETURN_IF_ERROR(comm.Broadcast(
+          p->data.data(),
+          p->data.numel() * static_cast<int64_t>(p->data.element_size()), 0));
+      continue;
+    }
+    // Through host memory: a compact copy (ToDevice makes one of a GPU
+    // tensor), never a host parameter's own memory (written only by
+    // CopyFrom below).
+    LLMSYS_ASSIGN_OR_RETURN(Tensor host, p->data.ToDevice(tensor::kCpu));
+    if (device.device_type == kDLCPU) host = host.Clone();
     LLMSYS_RETURN_IF_ERROR(comm.Broadcast(
         host.data(), host.numel() * static_cast<int64_t>(host.element_size()),
         0));

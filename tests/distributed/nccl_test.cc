@@ -73,6 +73,11 @@ TEST(NcclCommunicatorTest, OneRankOnTheGpu) {
   EXPECT_EQ(sum.front(), 2.0);
   EXPECT_EQ(sum.back(), 2.0);
 
+  // A parameter on the GPU: broadcast in place.
+  ASSERT_TRUE(BroadcastParameters(c, {p}).ok());
+  EXPECT_EQ(p->data.device().device_type, kDLCUDA);
+  EXPECT_EQ(p->data.ToDoubles(), (std::vector<double>{0, 0, 0}));
+
   // Overlapped: buckets started from backward's hook.
   p->grad = *dev;
   GradientSync overlapped(c, {p}, {.bucket_bytes = 4, .overlap = true});
