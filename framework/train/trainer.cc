@@ -321,6 +321,9 @@ struct TrainerState {
   // Examples per batch the data position counts (ranks x batch_size; 0 in
   // checkpoints from before distributed runs).
   int64_t global_batch = 0;
+  // float16's dynamic loss scale and its run of good steps (0: none).
+  double loss_scale = 0;
+  int64_t loss_scale_good_steps = 0;
 };
 
 // A checkpoint is a folder of three files, replaced as a whole: the new one
@@ -404,6 +407,10 @@ absl::Status WriteCheckpointFiles(const fs::path& dir,
             {"tokens", state.tokens},
             {"global_batch", state.global_batch},
             {"elapsed_seconds", state.elapsed}};
+  if (state.loss_scale > 0) {
+    j["loss_scale"] = state.loss_scale;
+    j["loss_scale_good_steps"] = state.loss_scale_good_steps;
+  }
   return core::AtomicWriteFile(dir / "trainer_state.json", j.dump(2) + "\n");
 }
 
@@ -471,6 +478,8 @@ absl::StatusOr<TrainerState> LoadCheckpoint(const fs::path& run_checkpoint,
     state.tokens = j.at("tokens");
     state.elapsed = j.at("elapsed_seconds");
     state.global_batch = j.value("global_batch", int64_t{0});
+    state.loss_scale = j.value("loss_scale", 0.0);
+    state.loss_scale_good_steps = j.value("loss_scale_good_steps", int64_t{0});
   } catch (const json::exception& e) {
     return absl::DataLossError(absl::StrCat(
         state_file.string(), ": corrupt trainer state: ", e.what()));
@@ -1647,9 +1656,14 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   // is multiplied by `loss_scale` before backward so small gradients stay
   // representable; a step whose gradients overflow is skipped and halves
   // the scale, 2000 good steps in a row double it.
+  // A resumed run goes on with the checkpoint's scale.
   const bool scale_loss = session->ops().autocast() == tensor::kF16;
   double loss_scale = scale_loss ? 65536.0 : 1.0;
   int64_t good_steps = 0;
+  if (scale_loss && std::isfinite(state.loss_scale) && state.loss_scale > 0) {
+    loss_scale = state.loss_scale;
+    good_steps = state.loss_scale_good_steps;
+  }
   // Pipeline: one batch on the GPipe schedule (Huang et al., 2019): its
   // micro-batches forward through the stages one after another, then
   // backward in reverse order, the gradients adding up. The last stage's
@@ -1959,6 +1973,8 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       if (writer) {
         state.batcher = task->state();
         state.global_batch = batch * data_ranks;
+        state.loss_scale = scale_loss ? loss_scale : 0;
+        state.loss_scale_good_steps = good_steps;
         state.op_calls = session->ops().calls();
         LLMSYS_RETURN_IF_ERROR(
             SaveCheckpoint(run_dir / "checkpoint", tensors, state));

@@ -45,9 +45,11 @@ class CudaTrainTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  // A one-layer GPT, 6 steps; `extra` adds keys to [train].
+  // A one-layer GPT, 6 steps (`stop_after` > 0: stopped and checkpointed
+  // after that many); `extra` adds keys to [train].
   absl::StatusOr<train::RunResult> Train(const std::string& name,
-                                         const std::string& extra) {
+                                         const std::string& extra,
+                                         int64_t stop_after = 0) {
     train::Write(dir_ / (name + ".toml"),
                  "[experiment]\nname = \"" + name + "\"\noutput = \"" +
                      (dir_ / "runs").string() + "\"\n[data]\ntrain = \"" +
@@ -62,6 +64,7 @@ class CudaTrainTest : public ::testing::Test {
                      "[[evaluate]]\nuse = \"accuracy\"\nbatches = 1\n");
     train::RunOptions o;
     o.experiment = dir_ / (name + ".toml");
+    o.stop_after = stop_after;
     o.progress_bar = false;
     o.default_plugin_dirs = false;
     o.plugin_dirs = {(dir_ / "plugins").string()};
@@ -117,6 +120,50 @@ TEST_F(CudaTrainTest, MixedPrecisionTrains) {
       EXPECT_NEAR(b[i], a[i], 0.05 * a[i]) << "step " << i + 1;
     EXPECT_LT(b.back(), b.front());
   }
+}
+
+// float16's loss scale is part of the checkpoint: a resumed run goes on
+// with it (and with its run of good steps) instead of starting at 2^16.
+TEST_F(CudaTrainTest, AResumedFloat16RunKeepsItsLossScale) {
+  const std::string fp16 = "device = \"cuda\"\nprecision = \"float16\"";
+  absl::StatusOr<train::RunResult> whole = Train("fp16", fp16);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  const fs::path state_file =
+      whole->run_dir / "checkpoint" / "trainer_state.json";
+  nlohmann::json state = nlohmann::json::parse(train::Read(state_file));
+  EXPECT_EQ(state["loss_scale"], 65536.0);  // no overflow in 6 steps
+  EXPECT_EQ(state["loss_scale_good_steps"], 6);
+  // float32 runs save none.
+  absl::StatusOr<train::RunResult> f32 =
+      Train("f32_scale", "device = \"cuda\"");
+  ASSERT_TRUE(f32.ok()) << f32.status();
+  EXPECT_FALSE(nlohmann::json::parse(train::Read(f32->run_dir / "checkpoint" /
+                                                 "trainer_state.json"))
+                   .contains("loss_scale"));
+
+  // The step-3 checkpoint, made to say 1024 after 1998 good steps: resumed,
+  // step 5 is the 2000th good one and doubles the scale.
+  absl::StatusOr<train::RunResult> half =
+      Train("fp16_resumed", fp16, /*stop_after=*/3);
+  ASSERT_TRUE(half.ok()) << half.status();
+  const fs::path half_state =
+      half->run_dir / "checkpoint" / "trainer_state.json";
+  state = nlohmann::json::parse(train::Read(half_state));
+  ASSERT_EQ(state["step"], 3);
+  state["loss_scale"] = 1024.0;
+  state["loss_scale_good_steps"] = 1998;
+  train::Write(half_state, state.dump(2));
+  train::RunOptions o;
+  o.resume = half->run_dir;
+  o.progress_bar = false;
+  o.default_plugin_dirs = false;
+  o.plugin_dirs = {(dir_ / "plugins").string()};
+  absl::StatusOr<train::RunResult> resumed = train::RunExperiment(o);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  state = nlohmann::json::parse(train::Read(half_state));
+  EXPECT_EQ(state["step"], 6);
+  EXPECT_EQ(state["loss_scale"], 2048.0);
+  EXPECT_EQ(state["loss_scale_good_steps"], 1);
 }
 
 TEST_F(CudaTrainTest, MixedPrecisionNeedsTheGpu) {
