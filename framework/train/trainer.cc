@@ -310,6 +310,15 @@ double ScalarOf(const Var& v) {
   return x.empty() ? std::nan("") : x[0];
 }
 
+// The gradient backward starts from at `loss`: `value` in every element.
+absl::StatusOr<Tensor> SeedOf(const Var& loss, double value) {
+  LLMSYS_ASSIGN_OR_RETURN(Tensor seed,
+                          Tensor::Empty(loss->data.shape(), loss->data.dtype(),
+                                        loss->data.device()));
+  LLMSYS_RETURN_IF_ERROR(seed.Fill(value));
+  return seed;
+}
+
 // ---- checkpoints ----
 
 struct TrainerState {
@@ -1181,9 +1190,8 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       Session::Open(config_file, options.sets, options.plugin_dirs,
                     options.default_plugin_dirs));
   const config::Experiment& e = session->experiment();
-  // Data parallel over the ranks of a distributed run: each draws the
-  // global batch (ranks x batch_size rows) and computes on its own rows.
-  distributed::Communicator* comm =
+  // The ranks of a distributed run (below: how they share the work).
+  distributed::Communicator* const comm =
       options.communicator != nullptr && options.communicator->size() > 1
           ? options.communicator
           : nullptr;
@@ -1191,8 +1199,8 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   const int ranks = comm != nullptr ? comm->size() : 1;
   const bool writer = rank == 0;  // writes the run directory and logs
   // Pipeline parallel: the model's layers split into `stages`, one rank
-  // each, and `replicas` such pipelines data parallel (1 without a
-  // pipeline: every rank a replica). Rank = replica x stages + stage: a
+  // each, and `data_ranks` such pipelines data parallel, sharing each
+  // batch (without a pipeline: every rank). Rank = replica x stages + stage: a
   // pipeline's stages are neighbouring ranks (one machine's, where they
   // fit), as activations go between them every micro-batch; the gradients
   // are summed over the ranks that hold the same stage, once a step.
@@ -1208,10 +1216,9 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                                  "data parallel")
                   : "--set distributed.pipeline_stages=1 trains the whole "
                     "model in this process"));
-  const int replicas = ranks / static_cast<int>(stages);
+  const int data_ranks = ranks / static_cast<int>(stages);
   const int stage = rank % static_cast<int>(stages);
   const int replica = rank / static_cast<int>(stages);
-  const int data_ranks = replicas;  // ranks sharing a batch
   const bool last_stage = stage == stages - 1;
   if (comm != nullptr) {
     comm->set_timeout(e.Float("distributed", "timeout"));
@@ -1239,7 +1246,7 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
   distributed::Communicator* pipe = nullptr;
   distributed::Communicator* dp = nullptr;
   std::unique_ptr<distributed::Communicator> pipe_group, dp_group;
-  if (comm != nullptr && pipeline && replicas > 1) {
+  if (comm != nullptr && pipeline && data_ranks > 1) {
     LLMSYS_ASSIGN_OR_RETURN(
         pipe_group,
         comm->Split(replica, stage, absl::StrCat("pipeline ", replica)));
@@ -1480,10 +1487,10 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
                            ", over %d pipeline stages (GPipe, each batch as %d "
                            "micro-batches)%s",
                            stages, micro_batches,
-                           replicas > 1
+                           data_ranks > 1
                                ? absl::StrFormat(" in each of %d data-parallel "
                                                  "pipelines",
-                                                 replicas)
+                                                 data_ranks)
                                : "")
                      : "",
             comm != nullptr
@@ -1664,6 +1671,16 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
     loss_scale = state.loss_scale;
     good_steps = state.loss_scale_good_steps;
   }
+  // The model's training loss among a forward pass's outputs.
+  auto training_loss =
+      [&](const std::map<std::string, Var>& outputs) -> absl::StatusOr<Var> {
+    auto loss = outputs.find("loss");
+    if (loss == outputs.end())
+      return absl::FailedPreconditionError(
+          absl::StrCat("model ", session->model().id,
+                       " set no 'loss' output in training mode"));
+    return loss->second;
+  };
   // Pipeline: one batch on the GPipe schedule (Huang et al., 2019): its
   // micro-batches forward through the stages one after another, then
   // backward in reverse order, the gradients adding up. The last stage's
@@ -1692,14 +1709,9 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
           static_cast<double>(part.tokens) / static_cast<double>(b.tokens);
       LLMSYS_ASSIGN_OR_RETURN(m.f, stage_forward(part, LLMSYS_MODE_TRAIN));
       if (last_stage) {
-        auto loss = m.f.outputs.find("loss");
-        if (loss == m.f.outputs.end())
-          return absl::FailedPreconditionError(
-              absl::StrCat("model ", session->model().id,
-                           " set no 'loss' output in training mode"));
-        *loss_sum += ScalarOf(loss->second) * m.share * weight;
+        LLMSYS_ASSIGN_OR_RETURN(m.f.out, training_loss(m.f.outputs));
+        *loss_sum += ScalarOf(m.f.out) * m.share * weight;
         extra.Add(m.f.outputs);
-        m.f.out = loss->second;
         m.f.outputs.clear();
       }
       micros.push_back(std::move(m));
@@ -1709,11 +1721,8 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       runtime::Profiler::Phase phase(prof, "backward");
       Tensor seed_grad;
       if (last_stage) {
-        LLMSYS_ASSIGN_OR_RETURN(
-            seed_grad,
-            Tensor::Empty(m.f.out->data.shape(), m.f.out->data.dtype(),
-                          m.f.out->data.device()));
-        LLMSYS_RETURN_IF_ERROR(seed_grad.Fill(grad_scale * m.share));
+        LLMSYS_ASSIGN_OR_RETURN(seed_grad,
+                                SeedOf(m.f.out, grad_scale * m.share));
       } else {
         LLMSYS_ASSIGN_OR_RETURN(
             Tensor g, distributed::RecvTensor(*pipe, stage + 1, kBackwardTag));
@@ -1776,23 +1785,16 @@ absl::StatusOr<RunResult> RunExperiment(const RunOptions& options) {
       phase.emplace(prof, "forward");
       LLMSYS_ASSIGN_OR_RETURN(auto out,
                               session->Forward(b.inputs, LLMSYS_MODE_TRAIN));
-      auto loss = out.find("loss");
-      if (loss == out.end())
-        return absl::FailedPreconditionError(
-            absl::StrCat("model ", session->model().id,
-                         " set no 'loss' output in training mode"));
-      loss_sum += ScalarOf(loss->second) * share;
+      LLMSYS_ASSIGN_OR_RETURN(const Var loss, training_loss(out));
+      loss_sum += ScalarOf(loss) * share;
       extra.Add(out);
       LLMSYS_ASSIGN_OR_RETURN(
-          Tensor seed_grad,
-          Tensor::Empty(loss->second->data.shape(), loss->second->data.dtype(),
-                        loss->second->data.device()));
-      LLMSYS_RETURN_IF_ERROR(
-          seed_grad.Fill(loss_scale * share / static_cast<double>(accumulate)));
+          const Tensor seed_grad,
+          SeedOf(loss, loss_scale * share / static_cast<double>(accumulate)));
       phase.reset();
       phase.emplace(prof, "backward");
       LLMSYS_RETURN_IF_ERROR(
-          autograd::Backward(loss->second, seed_grad, backward_options));
+          autograd::Backward(loss, seed_grad, backward_options));
     }
     // Over the ranks: the gradients summed, the loss summed (each rank's
     // weighted by its share), and whether any rank was asked to stop.
