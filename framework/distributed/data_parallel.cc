@@ -160,6 +160,11 @@ absl::Status GradientSync::Finish() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<Tensor> HostCopy(const Tensor& t) {
+  if (t.device().device_type == kDLCPU) return t.Clone();
+  return t.ToDevice(tensor::kCpu);  // a compact copy already
+}
+
 absl::Status BroadcastParameters(Communicator& comm,
                                  const std::vector<Var>& params) {
   for (const Var& p : params) {
@@ -172,11 +177,8 @@ absl::Status BroadcastParameters(Communicator& comm,
           p->data.numel() * static_cast<int64_t>(p->data.element_size()), 0));
       continue;
     }
-    // Through host memory: a compact copy (ToDevice makes one of a GPU
-    // tensor), never a host parameter's own memory (written only by
-    // CopyFrom below).
-    LLMSYS_ASSIGN_OR_RETURN(Tensor host, p->data.ToDevice(tensor::kCpu));
-    if (device.device_type == kDLCPU) host = host.Clone();
+    // Through host memory (the parameter is written only by CopyFrom).
+    LLMSYS_ASSIGN_OR_RETURN(Tensor host, HostCopy(p->data));
     LLMSYS_RETURN_IF_ERROR(comm.Broadcast(
         host.data(), host.numel() * static_cast<int64_t>(host.element_size()),
         0));

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "framework/autograd/autograd.h"
 #include "framework/distributed/communicator.h"
 #include "framework/tensor/tensor.h"
@@ -82,6 +83,10 @@ class GradientSync {
   size_t complete_ = 0;       // buckets before it are known complete
   absl::Status hook_status_;  // the first error inside Hook()
 };
+
+// A compact host copy of `t` that is never `t`'s own memory (a buffer a
+// collective may write into): one transfer from a GPU, a clone on the host.
+absl::StatusOr<tensor::Tensor> HostCopy(const tensor::Tensor& t);
 
 // Makes every rank's parameters rank 0's (at the start of a run, so that
 // all ranks begin from the same weights whatever their initialization).

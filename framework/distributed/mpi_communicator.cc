@@ -70,7 +70,8 @@ class MpiPending final : public PendingCollective {
 class MpiCommunicator final : public Communicator {
  public:
   // The ranks of `comm` (MPI_COMM_WORLD, or a group Split() made, which it
-  // frees); `world_ranks`: each one's rank in MPI_COMM_WORLD, for messages.
+  // frees); `world_ranks`: each one's rank in MPI_COMM_WORLD, for messages;
+  // `who`: a group's Who() ("" for the world: the base class's).
   MpiCommunicator(MPI_Comm comm, std::vector<int> world_ranks, std::string who,
                   int local_size, int local_rank, bool finalize)
       : comm_(comm),
@@ -108,7 +109,9 @@ class MpiCommunicator final : public Communicator {
                         world_ranks_[static_cast<size_t>(rank_)], " on ", host_,
                         ")");
   }
-  std::string Who() const override { return who_; }
+  std::string Who() const override {
+    return who_.empty() ? Communicator::Who() : who_;
+  }
   void set_timeout(double seconds) override { timeout_ = seconds; }
 
   absl::StatusOr<std::unique_ptr<Communicator>> Split(
@@ -126,9 +129,10 @@ class MpiCommunicator final : public Communicator {
       MPI_Comm_free(&part);
       return Failed("MPI_Allgather", rc);
     }
+    const std::string who = Who();  // "" in a job of one process
     auto group = std::make_unique<MpiCommunicator>(
         part, std::move(world),
-        who_.empty() ? "" : absl::StrCat(who_, " (", name, ")"), local_size_,
+        who.empty() ? "" : absl::StrCat(who, " (", name, ")"), local_size_,
         local_rank_, /*finalize=*/false);
     group->timeout_ = timeout_;
     return std::unique_ptr<Communicator>(std::move(group));
@@ -349,9 +353,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> MpiWorld() {
   std::vector<int> world(static_cast<size_t>(size));
   for (int r = 0; r < size; ++r) world[static_cast<size_t>(r)] = r;
   return std::unique_ptr<Communicator>(std::make_unique<MpiCommunicator>(
-      MPI_COMM_WORLD, std::move(world),
-      size > 1 ? absl::StrCat("rank ", rank, "/", size) : "", local_size,
-      local_rank, finalize));
+      MPI_COMM_WORLD, std::move(world), /*who=*/"", local_size, local_rank,
+      finalize));
 }
 
 }  // namespace llmsys::distributed

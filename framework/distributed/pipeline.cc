@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "framework/core/status_macros.h"
+#include "framework/distributed/data_parallel.h"
 
 namespace llmsys::distributed {
 
@@ -22,12 +23,6 @@ constexpr int kTensorTag = 1 << 12;  // SendTensor adds the caller's tag
 constexpr int kGatherTag = 1;
 constexpr int kSharedTag = 2;
 constexpr int kMaxDims = 8;
-
-// A contiguous host copy that is never `t`'s own memory.
-absl::StatusOr<Tensor> HostCopy(const Tensor& t) {
-  LLMSYS_ASSIGN_OR_RETURN(Tensor host, t.ToDevice(tensor::kCpu));
-  return host.Clone();
-}
 
 int64_t Bytes(const Tensor& t) {
   return t.numel() * static_cast<int64_t>(t.element_size());
