@@ -153,17 +153,42 @@ TEST_F(CudaTrainTest, AResumedFloat16RunKeepsItsLossScale) {
   state["loss_scale"] = 1024.0;
   state["loss_scale_good_steps"] = 1998;
   train::Write(half_state, state.dump(2));
-  train::RunOptions o;
-  o.resume = half->run_dir;
-  o.progress_bar = false;
-  o.default_plugin_dirs = false;
-  o.plugin_dirs = {(dir_ / "plugins").string()};
-  absl::StatusOr<train::RunResult> resumed = train::RunExperiment(o);
+  auto resume = [&](const fs::path& run) {
+    train::RunOptions o;
+    o.resume = run;
+    o.progress_bar = false;
+    o.default_plugin_dirs = false;
+    o.plugin_dirs = {(dir_ / "plugins").string()};
+    return train::RunExperiment(o);
+  };
+  absl::StatusOr<train::RunResult> resumed = resume(half->run_dir);
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   state = nlohmann::json::parse(train::Read(half_state));
   EXPECT_EQ(state["step"], 6);
   EXPECT_EQ(state["loss_scale"], 2048.0);
   EXPECT_EQ(state["loss_scale_good_steps"], 1);
+
+  // A corrupt scale: not a number is a corrupt checkpoint, named; a scale
+  // that is not positive starts afresh at 2^16.
+  absl::StatusOr<train::RunResult> bad =
+      Train("fp16_bad_scale", fp16, /*stop_after=*/3);
+  ASSERT_TRUE(bad.ok()) << bad.status();
+  const fs::path bad_state = bad->run_dir / "checkpoint" / "trainer_state.json";
+  state = nlohmann::json::parse(train::Read(bad_state));
+  state["loss_scale"] = "large";
+  train::Write(bad_state, state.dump(2));
+  absl::StatusOr<train::RunResult> refused = resume(bad->run_dir);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find(bad_state.string() +
+                                            ": corrupt trainer state"),
+            std::string::npos)
+      << refused.status();
+  state["loss_scale"] = -8.0;
+  train::Write(bad_state, state.dump(2));
+  ASSERT_TRUE(resume(bad->run_dir).ok());
+  state = nlohmann::json::parse(train::Read(bad_state));
+  EXPECT_EQ(state["loss_scale"], 65536.0);
+  EXPECT_EQ(state["loss_scale_good_steps"], 3);
 }
 
 TEST_F(CudaTrainTest, MixedPrecisionNeedsTheGpu) {
